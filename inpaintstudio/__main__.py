@@ -1,0 +1,5 @@
+import sys
+
+from inpaintstudio.cli import main
+
+sys.exit(main())

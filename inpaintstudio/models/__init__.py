@@ -1,0 +1,1 @@
+"""One file per network; shared layers live in ``inpaintstudio.models.layers``."""

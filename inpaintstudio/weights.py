@@ -1,0 +1,308 @@
+"""Find, verify, convert and load checkpoints.
+
+Load path (timm / diffusers style): safetensors first, pickles only with ``weights_only=True``;
+containers (``generator``, ``state_dict``, ``params``, ``model``) are unwrapped and ``module.`` /
+``_orig_mod.`` prefixes stripped; the model's own ``remap_official_state_dict`` renames or drops what
+the official format carries; loading is ``strict=True`` and a failure lists missing, unexpected and
+mis-shaped keys.
+
+Where weights live: ``$INPAINTSTUDIO_WEIGHTS`` when set, else the repository's ``weights/`` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from inpaintstudio.registry import ModelCard
+
+__all__ = [
+    "WeightsError",
+    "ImportReport",
+    "weights_dir",
+    "expected_path",
+    "status",
+    "sha256_file",
+    "read_checkpoint",
+    "clean_state_dict",
+    "load_strict",
+    "import_checkpoint",
+    "save_safetensors",
+]
+
+_CONTAINER_KEYS = ("generator", "state_dict", "params", "params_ema", "model", "netG", "gen")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class WeightsError(RuntimeError):
+    """A checkpoint that cannot be read or does not fit the network."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did: every dropped or missing key is named, nothing silently ignored."""
+
+    model: str
+    source: str
+    destination: str = ""
+    iteration: int | None = None
+    dropped: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    tensors: int = 0
+    parameters: int = 0
+    sha256: str = ""
+
+    def summary(self) -> str:
+        lines = [
+            f"model: {self.model}",
+            f"source: {self.source}",
+            f"tensors: {self.tensors} ({self.parameters:,} values)",
+        ]
+        if self.iteration is not None:
+            lines.append(f"iteration: {self.iteration}")
+        if self.renamed:
+            lines.append(f"renamed: {len(self.renamed)} keys")
+        lines.append(f"dropped: {len(self.dropped)} keys" + ("" if not self.dropped else ":"))
+        lines.extend(f"  - {key}" for key in self.dropped)
+        if self.missing:
+            lines.append(f"missing (filled from nothing, import refused): {len(self.missing)}")
+            lines.extend(f"  - {key}" for key in self.missing)
+        if self.destination:
+            lines.append(f"written: {self.destination}")
+            lines.append(f"sha256: {self.sha256}")
+        return "\n".join(lines)
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("INPAINTSTUDIO_WEIGHTS")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def expected_path(card: "ModelCard") -> Path | None:
+    """Where the card's (first) weight file is expected, or ``None`` for a weight-free engine."""
+    if card.weights_path is not None:
+        return Path(card.weights_path)
+    if not card.weights:
+        return None
+    return weights_dir() / card.weights[0].filename
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def missing_message(card: "ModelCard", path: Path) -> str:
+    wf = card.weights[0] if card.weights else None
+    lines = [
+        f"{card.title} ({card.name}) needs weights that are not on this machine.",
+        f"Expected file: {path.name}",
+        f"In folder:     {path.parent}",
+    ]
+    if wf is not None and wf.official_filename:
+        lines.append(
+            f"Convert the authors' {wf.official_filename} with: "
+            f"python -m inpaintstudio weights import --model {card.family} PATH/{wf.official_filename}"
+        )
+    if wf is not None and wf.source:
+        lines.append(f"Published at: {wf.source}")
+    lines.append("Meanwhile the classical engines (patchmatch, opencv_telea, opencv_ns) need no weights.")
+    return "\n".join(lines)
+
+
+def status(card: "ModelCard") -> dict[str, Any]:
+    """``{"state": builtin|missing|present|verified|corrupt, "path": str|None, "message": str}``."""
+    if not card.needs_weights:
+        return {"state": "builtin", "path": None, "message": "no weights needed"}
+    path = expected_path(card)
+    assert path is not None
+    if not path.is_file():
+        return {"state": "missing", "path": str(path), "message": missing_message(card, path)}
+    known = card.weights[0].sha256 if card.weights else None
+    if known:
+        digest = sha256_file(path)
+        if digest != known:
+            return {
+                "state": "corrupt",
+                "path": str(path),
+                "message": f"{path} has sha256 {digest}, the card expects {known}",
+            }
+        return {"state": "verified", "path": str(path), "message": f"sha256 verified ({known[:12]}…)"}
+    return {"state": "present", "path": str(path), "message": "found (no published sha256 to check)"}
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    """Read a ``.safetensors`` or ``.pth`` file: ``(tensors, non-tensor entries)``.
+
+    Pickles are read with ``weights_only=True``; a file that is neither gives a clear error.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+                meta = dict(handle.metadata() or {})
+        except Exception as error:  # safetensors raises several types on bad headers
+            raise WeightsError(f"{path} is not a readable safetensors file: {error}") from error
+        return tensors, meta
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint: {error}") from error
+    return _unwrap(obj, path)
+
+
+def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    import torch
+
+    meta: dict[str, Any] = {}
+    while isinstance(obj, Mapping) and not _looks_like_state_dict(obj):
+        inner = next((key for key in _CONTAINER_KEYS if key in obj and isinstance(obj[key], Mapping)), None)
+        if inner is None:
+            break
+        meta.update({k: v for k, v in obj.items() if k != inner and not isinstance(v, Mapping)})
+        obj = obj[inner]
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+    tensors = {key: value for key, value in obj.items() if isinstance(value, torch.Tensor)}
+    meta.update({k: v for k, v in obj.items() if not isinstance(v, torch.Tensor) and not isinstance(v, Mapping)})
+    if not tensors:
+        raise WeightsError(f"{path}: no tensors found (keys: {sorted(obj)[:10]})")
+    return tensors, meta
+
+
+def _looks_like_state_dict(obj: Mapping[str, Any]) -> bool:
+    import torch
+
+    values = list(obj.values())
+    return bool(values) and sum(isinstance(v, torch.Tensor) for v in values) >= max(1, len(values) // 2)
+
+
+def clean_state_dict(state_dict: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """Strip DDP ``module.`` and ``torch.compile`` ``_orig_mod.`` prefixes."""
+    cleaned = {}
+    for key, value in state_dict.items():
+        for prefix in _PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        cleaned[key] = value
+    return cleaned
+
+
+def load_strict(net: "torch.nn.Module", state_dict: Mapping[str, "torch.Tensor"], name: str = "model") -> None:
+    """``load_state_dict(strict=True)`` with a readable list of missing / unexpected / mis-shaped keys."""
+    own = net.state_dict()
+    missing = [key for key in own if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in own]
+    misshaped = [
+        f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
+        for key in own
+        if key in state_dict and tuple(state_dict[key].shape) != tuple(own[key].shape)
+    ]
+    if missing or unexpected or misshaped:
+        parts = [f"weights do not fit {name}:"]
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+            if items:
+                shown = "\n    ".join(items[:20]) + (f"\n    … and {len(items) - 20} more" if len(items) > 20 else "")
+                parts.append(f"  {title} ({len(items)}):\n    {shown}")
+        raise WeightsError("\n".join(parts))
+    net.load_state_dict(dict(state_dict), strict=True)
+
+
+def save_safetensors(
+    tensors: Mapping[str, "torch.Tensor"], path: str | os.PathLike[str], metadata: Mapping[str, Any] | None = None
+) -> str:
+    """Write contiguous CPU tensors to ``path`` with string metadata; returns the file's sha256."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {key: value if isinstance(value, str) else json.dumps(value) for key, value in (metadata or {}).items()}
+    save_file({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, str(path), metadata=meta)
+    return sha256_file(path)
+
+
+def import_checkpoint(
+    model: str, source: str | os.PathLike[str], destination: str | os.PathLike[str] | None = None
+) -> ImportReport:
+    """Convert an official checkpoint of ``model`` to safetensors in the weights folder.
+
+    The model's ``remap_official_state_dict`` names what it drops; the result must hold every key
+    of the default network with the right shape, else nothing is written.
+    """
+    import torch
+
+    from inpaintstudio import registry
+
+    card = registry.get_card(model)
+    module = registry.model_module(card)
+    tensors, meta = read_checkpoint(source)
+    tensors = clean_state_dict(tensors)
+    report = ImportReport(model=card.name, source=str(source))
+    iteration = meta.get("iteration")
+    report.iteration = int(iteration) if isinstance(iteration, (int, float)) else None
+    remapped, remap_info = module.remap_official_state_dict(tensors)
+    report.dropped = sorted(remap_info.get("dropped", []))
+    report.renamed = dict(remap_info.get("renamed", {}))
+
+    with torch.device("meta"):
+        reference = module.build(card_config(card))
+    expected = reference.state_dict()
+    report.missing = sorted(key for key in expected if key not in remapped)
+    unexpected = sorted(key for key in remapped if key not in expected)
+    misshaped = [
+        f"{key}: checkpoint {tuple(remapped[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in expected
+        if key in remapped and tuple(remapped[key].shape) != tuple(expected[key].shape)
+    ]
+    if report.missing or unexpected or misshaped:
+        lines = [f"{source} does not fit {card.name}:"]
+        if report.missing:
+            lines.append(f"  missing ({len(report.missing)}): " + ", ".join(report.missing[:20]))
+        if unexpected:
+            lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20]))
+        if misshaped:
+            lines.append(f"  mis-shaped ({len(misshaped)}): " + "; ".join(misshaped[:20]))
+        raise WeightsError("\n".join(lines))
+    report.tensors = len(remapped)
+    report.parameters = sum(int(t.numel()) for t in remapped.values())
+    dest = Path(destination) if destination else weights_dir() / card.weights[0].filename
+    report.sha256 = save_safetensors(
+        remapped,
+        dest,
+        metadata={
+            "model": card.name,
+            "source": Path(source).name,
+            "iteration": "" if report.iteration is None else str(report.iteration),
+            "dropped": report.dropped,
+        },
+    )
+    report.destination = str(dest)
+    return report
+
+
+def card_config(card: "ModelCard") -> Any:
+    """The network config a card stands for: the module's ``Config`` with the card's overrides."""
+    from inpaintstudio import registry
+
+    module = registry.model_module(card)
+    return module.Config(**dict(card.config_overrides))
