@@ -125,6 +125,7 @@ class ModelCard:
     config_overrides: tuple[tuple[str, Any], ...] = ()
     notes: str = ""
     weights_path: Path | None = None
+    config: Any = None  # a ready network config; when set it wins over config_overrides
 
     @property
     def needs_weights(self) -> bool:

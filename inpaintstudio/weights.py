@@ -304,5 +304,7 @@ def card_config(card: "ModelCard") -> Any:
     """The network config a card stands for: the module's ``Config`` with the card's overrides."""
     from inpaintstudio import registry
 
+    if card.config is not None:
+        return card.config
     module = registry.model_module(card)
     return module.Config(**dict(card.config_overrides))
