@@ -1,0 +1,139 @@
+"""Weight-free engines: OpenCV Telea and Navier–Stokes, and exemplar-based PatchMatch.
+
+PatchMatch comes from ``pypatchmatch`` (MIT, a prebuilt C++ library), chosen over
+``patchmatch-cython`` (BSD-3-Clause) and OpenCV-contrib's ``xphoto`` (shift-map, FSR) by
+``benchmarks/engines_compare.py``; the README records the figures. It fills holes with texture
+copied from the photo (detail close to the photo's own, where Telea/NS blur), came closest to the
+true content of the candidates with texture, and stayed fastest on large holes. The pipeline keeps
+its cost independent of the photo size (crop around the mask) and bounded for big holes (regions
+larger than the card's tile size are filled at the working size and upscaled inside the hole).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from inpaintstudio.engines import EngineOutput
+from inpaintstudio.registry import InputConvention, ModelCard
+
+__all__ = ["CARDS", "ClassicalEngine", "make_engine", "telea", "navier_stokes", "patchmatch"]
+
+_OPENCV_CODE = "https://github.com/opencv/opencv"
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def telea(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
+    """OpenCV's fast-marching inpainting (Telea 2004). uint8 RGB in and out."""
+    return cv2.inpaint(image, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+
+
+def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
+    """OpenCV's Navier–Stokes based inpainting (Bertalmío et al. 2001). uint8 RGB in and out."""
+    return cv2.inpaint(image, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_NS)
+
+
+_PATCHMATCH_LOCK = threading.Lock()
+
+
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: int = 0) -> np.ndarray:
+    """Exemplar-based fill with pypatchmatch, seeded so equal inputs give equal results.
+
+    ``patch_size`` is pypatchmatch's patch *radius* (patches span (2r+1)² pixels). The library keeps
+    its seed globally, so seeding and filling happen under one lock.
+    """
+    from patchmatch import patch_match
+
+    if not patch_match.patchmatch_available:  # pragma: no cover - the wheel ships the library
+        raise RuntimeError("pypatchmatch's native library could not be loaded on this platform")
+    with _PATCHMATCH_LOCK:
+        patch_match.set_random_seed(seed)
+        return patch_match.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8) * 255, patch_size=patch_size)
+
+
+_FILLERS: dict[str, Callable[..., np.ndarray]] = {
+    "opencv_telea": telea,
+    "opencv_ns": navier_stokes,
+    "patchmatch": patchmatch,
+}
+
+
+@dataclass
+class ClassicalEngine:
+    card: ModelCard
+    device: str = "cpu"
+    options: dict[str, Any] | None = None
+
+    def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
+        filled = _FILLERS[self.card.name](_to_uint8(image), mask.astype(bool), **(self.options or {}))
+        return EngineOutput(image=filled.astype(np.float32) / 255.0)
+
+
+def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> ClassicalEngine:
+    return ClassicalEngine(card=card, device="cpu", options=options or None)
+
+
+_CLASSICAL_INPUT = InputConvention(value_range=(0.0, 1.0), hole_fill=None, pad_multiple=1)
+
+CARDS = [
+    ModelCard(
+        name="patchmatch",
+        family="patchmatch",
+        title="PatchMatch (exemplar-based, default)",
+        kind="classical",
+        paper="Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for Structural Image Editing, 2009",
+        paper_url="https://gfx.cs.princeton.edu/pubs/Barnes_2009_PAR/",
+        code_url="https://github.com/invoke-ai/PyPatchMatch",
+        licence="MIT",
+        working_size=512,
+        tile_size=768,
+        tile_overlap=128,
+        context_margin=128,
+        input=_CLASSICAL_INPUT,
+        module="inpaintstudio.classical",
+        notes="Copies texture from the rest of the crop; best of the weight-free engines for object removal.",
+    ),
+    ModelCard(
+        name="opencv_telea",
+        family="opencv_telea",
+        title="OpenCV Telea (fast marching)",
+        kind="classical",
+        paper="Telea, An Image Inpainting Technique Based on the Fast Marching Method, 2004",
+        paper_url="https://doi.org/10.1080/10867651.2004.10487596",
+        code_url=_OPENCV_CODE,
+        licence="Apache-2.0",
+        working_size=2048,
+        tile_size=2048,
+        tile_overlap=64,
+        context_margin=32,
+        input=_CLASSICAL_INPUT,
+        module="inpaintstudio.classical",
+        notes="Smooth diffusion from the border; good for thin scratches, blurry on large holes.",
+    ),
+    ModelCard(
+        name="opencv_ns",
+        family="opencv_ns",
+        title="OpenCV Navier–Stokes",
+        kind="classical",
+        paper="Bertalmío, Bertozzi, Sapiro, Navier-Stokes, Fluid Dynamics, and Image and Video Inpainting, 2001",
+        paper_url="https://doi.org/10.1109/CVPR.2001.990497",
+        code_url=_OPENCV_CODE,
+        licence="Apache-2.0",
+        working_size=2048,
+        tile_size=2048,
+        tile_overlap=64,
+        context_margin=32,
+        input=_CLASSICAL_INPUT,
+        module="inpaintstudio.classical",
+        notes="Isophote-following diffusion; like Telea, best on thin defects.",
+    ),
+]
