@@ -100,7 +100,7 @@ def texture_ratio(truth: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> fl
 def main() -> None:
     engines = list(LICENCES)
     stats: dict[str, dict[str, list[float]]] = {e: {"psnr": [], "texture": [], "seconds": []} for e in engines}
-    for pi, (pname, image) in enumerate(photos().items()):
+    for pi, image in enumerate(photos().values()):
         for mask in holes(image.shape[:2], 2, seed=pi):
             for engine in engines:
                 start = time.perf_counter()

@@ -12,8 +12,9 @@ larger than the card's tile size are filled at the working size and upscaled ins
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -100,8 +100,8 @@ def _run_models(args: argparse.Namespace) -> int:
         state = registry.weight_status(card)
         where = state["path"] or "-"
         rows.append((card.name, card.kind, state["state"], card.licence or "-", where))
-    widths = [max(len(str(row[i])) for row in rows + [("name", "kind", "weights", "licence", "file")]) for i in range(5)]
     header = ("name", "kind", "weights", "licence", "file")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))

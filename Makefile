@@ -1,0 +1,35 @@
+# Two commands: `make studio` starts the studio, `make test` runs the tests (CI runs `make test`).
+# Each creates .venv and installs the requirements on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: studio test test-fast test-browser lint bench
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-fan.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -r requirements-dev.txt -r requirements-fan.txt
+	# face-alignment would pull opencv-python beside opencv-contrib-python-headless: no deps
+	$(BIN)/pip install --no-deps face-alignment==1.5.0
+	touch $(STAMP)
+
+studio: $(STAMP)
+	$(BIN)/python app.py
+
+test: test-fast test-browser
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-browser: $(STAMP)
+	bash scripts/install_browser.sh $(BIN)
+	$(BIN)/python -m pytest -m browser
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/models.py
