@@ -1,0 +1,152 @@
+"""Registry messages and the command line, end to end on a real photo."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from inpaintstudio import registry, weights
+from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "inpaintstudio", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def photo_and_mask(tmp_path: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    image = data.chelsea()  # 300×451 real photo, public domain
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[120:170, 200:260] = 255
+    image_path, mask_path = tmp_path / "cat.jpg", tmp_path / "cat_mask.png"
+    Image.fromarray(image).save(image_path, quality=95)
+    Image.fromarray(mask).save(mask_path)
+    decoded = np.asarray(Image.open(image_path).convert("RGB"))
+    return image_path, mask_path, decoded, mask > 127
+
+
+def test_every_card_is_consistent() -> None:
+    names = [card.name for card in registry.list_cards()]
+    assert names[:3] == ["patchmatch", "opencv_telea", "opencv_ns"]
+    assert len(names) == len(set(names))
+    assert registry.DEFAULT_MODEL == "patchmatch" and registry.get_card("patchmatch").kind == "classical"
+    for card in registry.list_cards():
+        assert registry.MODEL_MODULES[card.name] == card.module, card.name
+        if card.kind == "deep":
+            assert card.weights and card.weights[0].filename.endswith(".safetensors"), card.name
+            assert card.input.pad_multiple >= 1 and card.working_size > 0
+
+
+def test_unknown_model_message_lists_known_models() -> None:
+    with pytest.raises(registry.UnknownModelError) as info:
+        registry.get_card("lama")
+    assert "unknown model 'lama'" in str(info.value) and "patchmatch" in str(info.value)
+
+
+def test_missing_weights_message_names_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(tmp_path / "w"))
+    deep = [card for card in registry.list_cards() if card.kind == "deep"]
+    assert deep, "at least one deep model is registered"
+    for card in deep:
+        status = registry.weight_status(card)
+        assert status["state"] == "missing"
+        with pytest.raises(registry.WeightsMissingError) as info:
+            registry.load(card.name)
+        message = str(info.value)
+        assert f"Expected file: {card.weights[0].filename}" in message
+        assert f"In folder:     {tmp_path / 'w'}" in message
+        assert "classical engines" in message
+
+
+def test_weight_status_verifies_sha256(tmp_path: Path) -> None:
+    card = registry.get_card("hint")
+    payload = tmp_path / "hint.safetensors"
+    payload.write_bytes(b"not really weights")
+    digest = weights.sha256_file(payload)
+    good = dataclasses.replace(card, weights_path=payload,
+                               weights=(dataclasses.replace(card.weights[0], sha256=digest),))
+    assert registry.weight_status(good)["state"] == "verified"
+    bad = dataclasses.replace(good, weights=(dataclasses.replace(card.weights[0], sha256="0" * 64),))
+    assert registry.weight_status(bad)["state"] == "corrupt"
+    assert registry.weight_status(dataclasses.replace(card, weights_path=payload))["state"] == "present"
+    assert registry.weight_status("patchmatch")["state"] == "builtin"
+
+
+def test_cli_inpaint_end_to_end(photo_and_mask, tmp_path: Path) -> None:
+    image_path, mask_path, image, hole = photo_and_mask
+    out = tmp_path / "out.png"
+    proc = run_cli("inpaint", str(image_path), str(mask_path), "-m", "patchmatch", "-o", str(out))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    result = np.asarray(Image.open(out))
+    assert result.shape == image.shape
+    assert np.array_equal(result[~hole], image[~hole])
+    assert not np.array_equal(result[hole], image[hole])
+    assert Image.open(out).info["inpaintstudio:model"] == "patchmatch"
+    assert f"-> {out}" in proc.stdout
+
+
+def test_cli_inpaint_folders(photo_and_mask, tmp_path: Path) -> None:
+    image_path, mask_path, image, hole = photo_and_mask
+    images, masks, outs = tmp_path / "images", tmp_path / "masks", tmp_path / "outs"
+    images.mkdir(), masks.mkdir()
+    for stem in ("a", "b"):
+        (images / f"{stem}.jpg").write_bytes(image_path.read_bytes())
+        (masks / f"{stem}.png").write_bytes(mask_path.read_bytes())
+    assert main(["inpaint", str(images), str(masks), "-m", "opencv_telea", "-o", str(outs)]) == EXIT_OK
+    assert sorted(p.name for p in outs.iterdir()) == ["a.png", "b.png"]
+    # one mask for every image
+    outs2 = tmp_path / "outs2"
+    assert main(["inpaint", str(images), str(mask_path), "-m", "opencv_ns", "-o", str(outs2)]) == EXIT_OK
+    assert np.array_equal(np.asarray(Image.open(outs2 / "a.png"))[~hole], image[~hole])
+
+
+def test_cli_errors_have_stable_codes(photo_and_mask, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    image_path, _, _, _ = photo_and_mask
+    small_mask = tmp_path / "small.png"
+    Image.fromarray(np.full((10, 10), 255, np.uint8)).save(small_mask)
+    out = str(tmp_path / "o.png")
+    assert main(["inpaint", str(image_path), str(small_mask), "-o", out]) == EXIT_BAD_INPUT
+    assert "10×10" in capsys.readouterr().err
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    assert main(["inpaint", str(corrupt), str(small_mask), "-o", out]) == EXIT_BAD_INPUT
+    assert "broken.png" in capsys.readouterr().err
+    assert main(["inpaint", str(image_path), str(small_mask), "-m", "lama", "-o", out]) == EXIT_BAD_INPUT
+    monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(tmp_path / "none"))
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((0, 290), (0, 441)))).save(mask)
+    assert main(["inpaint", str(image_path), str(mask), "-m", "hint", "-o", out]) == EXIT_WEIGHTS_MISSING
+    err = capsys.readouterr().err
+    assert "hint.safetensors" in err and str(tmp_path / "none") in err
+    assert not Path(out).exists()
+
+
+def test_cli_compare_and_models(photo_and_mask, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image_path, mask_path, image, _ = photo_and_mask
+    grid = tmp_path / "grid.png"
+    code = main(["compare", str(image_path), str(mask_path), "-m", "patchmatch", "-m", "opencv_telea",
+                 "-o", str(grid)])
+    assert code == EXIT_OK
+    panels = np.asarray(Image.open(grid))
+    assert panels.shape[0] > image.shape[0] and panels.shape[1] > 3 * image.shape[1]
+    assert main(["models"]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "patchmatch" in table and "builtin" in table and "missing" in table
