@@ -67,6 +67,30 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=_run_weights_import)
     st = wsub.add_parser("status", help="weight status of every model")
     st.set_defaults(func=_run_models)
+    man = wsub.add_parser("manifest", help="print the manifest of known checkpoints (JSON)")
+    man.set_defaults(func=_run_weights_manifest)
+
+
+def _run_weights_manifest(args: argparse.Namespace) -> int:
+    import json
+
+    from inpaintstudio import registry
+
+    manifest = [
+        {
+            "model": card.name,
+            "file": wf.filename,
+            "sha256": wf.sha256,
+            "official_filename": wf.official_filename,
+            "source": wf.source,
+            "hub_repo": wf.hub_repo,
+            "licence": card.licence,
+        }
+        for card in registry.list_cards()
+        for wf in card.weights
+    ]
+    print(json.dumps(manifest, indent=1, ensure_ascii=False))
+    return EXIT_OK
 
 
 def _run_weights_import(args: argparse.Namespace) -> int:
@@ -99,7 +123,8 @@ def _run_models(args: argparse.Namespace) -> int:
     for card in registry.list_cards():
         state = registry.weight_status(card)
         where = state["path"] or "-"
-        rows.append((card.name, card.kind, state["state"], card.licence or "-", where))
+        licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
+        rows.append((card.name, card.kind, state["state"], licence or "-", where))
     header = ("name", "kind", "weights", "licence", "file")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))

@@ -1,0 +1,75 @@
+"""Every deep model through the studio: fixture-sized networks with the authors' fixture weights,
+registered under test names, run by the pipeline with the crop and tile strategies on the CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data
+
+from inpaintstudio import pipeline, registry
+from tests.conftest import FIXTURES
+
+FIXTURE_MODELS = ["sem_net", "mxt", "hint", "inclg", "tsgl"]
+
+
+def register_fixture_model(model: str) -> registry.ModelCard:
+    folder = FIXTURES / model
+    config = json.loads((folder / "config.json").read_text())
+    module = registry.model_module(model)
+    card = registry.get_card(model)
+    fixed = card.input.fixed_size
+    test_card = dataclasses.replace(
+        card,
+        name=f"test_{model}",
+        config=module.config_from_fixture(config),
+        weights_path=Path(folder / "weights.safetensors"),
+        working_size=fixed or 64,
+        tile_size=fixed or 64,
+        tile_overlap=16,
+        context_margin=8,
+    )
+    return registry.register(test_card)
+
+
+@pytest.fixture(params=FIXTURE_MODELS)
+def fixture_model(request: pytest.FixtureRequest):
+    card = register_fixture_model(request.param)
+    yield card
+    registry.unregister(card.name)
+    pipeline.forget_engines(card.name)
+
+
+@pytest.mark.parametrize("strategy", ["crop", "tile"])
+def test_fixture_model_runs_through_the_pipeline(fixture_model: registry.ModelCard, strategy: str) -> None:
+    fixed = fixture_model.input.fixed_size
+    side = (fixed or 64) + 64
+    image = np.ascontiguousarray(data.astronaut()[100 : 100 + side, 150 : 150 + side + 16])
+    mask = np.zeros(image.shape[:2], bool)
+    mask[40:70, 30:90] = True  # one hole
+    mask[side - 30 : side - 20, side - 20 : side + 10] = True  # a second one near the corner
+    result = pipeline.inpaint(image, mask, fixture_model.name, {"strategy": strategy, "margin": 8})
+    assert result.image.shape == image.shape and result.image.dtype == np.uint8
+    assert np.array_equal(result.image[~mask], image[~mask]), "outside-mask pixels must be byte-identical"
+    assert not np.array_equal(result.image[mask], image[mask])
+    if strategy == "tile":
+        assert any(plan.mode == "tile" and plan.tiles >= 2 for plan in result.regions), result.regions
+    if "landmarks" in fixture_model.capabilities and strategy == "crop":
+        assert result.landmarks is not None and result.landmarks.shape == (68, 2)
+
+
+def test_deep_models_without_weights_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(tmp_path))
+    image = data.astronaut()[:64, :64].copy()
+    mask = np.zeros((64, 64), bool)
+    mask[10:20, 10:20] = True
+    for card in registry.list_cards():
+        if card.kind != "deep":
+            continue
+        pipeline.forget_engines(card.name)
+        with pytest.raises(registry.WeightsMissingError, match=card.weights[0].filename):
+            pipeline.inpaint(image, mask, card.name)
