@@ -269,11 +269,19 @@ def _run_compare(args: argparse.Namespace) -> int:
     return status
 
 
+# Commands that live beside the engine they drive: the clinic workflow, training and evaluation.
+_COMMAND_MODULES = ("inpaintstudio.clinic", "inpaintstudio.training.commands")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="python -m inpaintstudio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for adder in _COMMANDS.values():
         adder(sub)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 

@@ -1,0 +1,169 @@
+"""Selective-scan benchmark: chunked pure-PyTorch scan vs the sequential reference, and SEM-Net forward cost.
+
+1. ``selective_scan`` at L = 65 536, E = 96, N = 16, batch 1 (the SEM-Net level-1 scan at 256×256) without
+   gradients: the "chunked" path vs the "reference" sequential loop over the full length. Each path runs in its own
+   subprocess on identical seeded inputs; the table shows wall time (chunked: best of ``--repeats``, reference: one
+   run), the peak-RSS increase of the call (``ru_maxrss`` after the call minus the RSS before it) and the max abs
+   difference between the two outputs.
+2. The full default SEM-Net (random weights, 138 M registered parameters) forward at 256×256 on CPU: seconds and
+   peak RSS of the process.
+3. When ``torch.cuda.is_available()``: the same forward on CUDA with the fused mamba-ssm scan (if importable) and
+   with the pure chunked scan.
+
+Prints a table and writes ``benchmarks/results/ssm_scan.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+LENGTH, CHANNELS, STATES = 65_536, 96, 16
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def scan_worker(path: str, repeats: int, output: str) -> dict:
+    import torch
+
+    from inpaintstudio.models.layers.ssm import selective_scan
+
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(1, CHANNELS, LENGTH, generator=g)
+    delta = torch.randn(1, CHANNELS, LENGTH, generator=g) * 0.5 - 2.0
+    a = -torch.arange(1.0, STATES + 1).repeat(CHANNELS, 1) * torch.exp(torch.randn(CHANNELS, STATES, generator=g) * 0.1)
+    b = torch.randn(1, STATES, LENGTH, generator=g)
+    c = torch.randn(1, STATES, LENGTH, generator=g)
+    d = torch.ones(CHANNELS)
+    z = torch.randn(1, CHANNELS, LENGTH, generator=g)
+    bias = torch.randn(CHANNELS, generator=g) * 0.1
+    base = _current_rss_mib()
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        with torch.inference_mode():
+            y = selective_scan(u, delta, a, b, c, d, z, bias, delta_softplus=True, path=path)
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    torch.save(y, output)
+    return {"path": path, "seconds": min(times), "cpu_seconds": min(cpu_times), "runs": len(times),
+            "peak_rss_increase_mib": _peak_rss_mib() - base, "threads": torch.get_num_threads()}
+
+
+def model_worker(device: str, scan_path: str, repeats: int) -> dict:
+    import torch
+
+    from inpaintstudio.models import sem_net
+
+    torch.manual_seed(0)
+    net = sem_net.build(sem_net.Config(scan_path=scan_path)).eval().to(device)
+    image = torch.rand(1, 3, 256, 256, device=device)
+    mask = torch.zeros(1, 1, 256, 256, device=device)
+    mask[..., 64:128, 64:192] = 1
+
+    def forward() -> None:
+        with torch.inference_mode():
+            sem_net.predict(net, image * (1 - mask) + mask, mask)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    times, cpu_times = [], []
+    for _ in range(repeats + (device == "cuda")):  # one CUDA warm-up
+        start, cpu_start = time.perf_counter(), time.process_time()
+        forward()
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
+    times = times[1:] if device == "cuda" else times
+    row = {"device": device, "scan_path": scan_path, "seconds": min(times), "cpu_seconds": min(cpu_times),
+           "runs": len(times),
+           "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads()}
+    if device == "cuda":
+        row["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return row
+
+
+def _spawn(args: list[str], threads: int | None) -> dict:
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    result = subprocess.run([sys.executable, __file__, "--worker", *args], capture_output=True, text=True, env=env,
+                            check=False)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="OMP threads of the workers (default: torch's)")
+    parser.add_argument("--skip-model", action="store_true", help="only the scan comparison")
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "ssm_scan.json")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        row = scan_worker(rest[0], int(rest[1]), rest[2]) if kind == "scan" else model_worker(
+            rest[0], rest[1], int(rest[2]))
+        print(json.dumps(row))
+        return
+
+    import torch
+
+    results: dict = {"shape": {"batch": 1, "E": CHANNELS, "N": STATES, "L": LENGTH}, "torch": torch.__version__,
+                     "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp:
+        chunked = _spawn(["scan", "chunked", str(args.repeats), f"{tmp}/chunked.pt"], args.threads)
+        reference = _spawn(["scan", "reference", "1", f"{tmp}/reference.pt"], args.threads)
+        diff = (torch.load(f"{tmp}/chunked.pt") - torch.load(f"{tmp}/reference.pt")).abs().max().item()
+    results["scan"] = {"chunked": chunked, "reference": reference, "speedup": reference["seconds"] / chunked["seconds"],
+                       "cpu_time_ratio": reference["cpu_seconds"] / chunked["cpu_seconds"], "max_abs_difference": diff}
+    print(f"load average at start {results['load_average_at_start'][0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"selective_scan, batch 1, E={CHANNELS}, N={STATES}, L={LENGTH}, no grad, {chunked['threads']} thread(s)")
+    print(f"{'path':<10} {'wall s':>9} {'CPU s':>9} {'peak RSS +MiB':>14}")
+    for row in (chunked, reference):
+        print(f"{row['path']:<10} {row['seconds']:>9.3f} {row['cpu_seconds']:>9.3f} "
+              f"{row['peak_rss_increase_mib']:>14.1f}")
+    print(f"speed-up {results['scan']['speedup']:.1f}x wall, {results['scan']['cpu_time_ratio']:.1f}x CPU time; "
+          f"max abs difference {diff:.2e}")
+
+    if not args.skip_model:
+        rows = [_spawn(["model", "cpu", "chunked", "1"], args.threads)]
+        if torch.cuda.is_available():
+            from inpaintstudio.models.layers.ssm import fused_scan_available
+
+            if fused_scan_available():
+                rows.append(_spawn(["model", "cuda", "cuda", str(args.repeats)], None))
+            rows.append(_spawn(["model", "cuda", "chunked", str(args.repeats)], None))
+        results["sem_net_256"] = rows
+        print("\nSEM-Net default config, 1×3×256×256 forward, random weights")
+        for row in rows:
+            extra = f", peak CUDA {row['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in row else ""
+            print(f"{row['device']:<5} scan={row['scan_path']:<8} {row['seconds']:8.2f} s wall, "
+                  f"{row['cpu_seconds']:.2f} s CPU, peak RSS "
+                  f"{row['peak_rss_mib']:.0f} MiB{extra}")
+    results["load_average_at_end"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwritten {args.output}")
+
+
+if __name__ == "__main__":
+    main()

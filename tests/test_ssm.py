@@ -1,0 +1,191 @@
+"""Selective scan paths and the mamba-ssm v1 ``Mamba`` layer (spec sem_net.md §3.1)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from inpaintstudio.models.layers import ssm
+from inpaintstudio.models.layers.ssm import Mamba, selective_scan
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """One intra-op thread: the scans issue many small ops, which two contended threads slow down badly."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _inputs(batch: int, channels: int, n_state: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "u": torch.randn(batch, channels, length, generator=g),
+        "delta": torch.randn(batch, channels, length, generator=g) * 0.7,
+        "A": -(torch.rand(channels, n_state, generator=g) * 8 + 0.05),
+        "B": torch.randn(batch, n_state, length, generator=g),
+        "C": torch.randn(batch, n_state, length, generator=g),
+        "D": torch.randn(channels, generator=g),
+        "z": torch.randn(batch, channels, length, generator=g),
+        "delta_bias": torch.randn(channels, generator=g) * 0.5,
+    }
+
+
+def _run(inputs: dict[str, torch.Tensor], **kwargs: object) -> torch.Tensor:
+    return selective_scan(**inputs, delta_softplus=True, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunk", "group_elements"),
+    [
+        ((2, 5, 3, 37), 8, ssm.GROUP_ELEMENTS),  # L not a multiple of the chunk
+        ((1, 7, 4, 131), 16, 7 * 4 * 16 * 2),  # several chunk groups (state carried between groups)
+        ((2, 3, 16, 5), 64, ssm.GROUP_ELEMENTS),  # L shorter than one chunk
+        ((1, 4, 16, 1000), 64, ssm.GROUP_ELEMENTS),
+    ],
+)
+def test_chunked_matches_reference(shape, chunk, group_elements, monkeypatch) -> None:
+    monkeypatch.setattr(ssm, "GROUP_ELEMENTS", group_elements)
+    inputs = _inputs(*shape)
+    reference = _run(inputs, path="reference")
+    chunked = _run(inputs, path="chunked", chunk=chunk)
+    assert reference.shape == (shape[0], shape[1], shape[3])
+    assert (chunked - reference).abs().max().item() < 1e-4
+    assert reference.abs().max().item() > 1.0  # the comparison is not between near-zero tensors
+
+
+def test_reference_matches_closed_form() -> None:
+    """One channel, one state, no softplus: y_t = sum_{s<=t} C_t exp(A sum_{s<r<=t} Δ_r) Δ_s B_s u_s + D u_t."""
+    g = torch.Generator().manual_seed(3)
+    length = 9
+    u, delta, b, c = (torch.rand(1, 1, length, generator=g) + 0.1 for _ in range(4))
+    a, d = torch.tensor([[-0.7]]), torch.tensor([0.3])
+    y = selective_scan(u, delta, a, b, c, d, path="reference")[0, 0]
+    for t in range(length):
+        want = d[0] * u[0, 0, t]
+        for s in range(t + 1):
+            decay = math.exp(-0.7 * float(delta[0, 0, s + 1:t + 1].sum()))
+            want = want + c[0, 0, t] * decay * delta[0, 0, s] * b[0, 0, s] * u[0, 0, s]
+        assert abs(float(y[t]) - float(want)) < 1e-5
+
+
+def test_chunked_gradients_match_reference(monkeypatch) -> None:
+    monkeypatch.setattr(ssm, "GROUP_ELEMENTS", 5 * 3 * 8 * 3)  # several groups: checkpoint + carried state
+    inputs = _inputs(2, 5, 3, 77, seed=1)
+    weights = torch.linspace(-1, 1, 77)
+    grads = {}
+    for path in ("reference", "chunked"):
+        leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+        (selective_scan(**leaves, delta_softplus=True, path=path, chunk=8) * weights).sum().backward()
+        grads[path] = {k: v.grad for k, v in leaves.items()}
+    for name in inputs:
+        ref, got = grads["reference"][name], grads["chunked"][name]
+        assert ref.abs().max() > 1e-3, name
+        assert (ref - got).abs().max().item() < 1e-4, name
+
+
+def test_chunked_is_safe_with_large_steps() -> None:
+    """Very large Δ·|A| (total log-decay of a chunk far below -88) must not overflow or produce NaN."""
+    inputs = _inputs(1, 4, 16, 300, seed=2)
+    inputs["delta"] = inputs["delta"].abs() * 40 + 5
+    chunked = _run(inputs, path="chunked", chunk=128)
+    reference = _run(inputs, path="reference")
+    assert torch.isfinite(chunked).all()
+    assert (chunked - reference).abs().max().item() < 1e-4
+
+
+def test_auto_path_on_cpu_is_chunked_and_cuda_path_needs_cuda() -> None:
+    inputs = _inputs(1, 3, 4, 50)
+    assert torch.equal(_run(inputs, path="auto"), _run(inputs, path="chunked"))
+    with pytest.raises(RuntimeError, match="CUDA"):
+        _run(inputs, path="cuda")
+    with pytest.raises(ValueError, match="unknown scan path"):
+        _run(inputs, path="fast")
+    with pytest.raises(ValueError, match="B×N×L"):
+        selective_scan(inputs["u"], inputs["delta"], inputs["A"], inputs["B"][..., :-1], inputs["C"])
+
+
+def test_scan_runs_in_float32_under_autocast() -> None:
+    inputs = _inputs(1, 4, 8, 40)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = _run(inputs, path="chunked")
+    assert y.dtype == torch.float32
+    assert (y - _run(inputs, path="chunked")).abs().max().item() == 0.0
+
+
+MAMBA_V1_LAYOUT = [  # mamba-ssm v1 Mamba(d_model=12): d_inner 24, dt_rank ceil(12/16)=1, d_state 16, d_conv 4
+    ("A_log", (24, 16)),
+    ("D", (24,)),
+    ("in_proj.weight", (48, 12)),
+    ("conv1d.weight", (24, 1, 4)),
+    ("conv1d.bias", (24,)),
+    ("x_proj.weight", (33, 24)),
+    ("dt_proj.weight", (24, 1)),
+    ("dt_proj.bias", (24,)),
+    ("out_proj.weight", (12, 24)),
+]
+
+
+def test_mamba_parameter_names_shapes_and_init() -> None:
+    torch.manual_seed(0)
+    layer = Mamba(12)
+    assert [(k, tuple(v.shape)) for k, v in layer.state_dict().items()] == MAMBA_V1_LAYOUT
+    assert torch.allclose(layer.A_log, torch.log(torch.arange(1.0, 17.0)).repeat(24, 1))
+    assert torch.equal(layer.D, torch.ones(24))
+    dt = F.softplus(layer.dt_proj.bias)
+    assert dt.min() >= 1e-3 * (1 - 1e-4) and dt.max() <= 0.1 * (1 + 1e-4)
+    assert layer.dt_proj.weight.abs().max() <= 1.0  # uniform in ±R^-1/2 with R = 1
+    wide = Mamba(96, d_state=8, expand=3, bias=True)
+    assert (wide.dt_rank, wide.d_inner) == (6, 288)
+    assert tuple(wide.in_proj.bias.shape) == (576,) and tuple(wide.x_proj.weight.shape) == (6 + 16, 288)
+
+
+def _mamba_slow_path(layer: Mamba, hidden: torch.Tensor) -> torch.Tensor:
+    """mamba-ssm's ``mamba_inner_ref`` written out step by step."""
+    length = hidden.shape[1]
+    xz = hidden @ layer.in_proj.weight.t()
+    x, z = xz[..., : layer.d_inner], xz[..., layer.d_inner:]
+    x = F.conv1d(F.pad(x.transpose(1, 2), (layer.d_conv - 1, 0)), layer.conv1d.weight, layer.conv1d.bias,
+                 groups=layer.d_inner)
+    x = F.silu(x).transpose(1, 2)
+    dbc = x @ layer.x_proj.weight.t()
+    dt = F.softplus(dbc[..., : layer.dt_rank] @ layer.dt_proj.weight.t() + layer.dt_proj.bias)
+    b = dbc[..., layer.dt_rank: layer.dt_rank + layer.d_state]
+    c = dbc[..., layer.dt_rank + layer.d_state:]
+    a = -torch.exp(layer.A_log)
+    h = torch.zeros(hidden.shape[0], layer.d_inner, layer.d_state)
+    ys = []
+    for t in range(length):
+        h = torch.exp(dt[:, t, :, None] * a) * h + (dt[:, t] * x[:, t])[..., None] * b[:, t, None, :]
+        ys.append((h * c[:, t, None, :]).sum(-1) + layer.D * x[:, t])
+    y = torch.stack(ys, dim=1) * F.silu(z)
+    return y @ layer.out_proj.weight.t()
+
+
+def test_mamba_forward_matches_slow_path_and_is_causal() -> None:
+    torch.manual_seed(1)
+    layer = Mamba(10, d_state=4)
+    hidden = torch.randn(2, 23, 10)
+    want = _mamba_slow_path(layer, hidden)
+    for path in ("reference", "chunked"):
+        layer.scan_path = path
+        got = layer(hidden)
+        assert got.shape == (2, 23, 10)
+        assert (got - want).abs().max().item() < 1e-5
+    changed = hidden.clone()
+    changed[:, 15:] += 1.0
+    out_a, out_b = layer(hidden), layer(changed)
+    assert (out_a[:, :15] - out_b[:, :15]).abs().max().item() < 1e-6
+    assert (out_a[:, 15:] - out_b[:, 15:]).abs().max().item() > 1e-3
+
+
+def test_mamba_backward_reaches_every_parameter() -> None:
+    torch.manual_seed(2)
+    layer = Mamba(8, d_state=4, scan_chunk=4)
+    layer(torch.randn(1, 19, 8)).square().mean().backward()
+    for name, param in layer.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
