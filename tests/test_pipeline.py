@@ -279,3 +279,15 @@ def test_patchmatch_is_deterministic(photo: np.ndarray) -> None:
 
 def test_engines_are_cached() -> None:
     assert pipeline.get_engine("opencv_telea") is pipeline.get_engine("opencv_telea", "cuda")
+
+
+def test_device_selection() -> None:
+    from inpaintstudio.engines import select_device
+
+    assert select_device("cpu") == "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        assert select_device(None) in ("cpu", "mps")
+        with pytest.raises(RuntimeError, match="'cuda' requested but CUDA is not available"):
+            select_device("cuda")

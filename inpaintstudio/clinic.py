@@ -1,0 +1,391 @@
+"""Clinic workflow, engine side: photo -> face and landmarks -> proposed mask -> aligned crop -> any
+registered inpainting engine -> pasted back inside the mask at full resolution.
+
+Steps (:func:`run_clinic`):
+
+1. Face and 68 landmarks (:mod:`inpaintstudio.landmarks`, backend ``auto`` | ``fan`` | ``dlib``; the
+   largest face, or ``face_index``).
+2. A proposed cleft-region mask from the landmarks (:func:`inpaintstudio.landmarks.lip_nose_mask`, our
+   own generator; ``side`` = left | right | both) unless the caller passes a mask (drawn or edited by
+   hand, as the thesis did for every clinical image).
+3. The face is cropped and aligned to the engine's input side S (256 for INCLG) the way INCLG's
+   training images were made: training used CelebA's *aligned* crops (faces rotated upright with
+   eyes and mouth at fixed places), centre-cropped to a square and resized to 256 (spec §7). The
+   photo is mapped by a similarity transform (rotation, uniform scale, translation; least squares)
+   that puts the eye centres (means of points 36–41 and 42–47) and the mouth centre (mean of 48 and
+   54) where CelebA's mean aligned landmarks fall after that crop (:data:`ALIGNED_TEMPLATE_256`,
+   INFERRED from CelebA's published mean positions, see below). ``rotate=False`` keeps the photo
+   upright (crop + resize only, as the thesis words it).
+4. Any registered engine runs on the S×S crop (``registry.load(name, device).run``).
+5. The filled crop is warped back with the inverse transform and written into the photo *inside the
+   mask only*; every pixel outside the mask keeps its input bytes. Mask pixels that the crop does not
+   reach are left unchanged and reported in ``warnings``.
+
+Outputs (:class:`ClinicResult`): before, after, the mask used, overlays (detected landmarks on the
+input in green, predicted landmarks on the output in magenta, mask outline in yellow), a side-by-side
+image and a landmarks dict ``{"detected": 68 [x, y], "predicted": 68 [x, y]}`` in photo pixels
+(``predicted`` only for engines with the ``landmarks`` capability).
+
+Template (INFERRED): CelebA's ``img_align_celeba`` (178×218) places, on average, the eyes at about
+(69, 111) and (108, 111) and the mouth corners at about (72, 152) and (106, 152). Removing 20 rows
+top and bottom (178×178) and scaling by 256/178 gives the 256×256 positions below.
+
+CLI (:func:`add_commands`): ``clinic IMAGE [-m MODEL] [--side both] [--landmarks auto|fan|dlib]
+[--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
+side_by_side.png and landmarks.json into DIR and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from inpaintstudio.landmarks import (
+    FaceLandmarks,
+    Side,
+    as_uint8_rgb,
+    detect_landmarks,
+    draw_landmarks,
+    lip_nose_mask,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from inpaintstudio.engines import Engine
+
+__all__ = [
+    "ALIGNED_TEMPLATE_256",
+    "DETECTED_COLOUR",
+    "PREDICTED_COLOUR",
+    "MASK_COLOUR",
+    "ClinicResult",
+    "propose_mask",
+    "alignment_matrix",
+    "engine_input_side",
+    "run_clinic",
+    "add_commands",
+    "write_outputs",
+    "OUTPUT_FILES",
+]
+
+#: Eye centres and mouth centre of CelebA's mean aligned face in the 256×256 training frame (INFERRED).
+ALIGNED_TEMPLATE_256: dict[str, tuple[float, float]] = {
+    "eye_left": (69.0 * 256 / 178, (111.0 - 20) * 256 / 178),
+    "eye_right": (108.0 * 256 / 178, (111.0 - 20) * 256 / 178),
+    "mouth": (89.0 * 256 / 178, (152.0 - 20) * 256 / 178),
+}
+DETECTED_COLOUR = (0, 255, 0)
+PREDICTED_COLOUR = (255, 0, 255)
+MASK_COLOUR = (255, 220, 0)
+OUTPUT_FILES = ("before.png", "after.png", "mask.png", "overlay.png", "side_by_side.png", "landmarks.json")
+
+
+@dataclass
+class ClinicResult:
+    """Everything one clinic run produced; images are uint8 RGB at the photo's resolution."""
+
+    before: np.ndarray
+    after: np.ndarray
+    mask: np.ndarray
+    face: FaceLandmarks
+    predicted: np.ndarray | None
+    overlay_before: np.ndarray
+    overlay_after: np.ndarray
+    side_by_side: np.ndarray
+    model: str
+    crop_matrix: np.ndarray
+    crop_side: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def overlay(self) -> np.ndarray:
+        """Both overlays side by side (input with detected points | output with predicted points)."""
+        return _side_by_side(self.overlay_before, self.overlay_after)
+
+    def landmarks_json(self) -> dict[str, Any]:
+        height, width = self.before.shape[:2]
+        out: dict[str, Any] = {
+            "detected": np.round(self.face.points, 3).tolist(),
+            "backend": self.face.backend,
+            "face_box": [round(float(v), 3) for v in self.face.box],
+            "model": self.model,
+            "image_size": [int(width), int(height)],
+        }
+        if self.predicted is not None:
+            out["predicted"] = np.round(self.predicted, 3).tolist()
+        return out
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def _eye_mouth_points(points: np.ndarray) -> np.ndarray:
+    return np.stack([points[36:42].mean(axis=0), points[42:48].mean(axis=0), (points[48] + points[54]) / 2])
+
+
+def alignment_matrix(face: FaceLandmarks, side: int, rotate: bool = True) -> np.ndarray:
+    """2×3 similarity transform photo -> S×S crop (least squares on eye and mouth centres).
+
+    ``rotate=False`` fits scale and translation only (the crop stays upright).
+    """
+    src = _eye_mouth_points(np.asarray(face.points, dtype=np.float64))
+    dst = np.array([ALIGNED_TEMPLATE_256[k] for k in ("eye_left", "eye_right", "mouth")]) * (side / 256.0)
+    src_c, dst_c = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    if rotate:
+        a = float(np.sum(src_c * dst_c))
+        b = float(np.sum(src_c[:, 0] * dst_c[:, 1] - src_c[:, 1] * dst_c[:, 0]))
+        norm = float(np.sum(src_c**2))
+        linear = np.array([[a, -b], [b, a]]) / norm
+    else:
+        scale = float(np.sum(src_c * dst_c)) / float(np.sum(src_c**2))
+        linear = np.eye(2) * scale
+    offset = dst.mean(axis=0) - linear @ src.mean(axis=0)
+    return np.hstack([linear, offset[:, None]])
+
+
+def _invert(matrix: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(matrix.astype(np.float64))
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64) @ matrix[:, :2].T + matrix[:, 2]
+
+
+def _warp_to_crop(rgb: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
+    """Photo -> S×S crop; large photos are first shrunk with area averaging to the crop's scale."""
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    source, m = rgb, matrix.copy()
+    if scale < 1.0:
+        source = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        m[:, :2] = m[:, :2] / scale
+    return cv2.warpAffine(source, m, (side, side), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def engine_input_side(card: Any) -> int:
+    """The crop side an engine gets: its fixed size, else its working size rounded up to its pad multiple."""
+    conv = card.input
+    if conv.fixed_size:
+        return int(conv.fixed_size)
+    multiple = max(1, int(conv.pad_multiple))
+    return int(-(-max(int(card.working_size), int(conv.min_size)) // multiple) * multiple)
+
+
+# --------------------------------------------------------------------------------------------- steps
+def propose_mask(
+    image: np.ndarray,
+    backend: str = "auto",
+    side: Side = "both",
+    face_index: int | None = None,
+    margin: float = 0.12,
+    grow: float = 0.0,
+    device: str | None = None,
+) -> tuple[FaceLandmarks, np.ndarray]:
+    """Detect the face and propose a cleft-region mask (bool H×W) for the user to accept or edit."""
+    face = detect_landmarks(image, backend=backend, face_index=face_index, device=device)
+    return face, lip_nose_mask(face, image.shape, side=side, margin=margin, grow=grow)
+
+
+def _paste_back(
+    photo: np.ndarray, filled_crop: np.ndarray, mask: np.ndarray, matrix: np.ndarray
+) -> np.ndarray:
+    """Photo with the filled crop warped back into ``mask`` (only there); float crop in [0, 1]."""
+    after = photo.copy()
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return after
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    # crop coordinates of the bounding box's pixel (0, 0) and the box -> crop mapping
+    box_to_crop = matrix.copy()
+    box_to_crop[:, 2] = matrix[:, :2] @ np.array([x0, y0], dtype=np.float64) + matrix[:, 2]
+    warped = cv2.warpAffine(
+        filled_crop.astype(np.float32), box_to_crop, (int(x1 - x0), int(y1 - y0)),
+        flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE,
+    )
+    values = np.clip(warped * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    region = mask[y0:y1, x0:x1]
+    after[y0:y1, x0:x1][region] = values[region]
+    return after
+
+
+def _reachable(mask: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
+    """Mask pixels whose crop position lies inside the S×S crop."""
+    ys, xs = np.nonzero(mask)
+    crop_xy = _apply(matrix, np.stack([xs, ys], axis=1))
+    inside = np.all((crop_xy >= 0) & (crop_xy <= side - 1), axis=1)
+    out = np.zeros_like(mask)
+    out[ys[inside], xs[inside]] = True
+    return out
+
+
+def _mask_outline(image: np.ndarray, mask: np.ndarray, thickness: int) -> np.ndarray:
+    canvas = image.copy()
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(canvas, contours, -1, MASK_COLOUR, thickness, lineType=cv2.LINE_AA)
+    return canvas
+
+
+def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    gap = np.full((left.shape[0], max(4, left.shape[1] // 100), 3), 255, dtype=np.uint8)
+    return np.hstack([left, gap, right])
+
+
+def run_clinic(
+    image: np.ndarray,
+    model: str = "inclg",
+    mask: np.ndarray | None = None,
+    side: Side = "both",
+    backend: str = "auto",
+    face_index: int | None = None,
+    device: str | None = None,
+    face: FaceLandmarks | None = None,
+    engine: "Engine | None" = None,
+    rotate: bool = True,
+    margin: float = 0.12,
+    grow: float = 0.0,
+) -> ClinicResult:
+    """The whole clinic run on an RGB uint8 photo (H×W×3, already EXIF-upright).
+
+    Args:
+        model: a registered engine name (``inclg``, ``patchmatch``, …); ignored when ``engine`` is given.
+        mask: a replacement or edited hole mask (bool H×W); ``None`` = the proposed one.
+        side / margin / grow: passed to the mask generator when ``mask`` is ``None``.
+        backend / face_index / device: landmark detection (``face`` skips detection).
+        engine: an already loaded engine (the UI keeps one).
+        rotate: align in-plane rotation as well (default); False = upright crop and resize only.
+
+    Raises:
+        NoFaceError, LandmarkWeightsMissingError (detection), WeightsMissingError, UnknownModelError
+        (engine), ValueError (a mask of another size, or an empty mask).
+    """
+    from inpaintstudio import registry
+
+    photo = as_uint8_rgb(image)
+    if face is None:
+        face = detect_landmarks(photo, backend=backend, face_index=face_index, device=device)
+    if mask is None:
+        mask = lip_nose_mask(face, photo.shape, side=side, margin=margin, grow=grow)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != photo.shape[:2]:
+        raise ValueError(
+            f"the mask is {mask.shape[1]}×{mask.shape[0]} but the photo is {photo.shape[1]}×{photo.shape[0]}"
+        )
+    if not mask.any():
+        raise ValueError("the mask is empty: nothing to inpaint")
+    if engine is None:
+        engine = registry.load(model, device)
+    side_px = engine_input_side(engine.card)
+    matrix = alignment_matrix(face, side_px, rotate=rotate)
+
+    warnings: list[str] = []
+    used = _reachable(mask, matrix, side_px)
+    if used.sum() < mask.sum():
+        outside = int(mask.sum() - used.sum())
+        warnings.append(f"{outside} mask pixels lie outside the aligned face crop and were left as they are")
+    crop = _warp_to_crop(photo, matrix, side_px).astype(np.float32) / 255.0
+    crop_mask = cv2.warpAffine(used.astype(np.float32), matrix, (side_px, side_px), flags=cv2.INTER_LINEAR) > 0
+    output = engine.run(crop, crop_mask)
+    filled = np.where(crop_mask[..., None], np.clip(output.image, 0.0, 1.0), crop)
+    after = _paste_back(photo, filled, used, matrix)
+
+    predicted = None
+    if output.landmarks is not None:
+        predicted = _apply(_invert(matrix), output.landmarks)
+    radius = max(2, int(round(face.interocular / 40)))
+    thickness = max(1, radius // 2)
+    overlay_before = draw_landmarks(_mask_outline(photo, used, thickness), face.points, DETECTED_COLOUR, radius)
+    overlay_after = _mask_outline(after, used, thickness)
+    if predicted is not None:
+        overlay_after = draw_landmarks(overlay_after, predicted, PREDICTED_COLOUR, radius)
+    return ClinicResult(
+        before=photo,
+        after=after,
+        mask=used,
+        face=face,
+        predicted=predicted,
+        overlay_before=overlay_before,
+        overlay_after=overlay_after,
+        side_by_side=_side_by_side(photo, after),
+        model=engine.card.name,
+        crop_matrix=matrix,
+        crop_side=side_px,
+        warnings=warnings,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``clinic IMAGE -o DIR`` to the ``python -m inpaintstudio`` parser."""
+    p = subparsers.add_parser("clinic", help="cleft-lip clinic run: landmarks, proposed mask, inpainting, overlays")
+    p.add_argument("image", type=Path, help="frontal face photo")
+    p.add_argument("-m", "--model", default="inclg", help="inpainting engine (default: inclg)")
+    p.add_argument("--side", choices=("left", "right", "both"), default="both",
+                   help="cleft side for the proposed mask, image left/right (default: both)")
+    p.add_argument("--landmarks", choices=("auto", "fan", "dlib"), default="auto", help="landmark backend")
+    p.add_argument("--mask", type=Path, help="hole mask to use instead of the proposed one (white = hole)")
+    p.add_argument("--face", type=int, default=None, help="face index when several are found (0 = largest)")
+    p.add_argument("--device", default=None, help="torch device (default: auto)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the six output files")
+    p.set_defaults(func=_run_clinic_command)
+
+
+def _run_clinic_command(args: argparse.Namespace) -> int:
+    from inpaintstudio import io, registry
+    from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
+    from inpaintstudio.landmarks import BackendUnavailableError, LandmarkWeightsMissingError, NoFaceError
+
+    def fail(message: str, code: int) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return code
+
+    try:
+        loaded = io.load_image(args.image)
+        mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
+        result = run_clinic(
+            loaded.rgb, model=args.model, mask=mask, side=args.side, backend=args.landmarks,
+            face_index=args.face, device=args.device,
+        )
+    except (io.InputError, NoFaceError, registry.UnknownModelError, ValueError) as error:
+        return fail(str(error), EXIT_BAD_INPUT)
+    except (registry.WeightsMissingError, LandmarkWeightsMissingError) as error:
+        return fail(str(error), EXIT_WEIGHTS_MISSING)
+    except BackendUnavailableError as error:
+        return fail(str(error), EXIT_FAILED)
+    written = write_outputs(result, args.output, loaded)
+    for line in result.warnings:
+        print(f"warning: {line}")
+    print(f"clinic: {result.model}, landmarks {result.face.backend}, {int(result.mask.sum())} mask pixels")
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None) -> list[Path]:
+    """Write the six clinic files into ``folder`` (created if needed); returns their paths."""
+    from inpaintstudio import io
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    icc = getattr(loaded, "icc_profile", None)
+    source = getattr(loaded, "source_path", None)
+    images = {
+        "before.png": result.before,
+        "after.png": result.after,
+        "mask.png": np.repeat(result.mask[..., None].astype(np.uint8) * 255, 3, axis=2),
+        "overlay.png": result.overlay,
+        "side_by_side.png": result.side_by_side,
+    }
+    written = []
+    for name, rgb in images.items():
+        keep_icc = icc if name != "mask.png" else None
+        io.save_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
+        written.append(folder / name)
+    json_path = folder / "landmarks.json"
+    payload = result.landmarks_json()
+    lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in payload.items()]  # one key per line
+    json_path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    written.append(json_path)
+    return written
