@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-browser: $(STAMP)
-	bash scripts/install_browser.sh $(BIN)
+	bash scripts/install_browser.sh $(BIN)/python
 	$(BIN)/python -m pytest -m browser
 
 lint: $(STAMP)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "load_strict",
     "import_checkpoint",
     "save_safetensors",
+    "hub_download",
 ]
 
 _CONTAINER_KEYS = ("generator", "state_dict", "params", "params_ema", "model", "netG", "gen")
@@ -238,7 +240,9 @@ def save_safetensors(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {key: value if isinstance(value, str) else json.dumps(value) for key, value in (metadata or {}).items()}
-    save_file({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, str(path), metadata=meta)
+    # clone: safetensors refuses tensors that share storage (INCLG registers aliased keys)
+    owned = {key: value.detach().cpu().clone().contiguous() for key, value in tensors.items()}
+    save_file(owned, str(path), metadata=meta)
     return sha256_file(path)
 
 
@@ -309,3 +313,55 @@ def card_config(card: "ModelCard") -> Any:
         return card.config
     module = registry.model_module(card)
     return module.Config(**dict(card.config_overrides))
+
+
+# ------------------------------------------------------------------------------- Hugging Face Hub
+HF_REPO_ENV = "INPAINTSTUDIO_HF_REPO"
+HF_REVISION_ENV = "INPAINTSTUDIO_HF_REVISION"
+
+
+def hub_download(
+    card: "ModelCard | str", repo_id: str | None = None, revision: str | None = None
+) -> Path:
+    """Fetch a card's weight file from a Hugging Face Hub repository at a pinned revision (for a Space).
+
+    The repository is ``repo_id``, else ``$INPAINTSTUDIO_HF_REPO``, else the card's ``hub_repo``; the
+    revision is ``revision``, else ``$INPAINTSTUDIO_HF_REVISION``, and must be given (a commit hash pins
+    the exact file). ``huggingface_hub.hf_hub_download`` keeps its own cache (``HF_HOME``, offline with
+    ``HF_HUB_OFFLINE=1``); the file is checked against the card's sha256 when it has one and copied to
+    :func:`expected_path`, so :func:`status` and the loaders find it like an imported checkpoint.
+
+    Raises:
+        WeightsError: no repository or revision named, the download failed, or the digest differs.
+    """
+    from inpaintstudio import registry
+
+    card = registry.get_card(card) if isinstance(card, str) else card
+    if not card.weights:
+        raise WeightsError(f"{card.name} needs no weights")
+    wanted = card.weights[0]
+    repo_id = repo_id or os.environ.get(HF_REPO_ENV) or wanted.hub_repo
+    revision = revision or os.environ.get(HF_REVISION_ENV)
+    if not repo_id:
+        raise WeightsError(f"no Hugging Face repository named for {card.name}: set {HF_REPO_ENV}")
+    if not revision:
+        raise WeightsError(f"pin the revision of {repo_id}: set {HF_REVISION_ENV} to a commit hash")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    try:
+        cached = Path(hf_hub_download(repo_id=repo_id, filename=wanted.filename, revision=revision))
+    except (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        raise WeightsError(f"could not fetch {wanted.filename} from {repo_id}@{revision}: {error}") from error
+    digest = sha256_file(cached)
+    if wanted.sha256 and digest != wanted.sha256:
+        raise WeightsError(
+            f"{repo_id}@{revision}/{wanted.filename} has sha256 {digest}, the card expects {wanted.sha256}"
+        )
+    destination = expected_path(card)
+    assert destination is not None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.download")
+    shutil.copyfile(cached, temporary)
+    os.replace(temporary, destination)
+    return destination

@@ -73,3 +73,19 @@ def test_deep_models_without_weights_are_refused(tmp_path: Path, monkeypatch: py
         pipeline.forget_engines(card.name)
         with pytest.raises(registry.WeightsMissingError, match=card.weights[0].filename):
             pipeline.inpaint(image, mask, card.name)
+
+
+def test_official_checkpoint_format_imports(fixture_model: registry.ModelCard, tmp_path: Path) -> None:
+    """{'iteration', 'generator': {'module.' + key: tensor}} -> safetensors that loads strictly."""
+    import torch
+
+    from inpaintstudio import weights
+
+    tensors, _ = weights.read_checkpoint(fixture_model.weights_path)
+    official = tmp_path / "InpaintingModel_gen.pth"
+    torch.save({"iteration": 1234, "generator": {f"module.{k}": v for k, v in tensors.items()}}, official)
+    report = weights.import_checkpoint(fixture_model.name, official, tmp_path / "out.safetensors")
+    assert report.iteration == 1234 and report.missing == [] and report.tensors == len(tensors)
+    reloaded, meta = weights.read_checkpoint(tmp_path / "out.safetensors")
+    assert meta["model"] == fixture_model.name and meta["iteration"] == "1234"
+    assert all(torch.equal(reloaded[k], tensors[k]) for k in tensors)

@@ -1,0 +1,406 @@
+"""Per-session state of the Edit tab and the operations behind it. No Gradio here.
+
+The full-resolution original stays on the server in an :class:`EditSession`; the editor only ever
+gets a display-size copy (longest side :attr:`StudioConfig.display_side`). A mask painted on that
+copy is scaled back up to full resolution with nearest-neighbour sampling
+(:func:`inpaintstudio.io.mask_from_array` with ``resize=True``). A mask that the server itself put
+into the editor (an uploaded mask, grow/shrink/invert, a clinic proposal) is kept at full resolution
+too, and wherever the user did not repaint it, the full-resolution copy is what runs.
+
+Everything that touches pixels goes through ``inpaintstudio.io``, ``masks``, ``pipeline`` and
+``registry``; the only arithmetic here is the display downscale and the feathered blend.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inpaintstudio import io as image_io
+from inpaintstudio import masks as mask_ops
+from inpaintstudio import pipeline, registry
+
+__all__ = [
+    "MASK_COLOUR",
+    "StudioConfig",
+    "ModelRun",
+    "EditSession",
+    "display_size",
+    "to_display",
+    "availability",
+    "model_choices",
+    "editor_mask",
+    "feathered",
+]
+
+MASK_COLOUR = (255, 0, 80)
+Progress = Callable[[float, str], None]
+_UNUSABLE_STATES = {"missing", "corrupt"}
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """Limits and sizes of one studio.
+
+    Args:
+        display_side: longest side of the copy shown in the editor.
+        view_side: longest side of the images shown in the gallery and slider (downloads are full size).
+        max_pixels: largest image accepted (``None``: ``$INPAINTSTUDIO_MAX_PIXELS``, else io's 60 MP).
+        max_file_size: largest upload Gradio accepts.
+        undo_depth: how many earlier bases "Undo" can return to.
+    """
+
+    display_side: int = 1280
+    view_side: int = 2048
+    max_pixels: int | None = None
+    max_file_size: str = "100mb"
+    undo_depth: int = 8
+
+
+@dataclass
+class ModelRun:
+    """One model's result on the current base."""
+
+    model: str
+    image: np.ndarray
+    seconds: float
+    device: str
+    strategy: str
+    tiles: int
+    notices: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def caption(self) -> str:
+        return f"{self.model} · {self.seconds:.2f} s · {self.device}"
+
+
+# ------------------------------------------------------------------------------------------ sizes
+def display_size(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """(width, height) of the display copy of an image of ``size`` = (width, height)."""
+    width, height = size
+    scale = min(1.0, side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_display(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A display copy (area-averaged when smaller); the array itself when the size already fits."""
+    if (rgb.shape[1], rgb.shape[0]) == tuple(size):
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def mask_to_display(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A hole shown in the editor: a display pixel is a hole when any of the pixels it covers is."""
+    if (mask.shape[1], mask.shape[0]) == tuple(size):
+        return mask.copy()
+    return cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+
+
+def feathered(original: np.ndarray, filled: np.ndarray, mask: np.ndarray, px: float) -> np.ndarray:
+    """Blend ``filled`` into ``original`` with :func:`masks.feather`'s alpha (0 outside the hole)."""
+    if px <= 1:
+        return filled
+    alpha = mask_ops.feather(mask, px)[..., None]
+    blended = original.astype(np.float32) * (1.0 - alpha) + filled.astype(np.float32) * alpha
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------- models
+def availability(name: str) -> tuple[bool, str]:
+    """Whether ``name`` can run here, and a one-line reason when it cannot."""
+    try:
+        status = registry.weight_status(name)
+    except registry.UnknownModelError as error:
+        return False, str(error)
+    state = status["state"]
+    if state == "missing":
+        return False, f"weights missing ({Path(status['path']).name})"
+    if state == "corrupt":
+        return False, "weights corrupt (sha256 mismatch)"
+    return True, {"builtin": "ready", "present": "weights imported", "verified": "weights verified"}.get(state, state)
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) for every model; the label says whether it can run and why not."""
+    choices = []
+    for card in registry.list_cards():
+        ok, reason = availability(card.name)
+        label = f"{card.name} ({reason})" if ok else f"{card.name}: unavailable, {reason}"
+        choices.append((label, card.name))
+    return choices
+
+
+# ----------------------------------------------------------------------------------------- editor
+def _layer_alpha(layer: Any) -> np.ndarray | None:
+    array = np.asarray(layer) if layer is not None else None
+    if array is None or array.ndim != 3 or array.shape[2] != 4:
+        return None
+    return array[..., 3]
+
+
+def editor_mask(editor: dict[str, Any] | None) -> np.ndarray | None:
+    """The union of the editor's layers' alpha (> 0), at the editor's size, or ``None`` without layers."""
+    if not editor:
+        return None
+    hole: np.ndarray | None = None
+    for layer in editor.get("layers") or []:
+        alpha = _layer_alpha(layer)
+        if alpha is None:
+            continue
+        hole = alpha > 0 if hole is None else (hole | (alpha > 0) if hole.shape == alpha.shape else hole)
+    return hole
+
+
+def _rgba(rgb: np.ndarray) -> np.ndarray:
+    return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+
+
+def mask_layer(mask: np.ndarray) -> np.ndarray:
+    """An RGBA editor layer painting ``mask`` in :data:`MASK_COLOUR`."""
+    layer = np.zeros((*mask.shape, 4), np.uint8)
+    layer[mask] = (*MASK_COLOUR, 255)
+    return layer
+
+
+# ---------------------------------------------------------------------------------------- session
+class EditSession:
+    """What one browser session (or one gradio_client) has on the server. Methods are serialised."""
+
+    def __init__(self, config: StudioConfig, root: Path | None = None) -> None:
+        self.config = config
+        self.workdir = Path(tempfile.mkdtemp(prefix="session-", dir=root))
+        self.loaded: image_io.LoadedImage | None = None
+        self.base: np.ndarray | None = None
+        self.history: list[np.ndarray] = []
+        self.shown: tuple[int, int] = (0, 0)
+        self.mask_full: np.ndarray | None = None
+        self.mask_shown: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
+        self.runs: list[ModelRun] = []
+        self.lock = threading.RLock()
+
+    # ---------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Forget the images and delete every file this session wrote."""
+        self.loaded = self.base = self.mask_full = self.mask_shown = self.last_mask = None
+        self.history.clear()
+        self.runs.clear()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def has_image(self) -> bool:
+        return self.base is not None
+
+    def require_image(self) -> np.ndarray:
+        if self.base is None:
+            raise image_io.InputError("open a photo first")
+        return self.base
+
+    # ---------------------------------------------------------------- images
+    def open(self, src: Any, name: str | None = None) -> image_io.LoadedImage:
+        """Load a new original (EXIF orientation applied once by io.load_image); drop all else."""
+        loaded = image_io.load_image(src, max_pixels=self.config.max_pixels, name=name)
+        self.loaded = loaded
+        self.history.clear()
+        self._set_base(loaded.rgb)
+        return loaded
+
+    def _set_base(self, rgb: np.ndarray) -> None:
+        self.base = rgb
+        self.shown = display_size((rgb.shape[1], rgb.shape[0]), self.config.display_side)
+        self.mask_full = self.mask_shown = None
+        self.runs = []
+
+    def adopt_background(self, editor: dict[str, Any] | None) -> None:
+        """Take the editor's background as the original when it is not the copy this session sent.
+
+        That is the API path (a client posts a full image) and a fresh session.
+        """
+        background = None if not editor else editor.get("background")
+        if background is None:
+            return
+        background = np.asarray(background)
+        if self.base is not None and (background.shape[1], background.shape[0]) == self.shown:
+            return
+        if background.ndim == 3 and background.shape[2] == 4 and background[..., 3].min() == 255:
+            background = background[..., :3]
+        self.open(np.ascontiguousarray(background), name="editor background")
+
+    def display_rgb(self) -> np.ndarray:
+        return to_display(self.require_image(), self.shown)
+
+    def editor_value(self) -> dict[str, Any]:
+        """The editor's value: the display copy and, when the server holds a mask, that mask as a layer."""
+        rgb = self.display_rgb()
+        layers: list[np.ndarray] = []
+        composite = _rgba(rgb)
+        if self.mask_shown is not None and self.mask_shown.any():
+            layers.append(mask_layer(self.mask_shown))
+            composite = composite.copy()
+            composite[self.mask_shown, :3] = (0.5 * composite[self.mask_shown, :3] + 0.5 * np.array(MASK_COLOUR))
+        return {"background": _rgba(rgb), "layers": layers, "composite": composite}
+
+    # ---------------------------------------------------------------- masks
+    @property
+    def size(self) -> tuple[int, int]:
+        base = self.require_image()
+        return int(base.shape[1]), int(base.shape[0])
+
+    def set_mask(self, mask: np.ndarray) -> None:
+        """Hold ``mask`` (full resolution) and show it in the editor."""
+        self.mask_full = np.asarray(mask, bool).copy()
+        self.mask_shown = mask_to_display(self.mask_full, self.shown)
+
+    def load_mask(self, src: Any, name: str | None = None) -> np.ndarray:
+        """An uploaded mask, "white or opaque = hole"; it must have the original's or the editor's size."""
+        size = self.size
+        try:
+            mask = image_io.load_mask(src, size=size, max_pixels=self.config.max_pixels, name=name)
+        except image_io.MaskSizeError as error:
+            if error.mask_size != self.shown:
+                raise
+            mask = image_io.load_mask(src, size=size, resize=True, max_pixels=self.config.max_pixels, name=name)
+        self.set_mask(mask)
+        return mask
+
+    def mask_from_editor(self, editor: dict[str, Any] | None) -> np.ndarray:
+        """The full-resolution hole mask for the editor's current layers.
+
+        Where the layers still show the mask the server sent, the server's full-resolution mask is
+        used; wherever the user painted or erased, the painted mask is scaled up (nearest).
+        """
+        size = self.size
+        painted = editor_mask(editor)
+        if painted is None or painted.shape != (self.shown[1], self.shown[0]):
+            painted = np.zeros((self.shown[1], self.shown[0]), bool) if self.mask_shown is None else self.mask_shown
+        full = image_io.mask_from_array(painted, size, resize=True)
+        if self.mask_full is None or self.mask_shown is None:
+            return full
+        changed = image_io.mask_from_array(painted != self.mask_shown, size, resize=True)
+        return np.where(changed, full, self.mask_full)
+
+    def mask_operation(self, editor: dict[str, Any] | None, operation: str, px: int = 0) -> np.ndarray:
+        """Grow, shrink or invert the current mask (full resolution) and show the result."""
+        current = self.mask_from_editor(editor)
+        if operation == "grow":
+            mask = mask_ops.grow(current, int(px))
+        elif operation == "shrink":
+            mask = mask_ops.shrink(current, int(px))
+        elif operation == "invert":
+            mask = mask_ops.invert(current)
+        elif operation == "clear":
+            mask = np.zeros_like(current)
+        else:
+            raise ValueError(f"unknown mask operation {operation!r}; use grow, shrink, invert or clear")
+        self.set_mask(mask)
+        return mask
+
+    # ---------------------------------------------------------------- running
+    def run(
+        self,
+        mask: np.ndarray,
+        models: Sequence[str],
+        options: dict[str, Any],
+        feather_px: float = 0.0,
+        progress: Progress | None = None,
+    ) -> tuple[list[ModelRun], list[str]]:
+        """Run every available model in ``models`` on ``mask``; unavailable ones are skipped, with the reason."""
+        base = self.require_image()
+        if not models:
+            raise image_io.InputError("choose at least one model")
+        if not mask.any():
+            raise image_io.InputError("the mask is empty: paint over what should be removed, or upload a mask")
+        runnable, skipped = [], []
+        for name in dict.fromkeys(models):
+            ok, reason = availability(name)
+            (runnable if ok else skipped).append(name if ok else f"{name} was not run: {reason}")
+        if not runnable:
+            raise image_io.InputError("none of the chosen models can run here: " + "; ".join(skipped))
+        pipeline.InpaintOptions.from_dict(options)  # unknown or misspelled settings fail before any work
+        self.last_mask = mask
+        runs = []
+        for index, name in enumerate(runnable):
+            runs.append(self._run_one(base, mask, name, options, feather_px, index, len(runnable), progress))
+        self.runs = runs
+        return runs, skipped
+
+    def _run_one(
+        self,
+        base: np.ndarray,
+        mask: np.ndarray,
+        name: str,
+        options: dict[str, Any],
+        feather_px: float,
+        index: int,
+        count: int,
+        progress: Progress | None,
+    ) -> ModelRun:
+        def report(fraction: float, text: str) -> None:
+            if progress is not None:
+                progress((index + fraction) / count, f"{name} ({index + 1}/{count}): {text}")
+
+        report(0.0, "starting")
+        start = time.perf_counter()
+        result = pipeline.inpaint(base, mask, name, options, progress=report)
+        image = feathered(base, result.image, mask, feather_px)
+        seconds = time.perf_counter() - start
+        tiles = sum(region.tiles for region in result.regions)
+        run = ModelRun(name, image, seconds, result.device, result.strategy, tiles, list(result.notices))
+        run.path = self.write_result(run)
+        return run
+
+    # ---------------------------------------------------------------- history
+    def use_result(self, index: int) -> ModelRun:
+        if not 0 <= index < len(self.runs):
+            raise image_io.InputError("there is no result to use yet: run a model first")
+        run = self.runs[index]
+        self.history.append(self.require_image())
+        del self.history[: -self.config.undo_depth]
+        self._set_base(run.image)
+        return run
+
+    def undo(self) -> None:
+        """Go back to the base before the last "use result as new base"."""
+        if not self.history:
+            raise image_io.InputError("nothing to undo")
+        self._set_base(self.history.pop())
+
+    # ---------------------------------------------------------------- files
+    def _path(self, stem: str) -> Path:
+        folder = self.workdir / uuid.uuid4().hex[:8]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{stem}.png"
+
+    def write_result(self, run: ModelRun) -> Path:
+        """The full-resolution result as PNG, with the original's alpha, EXIF (upright) and ICC kept."""
+        assert self.loaded is not None
+        metadata = {"inpaintstudio:model": run.model, "inpaintstudio:strategy": run.strategy}
+        path = self._path(f"inpainted-{run.model}")
+        if self.loaded.size == (run.image.shape[1], run.image.shape[0]):
+            image_io.save_like(path, run.image, self.loaded, metadata=metadata)
+        else:  # pragma: no cover - a base always keeps the original's size
+            image_io.save_image(path, run.image, metadata=metadata)
+        return path
+
+    def write_mask(self, mask: np.ndarray, stem: str = "mask") -> Path:
+        """A mask as an 8-bit PNG, white = hole, at full resolution."""
+        grey = np.where(mask, 255, 0).astype(np.uint8)
+        path = self._path(stem)
+        image_io.save_image(path, np.dstack([grey, grey, grey]))
+        return path
+
+    def write_png(self, rgb: np.ndarray, stem: str) -> Path:
+        path = self._path(stem)
+        image_io.save_image(path, rgb)
+        return path

@@ -1,0 +1,431 @@
+"""The studio driven over HTTP with gradio_client: every endpoint, by its api_name.
+
+One studio is launched on a free port on 127.0.0.1 for the module (display side 256 px so that the
+full-resolution path is exercised with small images; a 2 MP pixel limit so that "huge" is cheap).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from inpaintstudio import io as image_io  # noqa: E402
+from inpaintstudio import masks as mask_ops  # noqa: E402
+from inpaintstudio import pipeline, registry  # noqa: E402
+from inpaintstudio.ui.session import StudioConfig, display_size  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+DISPLAY = 256
+MAX_PIXELS = 2_000_000
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def weights_folder(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("weights")
+    old = os.environ.get("INPAINTSTUDIO_WEIGHTS")
+    os.environ["INPAINTSTUDIO_WEIGHTS"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("INPAINTSTUDIO_WEIGHTS", None)
+    else:
+        os.environ["INPAINTSTUDIO_WEIGHTS"] = old
+
+
+@pytest.fixture(scope="module")
+def tiny_deep_card(weights_folder: Path):
+    """A small CSFC registered under its own name and weight file, for the import and run tests."""
+    from inpaintstudio.models import csfc
+
+    base = registry.get_card("csfc")
+    card = replace(
+        base,
+        name="csfc_tiny",
+        title="CSFC (test size)",
+        config=csfc.Config(bb_depths=(2,), head_inputs=1),
+        weights=(replace(base.weights[0], filename="csfc_tiny.safetensors", sha256=None),),
+    )
+    registry.register(card)
+    yield card
+    registry.unregister(card.name)
+    pipeline.forget_engines(card.name)
+
+
+@pytest.fixture(scope="module")
+def studio(weights_folder: Path, tiny_deep_card):
+    from inpaintstudio.ui.studio import serve_in_background
+
+    demo, url = serve_in_background(StudioConfig(display_side=DISPLAY, max_pixels=MAX_PIXELS))
+    yield url
+    demo.close()
+
+
+@pytest.fixture
+def client(studio: str) -> Client:
+    return Client(studio, verbose=False)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _photo(width: int, height: int, seed: int) -> np.ndarray:
+    """A smooth colourful test photo (gradients + a few discs), deterministic per seed."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    rgb = np.stack([x / width * 255, y / height * 255, (x + y) / (width + height) * 255], -1)
+    rgb += rng.uniform(-20, 20, size=3)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _write(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> str:
+    image_io.save_image(path, rgb, alpha=alpha)
+    return str(path)
+
+
+def _layer(shape: tuple[int, int], box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """An RGBA brush layer (rgb, alpha) with an opaque rectangle ``box`` = (x0, y0, x1, y1)."""
+    rgb = np.zeros((*shape, 3), np.uint8)
+    alpha = np.zeros(shape, np.uint8)
+    x0, y0, x1, y1 = box
+    rgb[y0:y1, x0:x1] = (255, 0, 80)
+    alpha[y0:y1, x0:x1] = 255
+    return rgb, alpha
+
+
+def _editor(tmp: Path, background: np.ndarray, layer_box: tuple[int, int, int, int] | None) -> dict:
+    value = {"background": handle_file(_write(tmp / "background.png", background)), "layers": [], "composite": None}
+    if layer_box is not None:
+        rgb, alpha = _layer(background.shape[:2], layer_box)
+        value["layers"] = [handle_file(_write(tmp / "layer.png", rgb, alpha))]
+    return value
+
+
+def _load(path: str) -> np.ndarray:
+    return image_io.load_image(path).rgb
+
+
+def _mask(path: str) -> np.ndarray:
+    return image_io.load_mask(path)
+
+
+def _run(client: Client, editor: dict, models: list[str], strategy: str = "auto", margin=None, tile=None,
+         feather: float = 0) -> tuple:
+    return client.predict(editor, models, strategy, margin, tile, feather, api_name="/run")
+
+
+# ------------------------------------------------------------------------------------------ issue 2
+def test_first_studio_image_and_brushed_layer_give_same_size_png_with_outside_untouched(client, tmp_path):
+    photo = image_io.load_image(EXAMPLES / "china.png").rgb[:160, :200].copy()  # within the display size
+    editor = _editor(tmp_path, photo, (60, 50, 110, 90))
+    gallery, slider, download, mask_path, _, right, status = _run(client, editor, ["patchmatch"])
+    result = _load(download)
+    assert download.endswith(".png")
+    assert result.shape == photo.shape
+    hole = np.zeros(photo.shape[:2], bool)
+    hole[50:90, 60:110] = True
+    np.testing.assert_array_equal(_mask(mask_path), hole)
+    np.testing.assert_array_equal(result[~hole], photo[~hole])
+    assert np.abs(result[hole].astype(int) - photo[hole]).mean() > 1  # the hole was filled with something else
+    expected = pipeline.inpaint(photo, hole, "patchmatch").image
+    np.testing.assert_array_equal(result, expected)
+    assert len(gallery) == 1 and gallery[0]["caption"].startswith("patchmatch · ")
+    assert all(str(p).endswith(".png") for p in slider)
+    assert right["value"] == "patchmatch"
+    assert "patchmatch" in status
+
+
+# ----------------------------------------------------------------------------- full resolution, masks
+def test_open_image_sends_display_copy_and_runs_at_full_resolution(client, tmp_path):
+    photo = _photo(1000, 600, seed=1)
+    path = _write(tmp_path / "big.png", photo)
+    editor_value, gallery, _, left, _, status = client.predict(handle_file(path), api_name="/open_image")
+    shown = display_size((1000, 600), DISPLAY)
+    background = _load(editor_value["background"])
+    assert background.shape[:2] == (shown[1], shown[0]) == (154, 256)
+    assert "1000×600" in status and gallery == [] and left["value"] == "before"
+    # paint on the display copy: the server scales the layer up (nearest) to 1000×600
+    editor = {"background": handle_file(editor_value["background"]), "layers": [], "composite": None}
+    rgb, alpha = _layer(background.shape[:2], (100, 40, 140, 80))
+    editor["layers"] = [handle_file(_write(tmp_path / "layer.png", rgb, alpha))]
+    _, _, download, mask_path, _, _, _ = _run(client, editor, ["opencv_telea"])
+    result, mask = _load(download), _mask(mask_path)
+    assert result.shape == photo.shape and mask.shape == (600, 1000)
+    np.testing.assert_array_equal(mask, image_io.mask_from_array(alpha > 0, (1000, 600), resize=True))
+    np.testing.assert_array_equal(result[~mask], photo[~mask])
+    np.testing.assert_array_equal(result, pipeline.inpaint(photo, mask, "opencv_telea").image)
+
+
+def test_uploaded_full_resolution_mask_runs_unchanged_and_wrong_size_is_refused(client, tmp_path):
+    photo = _photo(900, 500, seed=2)
+    client.predict(handle_file(_write(tmp_path / "p.png", photo)), api_name="/open_image")
+    thin = np.zeros((500, 900), np.uint8)
+    thin[200:203, 100:700] = 255  # 3 px: thinner than one display pixel (900 / 256 ≈ 3.5)
+    editor_value, status = client.predict(None, handle_file(_write(tmp_path / "m.png", np.dstack([thin] * 3))),
+                                          api_name="/upload_mask")
+    assert "1,800 px" in status
+    assert editor_value["layers"], "the uploaded mask is shown as an editable layer"
+    # the browser sends the layer back unchanged: the full-resolution mask is what runs
+    editor = {"background": handle_file(editor_value["background"]),
+              "layers": [handle_file(editor_value["layers"][0])], "composite": None}
+    _, _, download, mask_path, _, _, _ = _run(client, editor, ["opencv_telea"])
+    np.testing.assert_array_equal(_mask(mask_path), thin > 0)
+    np.testing.assert_array_equal(_load(download)[thin == 0], photo[thin == 0])
+    # a mask of another size (neither the photo's nor the editor's) is refused with a readable message
+    with pytest.raises(AppError, match=r"is 300×200 pixels but the image is 900×500"):
+        client.predict(None, handle_file(_write(tmp_path / "bad.png", np.zeros((200, 300, 3), np.uint8))),
+                       api_name="/upload_mask")
+
+
+def test_mask_operations_grow_shrink_invert_clear_and_export(client, tmp_path):
+    photo = _photo(200, 120, seed=3)
+    editor = _editor(tmp_path, photo, (50, 40, 90, 80))
+    hole = np.zeros((120, 200), bool)
+    hole[40:80, 50:90] = True
+    value, status = client.predict(editor, 5, api_name="/grow_mask")
+    grown = mask_ops.grow(hole, 5)
+    assert f"{int(grown.sum()):,} px" in status
+    after_grow = {"background": handle_file(value["background"]),
+                  "layers": [handle_file(value["layers"][0])], "composite": None}
+    np.testing.assert_array_equal(_mask(client.predict(after_grow, api_name="/export_mask")), grown)
+    value, _ = client.predict(after_grow, 3, api_name="/shrink_mask")
+    shrunk = mask_ops.shrink(grown, 3)
+    after_shrink = {"background": handle_file(value["background"]),
+                    "layers": [handle_file(value["layers"][0])], "composite": None}
+    np.testing.assert_array_equal(_mask(client.predict(after_shrink, api_name="/export_mask")), shrunk)
+    value, _ = client.predict(after_shrink, 1, api_name="/invert_mask")
+    after_invert = {"background": handle_file(value["background"]),
+                    "layers": [handle_file(value["layers"][0])], "composite": None}
+    np.testing.assert_array_equal(_mask(client.predict(after_invert, api_name="/export_mask")), ~shrunk)
+    value, status = client.predict(after_invert, 1, api_name="/clear_mask")
+    assert value["layers"] == [] and "0 px" in status
+
+
+def test_feather_blends_inside_the_hole_only(client, tmp_path):
+    photo = _photo(160, 120, seed=4)
+    editor = _editor(tmp_path, photo, (40, 30, 120, 90))
+    hole = np.zeros((120, 160), bool)
+    hole[30:90, 40:120] = True
+    sharp = _load(_run(client, editor, ["opencv_telea"])[2])
+    soft = _load(_run(client, editor, ["opencv_telea"], feather=12)[2])
+    np.testing.assert_array_equal(soft[~hole], photo[~hole])
+    edge = hole & ~mask_ops.shrink(hole, 6)
+    assert np.abs(soft[edge].astype(int) - sharp[edge]).sum() > 0
+    core = mask_ops.shrink(hole, 13)
+    np.testing.assert_array_equal(soft[core], sharp[core])
+
+
+# --------------------------------------------------------------------------------- several models
+def test_several_models_one_click_unavailable_one_skipped_with_reason(client, tmp_path):
+    photo = _photo(180, 120, seed=5)
+    editor = _editor(tmp_path, photo, (70, 40, 110, 80))
+    gallery, slider, download, _, left, right, status = _run(client, editor, ["opencv_telea", "opencv_ns", "mxt"])
+    assert [item["caption"].split(" · ")[0] for item in gallery] == ["opencv_telea", "opencv_ns"]
+    assert all(item["caption"].endswith(" s · cpu") for item in gallery)
+    assert "mxt was not run: weights missing" in status
+    assert [c[0] for c in right["choices"]] == ["before", "opencv_telea", "opencv_ns"]
+    # compare any two: the slider shows them, the download follows the right-hand side
+    pair, download_ns = client.predict("opencv_telea", "opencv_ns", api_name="/compare")
+    hole = np.zeros((120, 180), bool)
+    hole[40:80, 70:110] = True
+    np.testing.assert_array_equal(_load(pair[0]), pipeline.inpaint(photo, hole, "opencv_telea").image)
+    np.testing.assert_array_equal(_load(pair[1]), pipeline.inpaint(photo, hole, "opencv_ns").image)
+    np.testing.assert_array_equal(_load(download_ns), _load(pair[1]))
+    before, _ = client.predict("before", "opencv_ns", api_name="/compare")
+    np.testing.assert_array_equal(_load(before[0]), photo)
+
+
+def test_only_unavailable_models_is_an_error_and_no_run_happens(client, tmp_path):
+    editor = _editor(tmp_path, _photo(64, 64, seed=6), (10, 10, 30, 30))
+    with pytest.raises(AppError, match=r"none of the chosen models can run here: mxt was not run: weights missing"):
+        _run(client, editor, ["mxt"])
+
+
+def test_strategy_controls_reach_the_pipeline(client, tmp_path):
+    photo = _photo(400, 200, seed=7)
+    editor = _editor(tmp_path, photo[:, :256], (20, 20, 240, 180))  # a hole larger than the tile size below
+    *_, status = _run(client, editor, ["opencv_telea"], strategy="tile", margin=8, tile=96)
+    assert "(tile, " in status and "tile(s)" in status
+    with pytest.raises(AppError):  # not one of the offered strategies
+        _run(client, editor, ["opencv_telea"], strategy="tiles")
+
+
+def test_empty_mask_and_no_photo_give_readable_errors(client, tmp_path):
+    with pytest.raises(AppError, match="open a photo first"):
+        client.predict(None, ["opencv_telea"], "auto", None, None, 0, api_name="/run")
+    editor = _editor(tmp_path, _photo(64, 64, seed=8), None)
+    with pytest.raises(AppError, match="the mask is empty"):
+        _run(client, editor, ["opencv_telea"])
+
+
+def test_use_result_as_new_base_then_undo(client, tmp_path):
+    photo = _photo(120, 100, seed=9)
+    editor = _editor(tmp_path, photo, (30, 30, 70, 70))
+    first = _load(_run(client, editor, ["opencv_telea"])[2])
+    value, gallery, pair, _, _, status = client.predict("opencv_telea", api_name="/use_result")
+    np.testing.assert_array_equal(_load(value["background"]), first)
+    assert gallery == [] and "new base" in status and "Undo steps: 1" in status
+    second_editor = {"background": handle_file(value["background"]), "layers": [], "composite": None}
+    rgb, alpha = _layer((100, 120), (80, 10, 110, 40))
+    second_editor["layers"] = [handle_file(_write(tmp_path / "l2.png", rgb, alpha))]
+    second = _load(_run(client, second_editor, ["opencv_telea"])[2])
+    hole2 = alpha > 0
+    np.testing.assert_array_equal(second[~hole2], first[~hole2])  # edits pile up on the new base
+    value, *_ = client.predict(api_name="/undo")
+    np.testing.assert_array_equal(_load(value["background"]), photo)
+    with pytest.raises(AppError, match="nothing to undo"):
+        client.predict(api_name="/undo")
+
+
+# -------------------------------------------------------------------------------------- bad uploads
+def test_corrupt_file_shows_readable_error(client, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    with pytest.raises(AppError, match="broken.png"):
+        client.predict(handle_file(str(bad)), api_name="/open_image")
+
+
+def test_huge_image_is_refused_before_decoding(client, tmp_path):
+    huge = np.zeros((1500, 1500, 3), np.uint8)  # 2.25 MP > the studio's 2 MP limit
+    with pytest.raises(AppError, match=r"MP"):
+        client.predict(handle_file(_write(tmp_path / "huge.png", huge)), api_name="/open_image")
+
+
+def test_exif_orientation_applied_once(client, tmp_path):
+    from PIL import Image
+
+    photo = _photo(120, 80, seed=10)
+    image = Image.fromarray(photo)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    path = tmp_path / "phone.jpg"
+    image.save(path, quality=95, exif=exif.tobytes())
+    value, *_, status = client.predict(handle_file(str(path)), api_name="/open_image")
+    assert _load(value["background"]).shape[:2] == (120, 80)  # upright: taller than wide
+    assert "EXIF orientation 6 applied once" in status
+
+
+# -------------------------------------------------------------------------------------- concurrency
+def test_eight_clients_at_once_get_their_own_results(studio, tmp_path):
+    jobs = []
+    for index in range(8):
+        photo = _photo(96 + 8 * index, 80, seed=100 + index)
+        box = (10 + 4 * index, 10 + 3 * index, 40 + 4 * index, 40 + 3 * index)
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        jobs.append((photo, box, _editor(folder, photo, box)))
+    results: dict[int, np.ndarray | BaseException] = {}
+
+    def work(index: int) -> None:
+        photo, box, editor = jobs[index]
+        try:
+            results[index] = _load(_run(Client(studio, verbose=False), editor, ["opencv_telea"])[2])
+        except BaseException as error:  # noqa: BLE001 - reported below
+            results[index] = error
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for index, (photo, box, _) in enumerate(jobs):
+        result = results[index]
+        assert not isinstance(result, BaseException), result
+        hole = np.zeros(photo.shape[:2], bool)
+        hole[box[1]:box[3], box[0]:box[2]] = True
+        np.testing.assert_array_equal(result, pipeline.inpaint(photo, hole, "opencv_telea").image)
+
+
+# --------------------------------------------------------------------------------------- models tab
+def test_models_table_lists_paper_licence_and_weight_status(client):
+    table = client.predict(api_name="/models_table")
+    for card in registry.list_cards():
+        assert f"`{card.name}`" in table
+    assert "built in (no weights needed)" in table
+    assert "| missing" in table
+    assert "[Barnes et al." in table and "MIT" in table
+
+
+def test_import_checkpoint_by_upload_makes_the_model_runnable(client, tmp_path, tiny_deep_card, weights_folder):
+    import torch
+
+    from inpaintstudio import weights
+
+    with pytest.raises(AppError, match="not a readable PyTorch checkpoint"):
+        junk = tmp_path / "junk.pth"
+        junk.write_bytes(b"not a checkpoint")
+        client.predict("csfc_tiny", handle_file(str(junk)), api_name="/import_weights")
+    net = registry.model_module(tiny_deep_card).build(weights.card_config(tiny_deep_card))
+    source = tmp_path / "InpaintingModel_gen.pth"
+    torch.save({"generator": net.state_dict(), "iteration": 7}, source)
+    report, table, choices = client.predict("csfc_tiny", handle_file(str(source)), api_name="/import_weights")
+    assert "iteration: 7" in report and "csfc_tiny.safetensors" in report
+    assert (weights_folder / "csfc_tiny.safetensors").is_file()
+    assert "imported (no published sha256 to verify)" in table
+    labels = dict((value, label) for label, value in choices["choices"])
+    assert labels["csfc_tiny"] == "csfc_tiny (weights imported)"
+    # and it now runs from the Edit tab (a deep model on CPU, with its card's geometry)
+    photo = _photo(128, 128, seed=11)
+    gallery, *_ = _run(client, _editor(tmp_path, photo, (40, 40, 80, 80)), ["csfc_tiny"])
+    assert gallery[0]["caption"].startswith("csfc_tiny · ")
+
+
+def test_refresh_models_marks_availability(client):
+    update = client.predict(["patchmatch"], api_name="/refresh_models")
+    labels = {value: label for label, value in update["choices"]}
+    assert labels["patchmatch"] == "patchmatch (ready)"
+    assert labels["mxt"].startswith("mxt: unavailable, weights missing")
+
+
+def test_hub_download_endpoint_without_configuration_explains_itself(client, monkeypatch):
+    monkeypatch.delenv("INPAINTSTUDIO_HF_REPO", raising=False)
+    with pytest.raises(AppError, match="INPAINTSTUDIO_HF_REPO"):
+        client.predict("mxt", api_name="/hub_download")
+
+
+# ------------------------------------------------------------------------------------------- clinic
+def _editor_from(value: dict) -> dict:
+    return {"background": handle_file(value["background"]),
+            "layers": [handle_file(layer) for layer in value["layers"]], "composite": None}
+
+
+def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(client):
+    from inpaintstudio import clinic, landmarks
+
+    photo_path = EXAMPLES / "astronaut.png"
+    photo = _load(str(photo_path))
+    value, status = client.predict(handle_file(str(photo_path)), "both", api_name="/clinic_open")
+    assert status.startswith("Face found (dlib landmarks, 68 points). Proposed both mask:")
+    face = landmarks.detect_landmarks(photo)
+    both = landmarks.lip_nose_mask(face, photo.shape, side="both")
+    assert f"{int(both.sum()):,} px" in status and len(value["layers"]) == 1
+    value, status = client.predict("left", api_name="/clinic_side")
+    left = landmarks.lip_nose_mask(face, photo.shape, side="left")
+    assert f"Proposed left mask: {int(left.sum()):,} px." == status
+
+    pair, export, gallery, shown, status = client.predict(
+        _editor_from(value), ["patchmatch", "opencv_telea", "mxt"], False, False, api_name="/clinic_run"
+    )
+    assert [item["caption"].split(" · ")[0] for item in gallery] == ["patchmatch", "opencv_telea"]
+    assert "mxt was not run: weights missing" in status and shown["value"] == "patchmatch"
+    expected = clinic.run_clinic(photo, "patchmatch", mask=left, face=face)
+    np.testing.assert_array_equal(_load(pair[0]), photo)
+    np.testing.assert_array_equal(_load(pair[1]), expected.after)
+    np.testing.assert_array_equal(_load(pair[1])[~left], photo[~left])
+    np.testing.assert_array_equal(_load(export), expected.side_by_side)
+    # overlay toggles: detected landmarks on the before image, in the clinic's colour
+    pair, _ = client.predict("opencv_telea", True, True, api_name="/clinic_view")
+    np.testing.assert_array_equal(_load(pair[0]), landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
+
+
+def test_clinic_photo_without_face_gives_readable_error(client):
+    with pytest.raises(AppError, match="no face found"):
+        client.predict(handle_file(str(EXAMPLES / "flower.png")), "both", api_name="/clinic_open")
