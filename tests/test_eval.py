@@ -1,0 +1,171 @@
+"""``eval``: the per-bin numbers equal a hand computation of evaluation.md's protocol; ``train`` via the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+from skimage.metrics import structural_similarity
+
+from inpaintstudio import registry, weights
+from inpaintstudio.training import data
+from inpaintstudio.training.commands import add_commands
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.fixture(autouse=True)
+def _offline_backbones(monkeypatch, tmp_path):
+    """No VGG/Inception anywhere: LPIPS and FID must be skipped with a message."""
+    monkeypatch.setenv("INPAINTSTUDIO_BACKBONES", str(tmp_path / "none"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path / "none"))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(skdata, name)()).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture()
+def mask_dir(tmp_path) -> Path:
+    """Five 512² masks: two in 0–20 %, one in 20–40 %, two in 40–60 % (white = hole)."""
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for i, (ratio_bin, seed) in enumerate((("0-20", 1), ("20-40", 2), ("40-60", 3), ("0-20", 4), ("40-60", 5))):
+        hole = data.generate_mask(512, ratio_bin, seed)
+        Image.fromarray((hole * 255).astype(np.uint8)).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def _tiny_hint_card(tmp_path: Path) -> tuple[registry.ModelCard, Path]:
+    hint = importlib.import_module("inpaintstudio.models.hint")
+    fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
+    cfg = hint.config_from_fixture(fixture)
+    torch.manual_seed(3)
+    net = hint.build(cfg)
+    path = tmp_path / "tiny_hint.safetensors"
+    weights.save_safetensors(net.state_dict(), path)
+    card = replace(registry.get_card("hint"), name="test_eval_hint", config=cfg)
+    return card, path
+
+
+def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsys) -> None:
+    pytest.importorskip("inpaintstudio.models.hint")
+    card, weight_file = _tiny_hint_card(tmp_path)
+    registry.register(card)
+    try:
+        code = _main(["eval", "--model", card.name, "--images", str(photos), "--masks", str(mask_dir),
+                      "--weights", str(weight_file), "--json", str(tmp_path / "r.json"),
+                      "--csv", str(tmp_path / "r.csv")])
+    finally:
+        registry.unregister(card.name)
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "PSNR↑" in printed.out and "20-40%" in printed.out
+    assert "vgg16-397923af.pth" in printed.err and "pt_inception-2015-12-05-6726825d.pth" in printed.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["skipped"]) == {"LPIPS", "FID"}
+
+    # by hand: sorted images, mask k mod N of each bin's sorted list, threshold 127 after a bicubic resize
+    hint = importlib.import_module("inpaintstudio.models.hint")
+    net = hint.build(card.config)
+    net.load_state_dict(weights.read_checkpoint(weight_file)[0])
+    net.eval()
+    names = sorted(p.name for p in photos.iterdir())
+    bins = {"0-20": ["00000.png", "00003.png"], "20-40": ["00001.png"], "40-60": ["00002.png", "00004.png"]}
+    for ratio_bin, mask_names in bins.items():
+        psnrs, ssims, l1s = [], [], []
+        for k, name in enumerate(names):
+            img = Image.open(photos / name).convert("RGB")
+            side = min(img.size)
+            left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+            img = img.crop((left, top, left + side, top + side)).resize((256, 256), Image.BICUBIC)
+            gt = np.asarray(img, np.float32) / 255
+            m = Image.open(mask_dir / mask_names[k % len(mask_names)]).convert("L").resize((256, 256), Image.BICUBIC)
+            hole = (np.asarray(m) > 127).astype(np.float32)
+            x = torch.from_numpy(gt).permute(2, 0, 1)[None]
+            h = torch.from_numpy(hole)[None, None]
+            with torch.no_grad():
+                out = hint.predict(net, x * (1 - h) + h, h)["image"][0].permute(1, 2, 0).numpy()
+            comp = out.clip(0, 1) * hole[..., None] + gt * (1 - hole[..., None])
+            a, b = (comp.clip(0, 1) * 255).astype(np.uint8), (gt * 255).astype(np.uint8)
+            psnrs.append(10 * np.log10(255.0**2 / np.mean((a.astype(float) - b) ** 2)))
+            ssims.append(structural_similarity(b, a, channel_axis=-1, data_range=255))
+            l1s.append(100 * np.abs(comp - gt).mean())
+        got = report["bins"][ratio_bin]
+        assert got["images"] == 4
+        assert got["PSNR"] == pytest.approx(np.mean(psnrs), abs=1e-4)
+        assert got["SSIM"] == pytest.approx(np.mean(ssims), abs=1e-6)
+        assert got["L1"] == pytest.approx(np.mean(l1s), abs=1e-4)
+
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert len(rows) == 3 * 5  # 4 images + 1 mean row per bin
+    assert rows[1]["mask"] == "00003.png"  # image 1 → mask 1 mod 2 of 0-20
+
+
+def test_eval_generated_masks_and_bad_input(photos, tmp_path) -> None:
+    out = tmp_path / "telea.json"
+    assert _main(["eval", "--model", "opencv_telea", "--images", str(photos), "--mask-ratio", "40-60",
+                  "--limit", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["bins"]
+    assert list(result) == ["40-60"] and result["40-60"]["images"] == 2 and 15 < result["40-60"]["PSNR"] < 40
+    assert _main(["eval", "--model", "opencv_telea", "--images", str(photos), "--mask-ratio", "10-30"]) == 2
+    assert _main(["eval", "--model", "no_such_model", "--images", str(photos), "--mask-ratio", "all"]) == 2
+
+
+def test_train_command_then_eval_the_export(photos, mask_dir, tmp_path) -> None:
+    """``train --config`` (YAML) writes checkpoint + export; a second call resumes; ``eval --weights`` reads it."""
+    pytest.importorskip("inpaintstudio.models.hint")
+    hint = importlib.import_module("inpaintstudio.models.hint")
+    fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
+    model_config = asdict(hint.config_from_fixture(fixture))
+    config = {
+        "model": "hint", "model_config": model_config, "iterations": 2, "output_dir": str(tmp_path / "run"),
+        "loss": {"perceptual": 0, "style": 0}, "disc_width": 8, "progress": False, "log_every": 1,
+        "data": {"images": str(photos), "size": 32, "batch_size": 2, "masks": str(mask_dir)},
+    }
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert _main(["train", "--config", str(tmp_path / "c.yaml")]) == 0
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    assert _main(["train", "--config", str(tmp_path / "c.yaml"), "--iterations", "3"]) == 0
+    log = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [r["iteration"] for r in log] == ["1", "2", "3"]  # resumed at 2, not restarted
+    export = tmp_path / "run" / "hint.safetensors"
+
+    card = replace(registry.get_card("hint"), name="test_train_hint", config=hint.Config(**{
+        k: tuple(v) if isinstance(v, list) else v for k, v in model_config.items()}))
+    registry.register(card)
+    try:
+        assert _main(["eval", "--model", card.name, "--images", str(photos), "--mask-ratio", "0-20", "--limit", "2",
+                      "--weights", str(export), "--no-lpips", "--no-fid"]) == 0
+    finally:
+        registry.unregister(card.name)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**config, "lr": 1}))
+    assert _main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2
