@@ -46,6 +46,10 @@ def _run(inputs: dict[str, torch.Tensor], **kwargs: object) -> torch.Tensor:
         ((1, 7, 4, 131), 16, 7 * 4 * 16 * 2),  # several chunk groups (state carried between groups)
         ((2, 3, 16, 5), 64, ssm.GROUP_ELEMENTS),  # L shorter than one chunk
         ((1, 4, 16, 1000), 64, ssm.GROUP_ELEMENTS),
+        ((2, 5, 3, 37), 1, 2 * 5 * 3 * 3),  # chunk of one step; 37 chunks in groups of 3 (last group: 1 chunk)
+        ((3, 6, 4, 100), 7, 3 * 6 * 4 * 7 * 4),  # padded last chunk; 15 chunks in groups of 4 (last group: 3)
+        ((1, 8, 16, 513), 32, 8 * 16 * 32 * 2),  # 17 chunks in groups of 2; 1-step last chunk
+        ((2, 4, 8, 64), 2, 1),  # group budget below one chunk: one chunk per group
     ],
 )
 def test_chunked_matches_reference(shape, chunk, group_elements, monkeypatch) -> None:
@@ -71,6 +75,18 @@ def test_reference_matches_closed_form() -> None:
             decay = math.exp(-0.7 * float(delta[0, 0, s + 1:t + 1].sum()))
             want = want + c[0, 0, t] * decay * delta[0, 0, s] * b[0, 0, s] * u[0, 0, s]
         assert abs(float(y[t]) - float(want)) < 1e-5
+
+
+def test_chunked_inference_matches_autograd_path(monkeypatch) -> None:
+    """The in-place no-grad path and the checkpointed autograd path of "chunked" give the same result."""
+    monkeypatch.setattr(ssm, "GROUP_ELEMENTS", 2 * 5 * 3 * 8 * 3)
+    inputs = _inputs(2, 5, 3, 203, seed=4)
+    with torch.inference_mode():
+        fast = _run(inputs, path="chunked", chunk=8)
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    tracked = _run(leaves, path="chunked", chunk=8)
+    assert tracked.requires_grad
+    assert (fast - tracked.detach()).abs().max().item() < 1e-5
 
 
 def test_chunked_gradients_match_reference(monkeypatch) -> None:

@@ -14,7 +14,10 @@ D: E; z: B×E×L; delta_bias: E) and offers three paths that compute the same re
   propagates the true chunk-entry states with the chunk's total decay ``exp(sum(delta)·A)``, (3) a second local scan
   started from those states yields the exact states, contracted with C. Every exponent is ``delta·A <= 0`` (or a sum
   of such), so no exponential can overflow. Under autograd each group is recomputed in backward
-  (``torch.utils.checkpoint``), so training memory is bounded by one group as well.
+  (``torch.utils.checkpoint``), so training memory is bounded by one group as well. Without autograd the groups are
+  cache-sized and run in place in preallocated step-major buffers (layout chunk×group×B×N×E) with precomputed
+  per-step views; the C-contraction is one batched (1×N)·(N×E) matmul per group. That path costs about six passes
+  over the L·E·N state values (Δ⊗A, exp, Δu⊗B, two scans, matmul) plus a strided gather of the inputs.
 - ``"cuda"``: mamba-ssm's fused ``selective_scan_fn`` (imported lazily; mamba-ssm is optional and never required).
   ``"auto"`` picks it for CUDA tensors when the package imports, otherwise ``"chunked"``.
 
@@ -47,6 +50,9 @@ ScanPath = Literal["auto", "reference", "chunked", "cuda"]
 DEFAULT_CHUNK = 64
 # Upper bound on the elements of one (chunk, chunks-in-group, batch, E, N) work tensor of the chunked path.
 GROUP_ELEMENTS = 1 << 22
+# Tighter bound used without autograd: two such tensors (4 MiB each) stay in the L2/L3 caches, and the bound is
+# large enough that kernel-launch overhead stays small (with E·N = 1536 and chunk 64: 10 chunks per group).
+INFERENCE_GROUP_ELEMENTS = 1 << 20
 
 
 def _fused_scan_fn() -> Callable[..., Tensor] | None:
@@ -162,40 +168,31 @@ def _scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chu
     if pad:
         u, delta, B, C = (F.pad(t, (0, pad)) for t in (u, delta, B, C))
 
-    def to_chunks(t: Tensor) -> Tensor:  # B×X×L -> chunk×n_chunks×B×X, step-major so a step is one contiguous slice
+    def to_chunks(t: Tensor) -> Tensor:  # B×X×L -> chunk×n_chunks×B×X (a strided view, no copy)
         return t.reshape(t.shape[0], t.shape[1], n_chunks, chunk).permute(3, 2, 0, 1)
 
     u_c, delta_c, B_c, C_c = (to_chunks(t) for t in (u, delta, B, C))
-    group = max(1, GROUP_ELEMENTS // (chunk * batch * channels * n_state))
+    per_chunk = chunk * batch * channels * n_state
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    if not needs_grad:
+        group = max(1, min(n_chunks, min(GROUP_ELEMENTS, INFERENCE_GROUP_ELEMENTS) // per_chunk))
+        y = u.new_empty(batch, channels, n_chunks * chunk)
+        _scan_chunked_no_grad(u_c, delta_c, A, B_c, C_c, to_chunks(y), group)
+        return y[..., :length] if pad else y
+    group = max(1, GROUP_ELEMENTS // per_chunk)
     state = u.new_zeros(batch, channels, n_state)
     outputs = []
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    buffers = None if needs_grad else _GroupBuffers(chunk, min(group, n_chunks), batch, channels, n_state, u)
     for start in range(0, n_chunks, group):
         part = slice(start, min(start + group, n_chunks))
-        args = (u_c[:, part], delta_c[:, part], A, B_c[:, part], C_c[:, part], state)
-        if buffers is None:
-            y, state = checkpoint(_scan_group, *args, use_reentrant=False)
-        else:
-            y, state = _scan_group_no_grad(*args, buffers)
+        y, state = checkpoint(_scan_group, u_c[:, part], delta_c[:, part], A, B_c[:, part], C_c[:, part], state,
+                              use_reentrant=False)
         outputs.append(y)
     y = torch.cat(outputs, dim=1)  # chunk×n_chunks×B×E
     return y.permute(2, 3, 1, 0).reshape(batch, channels, n_chunks * chunk)[..., :length]
 
 
-class _GroupBuffers:
-    """Work tensors reused by every group of the no-grad chunked scan (avoids re-allocating large tensors)."""
-
-    def __init__(self, steps: int, n_group: int, batch: int, channels: int, n_state: int, like: Tensor) -> None:
-        shape = (steps, n_group, batch, channels, n_state)
-        self.decay = like.new_empty(shape)
-        self.drive = like.new_empty(shape)
-        self.local = like.new_empty(shape[1:])
-        self.spare = like.new_empty(shape[1:])
-
-
 def _scan_group(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-    """Scan G chunks at once. u, delta: T×G×B×E; B, C: T×G×B×N; state: B×E×N entering the first chunk.
+    """Scan G chunks at once (autograd path). u, delta: T×G×B×E; B, C: T×G×B×N; state: B×E×N entering the group.
 
     Returns (y: T×G×B×E, state after the last chunk: B×E×N).
     """
@@ -223,29 +220,102 @@ def _scan_group(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, state
     return y, state
 
 
-def _scan_group_no_grad(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tensor, buffers: _GroupBuffers
-) -> tuple[Tensor, Tensor]:
-    """Same as ``_scan_group`` but in place in preallocated buffers (inference only)."""
-    steps, n_group = u.shape[0], u.shape[1]
-    decay = buffers.decay[:, :n_group]
-    drive = buffers.drive[:, :n_group]
-    torch.mul(delta[..., None], A, out=decay).exp_()
-    torch.mul((delta * u)[..., None], B[..., None, :], out=drive)
-    local, spare = buffers.local[:n_group], buffers.spare[:n_group]
-    local.copy_(drive[0])
-    for k in range(1, steps):
-        torch.addcmul(drive[k], decay[k], local, out=spare)
-        local, spare = spare, local
-    chunk_decay = torch.exp(delta.sum(dim=0)[..., None] * A)
-    entry = torch.empty_like(local)
-    for g in range(n_group):
-        entry[g] = state
-        state = torch.addcmul(local[g], chunk_decay[g], state)
-    drive[0].addcmul_(decay[0], entry)
-    for k in range(1, steps):
-        drive[k].addcmul_(decay[k], drive[k - 1])  # drive[k] becomes the exact state h_k
-    return torch.einsum("tgben,tgbn->tgbe", drive, C), state
+class _Workspace:
+    """Preallocated work tensors of the no-grad chunked scan, shared by all groups, with every per-step/per-chunk view
+    created once (indexing a tensor costs about as much Python time as a small kernel).
+
+    Layout: T×G×B×N×E (steps outermost, so a step is one contiguous G×B×N×E slice; E innermost, so the broadcasts
+    Δ⊗A and (Δu)⊗B have long inner rows and the C-contraction is a batched (1×N)·(N×E) product).
+    """
+
+    def __init__(self, steps: int, group: int, batch: int, channels: int, n_state: int, like: Tensor) -> None:
+        self.shape = (steps, batch, channels, n_state)
+        big = steps * group * batch * n_state * channels
+        self.decay, self.drive = like.new_empty(big), like.new_empty(big)
+        self.local = like.new_empty(2, group * batch * n_state * channels)
+        self.total = like.new_empty(group * batch * n_state * channels)
+        self.entry = like.new_zeros(group + 1, batch, n_state, channels)
+        self.entry_steps = self.entry.unbind(0)
+        per_channel, per_state = steps * group * batch * channels, steps * group * batch * n_state
+        self.delta, self.drive_u, self.y = (like.new_empty(per_channel) for _ in range(3))
+        self.B, self.C = like.new_empty(per_state), like.new_empty(per_state)
+        self._views: dict[int, _GroupViews] = {}
+
+    def views(self, n: int) -> _GroupViews:
+        if n not in self._views:
+            self._views[n] = _GroupViews(self, n)
+        return self._views[n]
+
+
+class _GroupViews:
+    """Views of a ``_Workspace`` for a group of ``n`` chunks (contiguous prefixes of the flat buffers)."""
+
+    def __init__(self, work: _Workspace, n: int) -> None:
+        steps, batch, channels, n_state = work.shape
+        rows = steps * n * batch
+
+        def take(flat: Tensor, *shape: int) -> Tensor:
+            return flat[: math.prod(shape)].view(*shape)
+
+        self.decay = take(work.decay, steps, n, batch, n_state, channels)
+        self.drive = take(work.drive, steps, n, batch, n_state, channels)
+        self.decay_steps, self.drive_steps = self.decay.unbind(0), self.drive.unbind(0)
+        self.local = [take(flat, n, batch, n_state, channels) for flat in work.local.unbind(0)]
+        # Where the zero-start local scan leaves each chunk's final state (it ping-pongs between the two buffers).
+        final = self.drive_steps[0] if steps == 1 else self.local[(steps - 1) % 2]
+        self.final_chunks = final.unbind(0)
+        self.total = take(work.total, n, batch, n_state, channels)
+        self.total_chunks = self.total.unbind(0)
+        self.entry = work.entry[:n]
+        self.delta = take(work.delta, steps, n, batch, channels)
+        self.drive_u = take(work.drive_u, steps, n, batch, channels)
+        self.B = take(work.B, steps, n, batch, n_state)
+        self.C = take(work.C, steps, n, batch, n_state)
+        self.y = take(work.y, steps, n, batch, channels)
+        self.states_mat = self.drive.view(rows, n_state, channels)
+        self.C_mat = self.C.view(rows, 1, n_state)
+        self.y_mat = self.y.view(rows, 1, channels)
+
+
+def _scan_chunked_no_grad(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, y: Tensor, group: int) -> None:
+    """Inference version of the chunked scan, written into ``y``; all arguments are chunk×n_chunks×B×X views.
+
+    Groups of ``group`` chunks are processed one after the other in preallocated, cache-sized buffers, in place, with
+    about 2·chunk + group + 12 kernel launches per group.
+    """
+    steps, n_chunks, batch, channels = u.shape
+    n_state = A.shape[1]
+    work = _Workspace(steps, group, batch, channels, n_state, u)
+    a_t = A.t().contiguous()  # N×E
+    entry = work.entry_steps  # entry[j]: state entering chunk j of the current group; entry[0] carries over
+    for start in range(0, n_chunks, group):
+        stop = min(start + group, n_chunks)
+        n = stop - start
+        v = work.views(n)
+        # Gather the group's inputs into step-major contiguous buffers (the only reads of the B×X×L inputs).
+        v.delta.copy_(delta[:, start:stop])
+        torch.mul(v.delta, u[:, start:stop], out=v.drive_u)
+        v.B.copy_(B[:, start:stop])
+        v.C.copy_(C[:, start:stop])
+        torch.mul(v.delta[..., None, :], a_t, out=v.decay).exp_()  # exp(Δ·A) in (0, 1]
+        torch.mul(v.drive_u[..., None, :], v.B[..., None], out=v.drive)  # Δ·u·B
+        decay, drive = v.decay_steps, v.drive_steps
+        # (1) local scan from a zero state, keeping only the current step (ping-pong between two buffers).
+        local = drive[0]
+        for k in range(1, steps):
+            local = torch.addcmul(drive[k], decay[k], local, out=v.local[k % 2])
+        # (2) chunk-entry states. Chunk decay exp(sum(Δ)·A) with the exponent clamped at -80: below that it would
+        # be subnormal (slow on x86) and it is < 2e-35 anyway, far below float32 resolution of any state.
+        torch.mul(v.delta.sum(dim=0)[..., None, :], a_t, out=v.total).clamp_(min=-80.0).exp_()
+        for j in range(n):
+            torch.addcmul(v.final_chunks[j], v.total_chunks[j], entry[j], out=entry[j + 1])
+        # (3) exact states, in place in the drive buffer, then y_t = C_t·h_t as one batched (1×N)·(N×E) product.
+        drive[0].addcmul_(decay[0], v.entry)
+        for k in range(1, steps):
+            drive[k].addcmul_(decay[k], drive[k - 1])
+        entry[0].copy_(entry[n])
+        torch.bmm(v.C_mat, v.states_mat, out=v.y_mat)
+        y[:, start:stop].copy_(v.y)
 
 
 class Mamba(nn.Module):
