@@ -2,7 +2,7 @@
 
 For each registered deep card (or the ones named with ``--models``): build the default network
 (random weights: this measures cost, not quality, and never touches a user's image), run one warm-up
-and then timed forwards at the card's working size (256×256; 512×512 for ``tsgl_512``) through the
+and then timed forwards at 256×256 (512×512 for ``tsgl_512``, its fixed size) through the
 model's own ``predict``, in a subprocess so the peak RSS is the model's own. On CUDA (when present)
 it also times float32 and bf16 autocast.
 
@@ -32,7 +32,7 @@ def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     card = registry.get_card(name)
     module = registry.model_module(card)
     net = module.build(weights.card_config(card)).eval().to(device)
-    size = card.input.fixed_size or card.working_size
+    size = card.input.fixed_size or 256  # the papers report 256×256 (tsgl_512: its fixed 512)
     image = torch.rand(1, 3, size, size, device=device)
     mask = torch.zeros(1, 1, size, size, device=device)
     mask[..., size // 4 : size // 2, size // 4 : 3 * size // 4] = 1
