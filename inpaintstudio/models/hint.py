@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
@@ -127,29 +128,6 @@ class Config:
 
 
 # ------------------------------------------------------------------------------------------------ layers
-class _WithBiasLayerNorm(nn.Module):
-    """LayerNorm over the last axis (weight init 1, bias init 0, eps 1e-5, population variance)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, eps=1e-5)
-
-
-class ChannelLayerNorm(nn.Module):
-    """Per-pixel LayerNorm over the channels of a B x C x H x W tensor (keys ``body.weight``/``body.bias``)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = _WithBiasLayerNorm(channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
 class GatedEmbedding(nn.Module):
     """One 3x3 conv ``in -> 2C`` split in halves (a, b); returns ``GELU(a) * b`` (B x C x H x W)."""
 

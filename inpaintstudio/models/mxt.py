@@ -62,6 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import Mamba
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
@@ -128,34 +129,6 @@ class Config:
 
 
 # ------------------------------------------------------------------------------------------------ layers
-class _LayerNormBody(nn.Module):
-    """Restormer's ``WithBias_LayerNorm`` / ``BiasFree_LayerNorm`` over the last axis (eps 1e-5)."""
-
-    def __init__(self, width: int, with_bias: bool) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(width))
-        self.bias = nn.Parameter(torch.zeros(width)) if with_bias else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.bias is not None:
-            return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, 1e-5)
-        # BiasFree divides by the standard deviation without subtracting the mean (Restormer).
-        return x / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5) * self.weight
-
-
-class ChannelLayerNorm(nn.Module):
-    """LN-C: per-pixel LayerNorm over channels of a B×C×H×W tensor (parameters under ``body``)."""
-
-    def __init__(self, width: int, layer_norm_type: str = "WithBias") -> None:
-        super().__init__()
-        if layer_norm_type not in ("WithBias", "BiasFree"):
-            raise ValueError(f"layer_norm_type must be 'WithBias' or 'BiasFree', got {layer_norm_type!r}")
-        self.body = _LayerNormBody(width, with_bias=layer_norm_type == "WithBias")
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
 @lru_cache(maxsize=8)
 def _positions_cached(length: int, width: int, device: str) -> Tensor:
     with torch.inference_mode(False):  # a cached table must stay usable outside inference mode (training)

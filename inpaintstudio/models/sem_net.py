@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
@@ -159,31 +160,6 @@ def _cached(key: tuple, make: Callable[[], object]):  # noqa: ANN202 - returns w
 def _order_pair(height: int, width: int, by_columns: bool, snake: bool, device: torch.device) -> tuple[Tensor, Tensor]:
     order = snake_order(height, width, by_columns, snake, device)
     return order, torch.argsort(order)
-
-
-class _WithBiasLayerNorm(nn.Module):
-    """LayerNorm over the last axis, population variance, eps 1e-5 (official ``WithBias_LayerNorm``)."""
-
-    def __init__(self, channels: int, with_bias: bool = True) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.bias is None:  # official BiasFree_LayerNorm: scale by the variance only, no centring
-            return x / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5) * self.weight
-        return F.layer_norm(x, x.shape[-1:], self.weight, self.bias, eps=1e-5)
-
-
-class ChannelLayerNorm(nn.Module):
-    """LN-C: LayerNorm of every pixel's channel vector of a B×C×H×W tensor (parameters under ``body``)."""
-
-    def __init__(self, channels: int, kind: str = "WithBias") -> None:
-        super().__init__()
-        self.body = _WithBiasLayerNorm(channels, with_bias=kind == "WithBias")
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 # --------------------------------------------------------------------------------------------- blocks
