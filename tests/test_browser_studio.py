@@ -50,8 +50,8 @@ def studio_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def page(studio_url: str) -> Iterator:
     if not Path(CHROMIUM).is_file() or shutil.which("chromium") is None:
-        pytest.skip("Debian Chromium is not installed (scripts/install_browser.sh)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+        pytest.fail("Debian Chromium is not installed: run scripts/install_browser.sh (make test does)")
+    import playwright.sync_api as playwright_api
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1500}, accept_downloads=True)

@@ -19,8 +19,6 @@ from inpaintstudio.landmarks import NoFaceError
 from inpaintstudio.models import inclg
 from tests.conftest import parity_dir
 
-pytest.importorskip("dlib", reason="the clinic tests detect faces with the dlib backend")
-
 TEST_MODEL = "test_inclg_clinic"
 
 

@@ -75,7 +75,6 @@ def _tiny_hint_card(tmp_path: Path) -> tuple[registry.ModelCard, Path]:
 
 
 def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsys) -> None:
-    pytest.importorskip("inpaintstudio.models.hint")
     card, weight_file = _tiny_hint_card(tmp_path)
     registry.register(card)
     try:
@@ -140,7 +139,6 @@ def test_eval_generated_masks_and_bad_input(photos, tmp_path) -> None:
 
 def test_train_command_then_eval_the_export(photos, mask_dir, tmp_path) -> None:
     """``train --config`` (YAML) writes checkpoint + export; a second call resumes; ``eval --weights`` reads it."""
-    pytest.importorskip("inpaintstudio.models.hint")
     hint = importlib.import_module("inpaintstudio.models.hint")
     fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
     model_config = asdict(hint.config_from_fixture(fixture))

@@ -91,7 +91,7 @@ def test_frechet_distance_closed_form() -> None:
 
 def test_lpips_equals_torchmetrics_with_the_same_backbone(monkeypatch) -> None:
     """Our LPIPS and torchmetrics' _LPIPS, given one (random) VGG-16 and the shipped heads, agree."""
-    lp = pytest.importorskip("torchmetrics.functional.image.lpips")
+    import torchmetrics.functional.image.lpips as lp
     torch.manual_seed(0)
     vgg = backbones.VGGFeatures(16)
     for p in vgg.parameters():

@@ -207,7 +207,6 @@ def _held_out(train: Path, size: int, texture: str | None = None) -> tuple[torch
 @pytest.mark.parametrize("model", list(FAMILIES))
 def test_family_learns(model, photos, tmp_path) -> None:
     """A tiny network of each family trained at lr 1e-3: the hole L1 under held-out masks goes down by 10 %+."""
-    pytest.importorskip(f"inpaintstudio.models.{model}")
     make_config, size, steps, batch, extra = FAMILIES[model]
     train, settings = _prepare(photos, tmp_path, size, batch, extra)
     cfg = TrainConfig.from_dict({
@@ -247,7 +246,6 @@ def _hint_config(photos: Path, tmp: Path, out: str, iterations: int) -> TrainCon
 def test_resume_reproduces_the_uninterrupted_run(photos, tmp_path) -> None:
     """Two steps, checkpoint, a fresh trainer resumes: steps 3–4 equal the run that never stopped (VGG terms,
     spectral-norm discriminator, Adam state, LR schedule and data order included)."""
-    pytest.importorskip("inpaintstudio.models.hint")
     torch.manual_seed(0)
     vgg = VGGFeatures(19)
     straight = Trainer(_hint_config(photos, tmp_path, "a", 4), vgg=vgg)
@@ -267,7 +265,6 @@ def test_resume_reproduces_the_uninterrupted_run(photos, tmp_path) -> None:
 
 
 def test_export_writes_card_metadata(photos, tmp_path) -> None:
-    pytest.importorskip("inpaintstudio.models.hint")
     from safetensors import safe_open
 
     from inpaintstudio import weights

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from PIL import Image
 from skimage import data as skdata
@@ -30,7 +29,6 @@ dist.destroy_process_group()
 
 
 def test_two_process_gloo_run_agrees(tmp_path) -> None:
-    pytest.importorskip("inpaintstudio.models.hint")
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ("astronaut", "coffee", "chelsea", "rocket"):
