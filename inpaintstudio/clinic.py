@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from inpaintstudio.grid import outline_mask
 from inpaintstudio.landmarks import (
     FaceLandmarks,
     Side,
@@ -221,13 +222,6 @@ def _reachable(mask: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
     return out
 
 
-def _mask_outline(image: np.ndarray, mask: np.ndarray, thickness: int) -> np.ndarray:
-    canvas = image.copy()
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(canvas, contours, -1, MASK_COLOUR, thickness, lineType=cv2.LINE_AA)
-    return canvas
-
-
 def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     gap = np.full((left.shape[0], max(4, left.shape[1] // 100), 3), 255, dtype=np.uint8)
     return np.hstack([left, gap, right])
@@ -296,8 +290,9 @@ def run_clinic(
         predicted = _apply(_invert(matrix), output.landmarks)
     radius = max(2, int(round(face.interocular / 40)))
     thickness = max(1, radius // 2)
-    overlay_before = draw_landmarks(_mask_outline(photo, used, thickness), face.points, DETECTED_COLOUR, radius)
-    overlay_after = _mask_outline(after, used, thickness)
+    outlined = outline_mask(photo, used, MASK_COLOUR, thickness, antialiased=True)
+    overlay_before = draw_landmarks(outlined, face.points, DETECTED_COLOUR, radius)
+    overlay_after = outline_mask(after, used, MASK_COLOUR, thickness, antialiased=True)
     if predicted is not None:
         overlay_after = draw_landmarks(overlay_after, predicted, PREDICTED_COLOUR, radius)
     return ClinicResult(

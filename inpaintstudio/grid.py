@@ -7,20 +7,27 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["mask_preview", "labelled_grid"]
+__all__ = ["outline_mask", "mask_preview", "labelled_grid"]
 
 _LABEL_HEIGHT = 28
+
+
+def outline_mask(
+    image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], thickness: int, antialiased: bool = False
+) -> np.ndarray:
+    """A copy of ``image`` with the outer contours of the hole drawn in ``colour``."""
+    out = image.copy()
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, colour, thickness, lineType=cv2.LINE_AA if antialiased else cv2.LINE_8)
+    return out
 
 
 def mask_preview(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 80)) -> np.ndarray:
     """The image with the hole tinted in ``colour`` (half transparent) and outlined."""
     hole = mask.astype(bool)
-    out = image.copy()
-    out[hole] = (0.5 * out[hole] + 0.5 * np.array(colour)).astype(np.uint8)
-    contours, _ = cv2.findContours(hole.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    thickness = max(1, round(max(image.shape[:2]) / 500))
-    cv2.drawContours(out, contours, -1, colour, thickness)
-    return out
+    tinted = image.copy()
+    tinted[hole] = (0.5 * tinted[hole] + 0.5 * np.array(colour)).astype(np.uint8)
+    return outline_mask(tinted, hole, colour, max(1, round(max(image.shape[:2]) / 500)))
 
 
 def _label(panel: np.ndarray, text: str) -> np.ndarray:
