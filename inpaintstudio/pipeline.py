@@ -266,10 +266,6 @@ def _run_padded(engine: Engine, image: np.ndarray, mask: np.ndarray) -> EngineOu
     return out
 
 
-def _run_direct(engine: Engine, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
-    return _run_padded(engine, image, mask)
-
-
 def _run_resized(engine: Engine, image: np.ndarray, mask: np.ndarray, scale: float) -> EngineOutput:
     h, w = mask.shape
     fixed = engine.card.input.fixed_size
@@ -340,7 +336,7 @@ def _fill_region(
     while True:
         try:
             if plan.mode == "direct":
-                return _run_direct(engine, image01, mask)
+                return _run_padded(engine, image01, mask)
             if plan.mode == "resize":
                 return _run_resized(engine, image01, mask, plan.scale)
             out, plan.tiles = _run_tiled(engine, image01, mask, tile, overlap, progress)

@@ -17,14 +17,7 @@ from inpaintstudio.models import sem_net
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """One intra-op thread: the scans issue many small ops, which two contended threads slow down badly."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 TINY = sem_net.Config(dim=6, num_blocks=(1, 1, 1, 1), num_refinement_blocks=1)
 UNUSED_PREFIXES = ("refinement.", "output_before.", "down1_2.proj.", "down2_3.proj.", "down3_4.proj.")

@@ -11,14 +11,7 @@ import torch.nn.functional as F
 from inpaintstudio.models.layers import ssm
 from inpaintstudio.models.layers.ssm import Mamba, selective_scan
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """One intra-op thread: the scans issue many small ops, which two contended threads slow down badly."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _inputs(batch: int, channels: int, n_state: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -19,6 +19,8 @@ from inpaintstudio.training.backbones import VGG19_FILE, BackboneMissingError, V
 from inpaintstudio.training.trainer import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
@@ -152,15 +154,6 @@ FAMILIES = {
     "inclg": (lambda: _fixture_config("inclg"), 256, 6, 1, {"landmarks": True}),
     "tsgl": (lambda: _fixture_config("tsgl"), 256, 6, 1, {"texture": True}),
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spinning makes 2 threads ~40× slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _prepare(photos: Path, tmp: Path, size: int, batch: int, extra: dict) -> tuple[Path, dict]:
