@@ -55,6 +55,47 @@ def test_chunked_matches_reference(shape, chunk, group_elements, monkeypatch) ->
     assert reference.abs().max().item() > 1.0  # the comparison is not between near-zero tensors
 
 
+@pytest.mark.parametrize("length", [64, 61])  # a multiple of the chunk, and a padded last chunk
+def test_chunked_reads_sequence_major_and_channel_major_inputs_alike(length) -> None:
+    """Mamba passes B×L×X storage as B×X×L views; mamba-ssm's documented layout is contiguous B×X×L."""
+    inputs = _inputs(2, 6, 4, length, seed=5)
+    channel_major = _run(inputs, path="chunked", chunk=8)
+    sequence_major = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v
+                      for k, v in inputs.items()}
+    assert sequence_major["u"].stride(1) == 1
+    assert torch.equal(_run(sequence_major, path="chunked", chunk=8), channel_major)
+    assert (channel_major - _run(inputs, path="reference")).abs().max().item() < 1e-4
+
+
+def test_chunked_without_optional_terms_matches_reference() -> None:
+    """No bias, no softplus, no D, no gate: the bare scan of Δ as given."""
+    inputs = _inputs(1, 5, 3, 45, seed=6)
+    bare = {k: inputs[k] for k in ("u", "A", "B", "C")} | {"delta": inputs["delta"].abs()}
+    chunked = selective_scan(**bare, path="chunked", chunk=8)
+    reference = selective_scan(**bare, path="reference")
+    assert (chunked - reference).abs().max().item() < 1e-4
+    assert reference.abs().max().item() > 0.5
+
+
+def test_in_place_softplus_matches_torch_including_its_threshold() -> None:
+    x = torch.cat([torch.linspace(-30, 30, 601), torch.tensor([19.99, 20.0, 20.01, 50.0, 100.0, -100.0])])
+    got = ssm._softplus_(x.clone(), torch.empty_like(x))
+    assert torch.allclose(got, F.softplus(x), rtol=1e-6, atol=1e-7)
+    assert torch.equal(got[x > 20], x[x > 20])  # linear above the threshold, like torch (no overflow)
+
+
+def test_inference_group_size_follows_cache_and_thread_count(monkeypatch) -> None:
+    per_step = 96 * 16  # E·N of the SEM-Net level-1 scan, batch 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    one_thread = ssm._inference_group(16, 1, 96, 16)
+    assert one_thread == ssm.INFERENCE_GROUP_ELEMENTS // (16 * per_step)  # two work tensors fit a core's L2
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    two_threads = ssm._inference_group(16, 1, 96, 16)
+    assert two_threads * per_step >= 2 * ssm.PARALLEL_GRAIN  # every per-step kernel splits across both threads
+    assert ssm._inference_group(16, 1, 4096, 64) == 1  # huge E·N: one chunk per group, bounded by GROUP_ELEMENTS
+    assert ssm._inference_group(16, 1, 96, 16, "cuda") == ssm.GROUP_ELEMENTS // (16 * per_step)  # few launches
+
+
 def test_reference_matches_closed_form() -> None:
     """One channel, one state, no softplus: y_t = sum_{s<=t} C_t exp(A sum_{s<r<=t} Δ_r) Δ_s B_s u_s + D u_t."""
     g = torch.Generator().manual_seed(3)
@@ -185,6 +226,8 @@ def test_mamba_forward_matches_slow_path_and_is_causal() -> None:
         got = layer(hidden)
         assert got.shape == (2, 23, 10)
         assert (got - want).abs().max().item() < 1e-5
+        with torch.inference_mode():  # the chunked path's no-grad branch, fed sequence-major views
+            assert (layer(hidden) - want).abs().max().item() < 1e-5
     changed = hidden.clone()
     changed[:, 15:] += 1.0
     out_a, out_b = layer(hidden), layer(changed)

@@ -63,7 +63,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
-from inpaintstudio.models.layers.ssm import Mamba
+from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
@@ -106,6 +106,8 @@ class Config:
         use_mamba_branch, use_srsa: ablation switches (thesis Tab. 5.1).
         ffn: ``"cbfn"`` (M×T) or ``"gdfn"`` (Restormer FFN, ablation).
         mixer_arrangement: ``"parallel"`` (code) or ``"sequential"`` (thesis wording, see module docstring).
+        scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
+        scan_chunk: chunk length of the chunked scan.
     """
 
     in_channels: int = 4
@@ -126,6 +128,8 @@ class Config:
     use_srsa: bool = True
     ffn: Literal["cbfn", "gdfn"] = "cbfn"
     mixer_arrangement: Literal["parallel", "sequential"] = "parallel"
+    scan_path: ScanPath = "auto"
+    scan_chunk: int = DEFAULT_CHUNK
 
 
 # ------------------------------------------------------------------------------------------------ layers
@@ -166,9 +170,11 @@ class MambaBranch(nn.Module):
         self.norm = nn.LayerNorm(width)
         if cfg.register_unused_modules:
             self.norm2 = nn.LayerNorm(width)
-        self.mamba = Mamba(width, d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.mamba_expand)
+        mamba_args = {"d_state": cfg.d_state, "d_conv": cfg.d_conv, "expand": cfg.mamba_expand,
+                      "scan_path": cfg.scan_path, "scan_chunk": cfg.scan_chunk}
+        self.mamba = Mamba(width, **mamba_args)
         if cfg.register_unused_modules:
-            self.mamba2 = Mamba(width, d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.mamba_expand)
+            self.mamba2 = Mamba(width, **mamba_args)
             self.conv1 = nn.Conv2d(width, width, 3, padding=1)
             self.conv2 = nn.Conv2d(width, width, 3, padding=1)
 

@@ -14,10 +14,12 @@ D: E; z: B×E×L; delta_bias: E) and offers three paths that compute the same re
   propagates the true chunk-entry states with the chunk's total decay ``exp(sum(delta)·A)``, (3) a second local scan
   started from those states yields the exact states, contracted with C. Every exponent is ``delta·A <= 0`` (or a sum
   of such), so no exponential can overflow. Under autograd each group is recomputed in backward
-  (``torch.utils.checkpoint``), so training memory is bounded by one group as well. Without autograd the groups are
-  cache-sized and run in place in preallocated step-major buffers (layout chunk×group×B×N×E) with precomputed
-  per-step views; the C-contraction is one batched (1×N)·(N×E) matmul per group. That path costs about six passes
-  over the L·E·N state values (Δ⊗A, exp, Δu⊗B, two scans, matmul) plus a strided gather of the inputs.
+  (``torch.utils.checkpoint``), so training memory is bounded by one group as well. Without autograd the work runs
+  sequence-major (a group is then a contiguous slice of the B×L×X storage ``Mamba`` produces; channel-major inputs
+  are gathered by the first kernel reading them) in preallocated buffers sized for the L2 cache on one thread, or
+  for splitting every kernel across the threads on several; bias/softplus of Δ, the D skip and the SiLU(z) gate are
+  applied group by group, so the output is the only full-size allocation. That path costs about six passes over the
+  L·E·N state values (Δ⊗A, exp, Δu⊗B, two scans, the C contraction as one batched (1×N)·(N×E) matmul).
 - ``"cuda"``: mamba-ssm's fused ``selective_scan_fn`` (imported lazily; mamba-ssm is optional and never required).
   ``"auto"`` picks it for CUDA tensors when the package imports, otherwise ``"chunked"``.
 
@@ -47,12 +49,14 @@ from torch.utils.checkpoint import checkpoint
 
 ScanPath = Literal["auto", "reference", "chunked", "cuda"]
 
-DEFAULT_CHUNK = 64
+DEFAULT_CHUNK = 16
 # Upper bound on the elements of one (chunk, chunks-in-group, batch, E, N) work tensor of the chunked path.
 GROUP_ELEMENTS = 1 << 22
-# Tighter bound used without autograd: two such tensors (4 MiB each) stay in the L2/L3 caches, and the bound is
-# large enough that kernel-launch overhead stays small (with E·N = 1536 and chunk 64: 10 chunks per group).
-INFERENCE_GROUP_ELEMENTS = 1 << 20
+# Bound used without autograd on one thread: two such tensors (1 MiB each) stay in a core's L2 cache, and the
+# per-step kernels are still large enough that launch overhead stays small (E·N = 1536, chunk 16: 10 chunks).
+INFERENCE_GROUP_ELEMENTS = 1 << 18
+# Elements per thread below which torch runs an elementwise kernel on one thread (at::internal::GRAIN_SIZE).
+PARALLEL_GRAIN = 32768
 
 
 def _fused_scan_fn() -> Callable[..., Tensor] | None:
@@ -113,20 +117,28 @@ def selective_scan(
     out_dtype = u.dtype
     with torch.autocast(device_type=u.device.type, enabled=False):
         u32, dt = u.float(), delta.float()
-        if delta_bias is not None:
-            dt = dt + delta_bias.float()[:, None]
+        A32, B32, C32 = A.float(), B.float(), C.float()
+        D32, z32, bias32 = (t.float() if t is not None else None for t in (D, z, delta_bias))
+        tracked = (u, delta, A, B, C, D, z, delta_bias)
+        if path == "chunked" and u.shape[-1] and not (
+            torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tracked)
+        ):
+            # Inference: bias, softplus, D and the gate are applied group by group inside the scan (no B×E×L
+            # temporaries besides the output).
+            y = _scan_chunked_no_grad(u32, dt, A32, B32, C32, chunk, D32, z32, bias32, delta_softplus)
+            return y.to(out_dtype)
+        if bias32 is not None:
+            dt = dt + bias32[:, None]
         if delta_softplus:
             dt = F.softplus(dt)
-        A32, B32, C32 = A.float(), B.float(), C.float()
         if path == "reference":
             y = _scan_reference(u32, dt, A32, B32, C32)
         else:
             y = _scan_chunked(u32, dt, A32, B32, C32, chunk)
-        in_place = not (torch.is_grad_enabled() and y.requires_grad)  # saves two B×E×L temporaries at inference
-        if D is not None:
-            y = y.addcmul_(u32, D.float()[:, None]) if in_place else y + u32 * D.float()[:, None]
-        if z is not None:
-            y = y.mul_(F.silu(z.float())) if in_place else y * F.silu(z.float())
+        if D32 is not None:
+            y = y + u32 * D32[:, None]
+        if z32 is not None:
+            y = y * F.silu(z32)
     return y.to(out_dtype)
 
 
@@ -154,7 +166,7 @@ def _scan_reference(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -
 
 
 def _scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int) -> Tensor:
-    """Two-level chunked scan (see the module docstring); inputs float32, B×E×L / E×N / B×N×L."""
+    """Two-level chunked scan with autograd (see the module docstring); inputs float32, B×E×L / E×N / B×N×L."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     batch, channels, length = u.shape
@@ -172,14 +184,7 @@ def _scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chu
         return t.reshape(t.shape[0], t.shape[1], n_chunks, chunk).permute(3, 2, 0, 1)
 
     u_c, delta_c, B_c, C_c = (to_chunks(t) for t in (u, delta, B, C))
-    per_chunk = chunk * batch * channels * n_state
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
-    if not needs_grad:
-        group = max(1, min(n_chunks, min(GROUP_ELEMENTS, INFERENCE_GROUP_ELEMENTS) // per_chunk))
-        y = u.new_empty(batch, channels, n_chunks * chunk)
-        _scan_chunked_no_grad(u_c, delta_c, A, B_c, C_c, to_chunks(y), group)
-        return y[..., :length] if pad else y
-    group = max(1, GROUP_ELEMENTS // per_chunk)
+    group = max(1, GROUP_ELEMENTS // (chunk * batch * channels * n_state))
     state = u.new_zeros(batch, channels, n_state)
     outputs = []
     for start in range(0, n_chunks, group):
@@ -221,24 +226,27 @@ def _scan_group(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, state
 
 
 class _Workspace:
-    """Preallocated work tensors of the no-grad chunked scan, shared by all groups, with every per-step/per-chunk view
-    created once (indexing a tensor costs about as much Python time as a small kernel).
+    """Preallocated work tensors of the no-grad chunked scan for groups of up to ``group`` chunks, with every
+    per-step/per-chunk view created once (indexing a tensor costs about as much Python time as a small kernel).
 
-    Layout: T×G×B×N×E (steps outermost, so a step is one contiguous G×B×N×E slice; E innermost, so the broadcasts
-    Δ⊗A and (Δu)⊗B have long inner rows and the C-contraction is a batched (1×N)·(N×E) product).
+    Layout G×B×T×N×E: a group's chunks outermost (a shorter last group is a contiguous prefix), E innermost so the
+    broadcasts Δ⊗A and (Δu)⊗B have long inner rows and y_t = C_t·h_t is one batched (1×N)·(N×E) product. A step k of
+    every chunk is the strided view ``[:, :, k]`` of N×E blocks.
     """
 
     def __init__(self, steps: int, group: int, batch: int, channels: int, n_state: int, like: Tensor) -> None:
-        self.shape = (steps, batch, channels, n_state)
-        big = steps * group * batch * n_state * channels
-        self.decay, self.drive = like.new_empty(big), like.new_empty(big)
-        self.local = like.new_empty(2, group * batch * n_state * channels)
-        self.total = like.new_empty(group * batch * n_state * channels)
+        self.steps = steps
+        self.decay = like.new_empty(group, batch, steps, n_state, channels)
+        self.drive = like.new_empty(group, batch, steps, n_state, channels)
+        self.local = like.new_empty(2, group, batch, n_state, channels)
+        self.total = like.new_empty(group, batch, n_state, channels)
         self.entry = like.new_zeros(group + 1, batch, n_state, channels)
-        self.entry_steps = self.entry.unbind(0)
-        per_channel, per_state = steps * group * batch * channels, steps * group * batch * n_state
-        self.delta, self.drive_u, self.y = (like.new_empty(per_channel) for _ in range(3))
-        self.B, self.C = like.new_empty(per_state), like.new_empty(per_state)
+        self.entry_chunks = self.entry.unbind(0)
+        self.delta_sum = like.new_empty(group, batch, 1, channels)
+        self.delta = like.new_empty(group, batch, steps, 1, channels)
+        self.scratch = like.new_empty(group, batch, steps, 1, channels)
+        self.C = like.new_empty(group, batch, steps, 1, n_state)
+        self.y = like.new_empty(group, batch, steps, 1, channels)
         self._views: dict[int, _GroupViews] = {}
 
     def views(self, n: int) -> _GroupViews:
@@ -248,74 +256,140 @@ class _Workspace:
 
 
 class _GroupViews:
-    """Views of a ``_Workspace`` for a group of ``n`` chunks (contiguous prefixes of the flat buffers)."""
+    """Views of a ``_Workspace`` for a group of ``n`` chunks."""
 
     def __init__(self, work: _Workspace, n: int) -> None:
-        steps, batch, channels, n_state = work.shape
-        rows = steps * n * batch
-
-        def take(flat: Tensor, *shape: int) -> Tensor:
-            return flat[: math.prod(shape)].view(*shape)
-
-        self.decay = take(work.decay, steps, n, batch, n_state, channels)
-        self.drive = take(work.drive, steps, n, batch, n_state, channels)
-        self.decay_steps, self.drive_steps = self.decay.unbind(0), self.drive.unbind(0)
-        self.local = [take(flat, n, batch, n_state, channels) for flat in work.local.unbind(0)]
+        steps = work.steps
+        self.decay, self.drive = work.decay[:n], work.drive[:n]
+        self.decay_steps, self.drive_steps = self.decay.unbind(2), self.drive.unbind(2)
+        self.local = [buffer[:n] for buffer in work.local.unbind(0)]
         # Where the zero-start local scan leaves each chunk's final state (it ping-pongs between the two buffers).
         final = self.drive_steps[0] if steps == 1 else self.local[(steps - 1) % 2]
         self.final_chunks = final.unbind(0)
-        self.total = take(work.total, n, batch, n_state, channels)
+        self.total = work.total[:n]
         self.total_chunks = self.total.unbind(0)
         self.entry = work.entry[:n]
-        self.delta = take(work.delta, steps, n, batch, channels)
-        self.drive_u = take(work.drive_u, steps, n, batch, channels)
-        self.B = take(work.B, steps, n, batch, n_state)
-        self.C = take(work.C, steps, n, batch, n_state)
-        self.y = take(work.y, steps, n, batch, channels)
-        self.states_mat = self.drive.view(rows, n_state, channels)
-        self.C_mat = self.C.view(rows, 1, n_state)
-        self.y_mat = self.y.view(rows, 1, channels)
+        self.delta_sum = work.delta_sum[:n]
+        self.delta, self.scratch = work.delta[:n], work.scratch[:n]
+        self.C, self.y = work.C[:n], work.y[:n]
+        rows = self.decay.shape[0] * self.decay.shape[1] * steps
+        self.states_mat = self.drive.view(rows, *self.drive.shape[-2:])
+        self.C_mat = self.C.view(rows, 1, self.C.shape[-1])
+        self.y_mat = self.y.view(rows, 1, self.y.shape[-1])
 
 
-def _scan_chunked_no_grad(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, y: Tensor, group: int) -> None:
-    """Inference version of the chunked scan, written into ``y``; all arguments are chunk×n_chunks×B×X views.
+def _inference_group(chunk: int, batch: int, channels: int, n_state: int, device_type: str = "cpu") -> int:
+    """Chunks per group of the no-grad path.
 
-    Groups of ``group`` chunks are processed one after the other in preallocated, cache-sized buffers, in place, with
-    about 2·chunk + group + 12 kernel launches per group.
+    CPU, one thread: the group's two big work tensors stay in the per-core L2 cache (2 × 1 MiB). CPU, several
+    threads: each per-step kernel must be large enough for torch to split it across the threads (it does not below
+    32768 elements per thread), which pays more than cache residency. Other devices (CUDA without mamba-ssm): the
+    largest groups, since there every kernel launch is expensive.
     """
-    steps, n_chunks, batch, channels = u.shape
+    per_chunk = chunk * batch * channels * n_state
+    largest = max(1, GROUP_ELEMENTS // per_chunk)
+    if device_type != "cpu":
+        return largest
+    cached = INFERENCE_GROUP_ELEMENTS // per_chunk
+    threads = torch.get_num_threads()
+    if threads > 1:
+        cached = max(cached, -(-threads * PARALLEL_GRAIN // (batch * channels * n_state)))
+    return max(1, min(cached, largest))
+
+
+def _softplus_(x: Tensor, scratch: Tensor) -> Tensor:
+    """In-place softplus with torch's threshold (x for x > 20, else log1p(exp(x))); ``scratch`` has x's shape.
+
+    max(log1p(exp(min(x, 20))), x) is that function: softplus(x) > x everywhere, and softplus(20) < x above 20.
+    """
+    torch.clamp(x, max=20.0, out=scratch).exp_().log1p_()
+    return torch.maximum(scratch, x, out=x)
+
+
+def _scan_chunked_no_grad(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    chunk: int,
+    D: Tensor | None,
+    z: Tensor | None,
+    delta_bias: Tensor | None,
+    delta_softplus: bool,
+) -> Tensor:
+    """Inference version of the chunked scan, including bias/softplus of Δ, the D skip and the SiLU(z) gate
+    (``selective_scan`` arguments, float32, any strides, L > 0). Returns y, B×E×L, as a view of a sequence-major
+    (B×L×E) buffer.
+
+    Works on sequence-major data (a group of chunks is then a contiguous slice, no gather), group by group in
+    preallocated cache-sized buffers, in place, with about 2·chunk + group + 20 kernel launches per group. The only
+    B×E×L allocation is the output (a fresh large buffer costs page faults on every call).
+    """
+    batch, channels, length = u.shape
     n_state = A.shape[1]
-    work = _Workspace(steps, group, batch, channels, n_state, u)
+    # B×L×X views. Inputs stored sequence-major (as Mamba passes them) are read contiguously; channel-major ones are
+    # gathered by the first kernel that reads each group (no transposed copy of the whole tensor).
+    u_s, delta_s, B_s, C_s = (t.transpose(1, 2) for t in (u, delta, B, C))
+    z_s = z.transpose(1, 2) if z is not None else None
+    chunk = min(chunk, length)
+    n_chunks = -(-length // chunk)
+    pad = n_chunks * chunk - length
+    if pad:  # padded steps have Δ = 0 and u = 0: identity steps (Δ is zeroed again after bias/softplus below)
+        u_s, delta_s, B_s, C_s = (F.pad(t, (0, 0, 0, pad)) for t in (u_s, delta_s, B_s, C_s))
+        z_s = F.pad(z_s, (0, 0, 0, pad)) if z_s is not None else None
+    group = min(n_chunks, _inference_group(chunk, batch, channels, n_state, u.device.type))
+    work = _Workspace(chunk, group, batch, channels, n_state, u)
+    y_s = u.new_empty(batch, n_chunks * chunk, channels)
     a_t = A.t().contiguous()  # N×E
-    entry = work.entry_steps  # entry[j]: state entering chunk j of the current group; entry[0] carries over
-    for start in range(0, n_chunks, group):
-        stop = min(start + group, n_chunks)
-        n = stop - start
+    entry = work.entry_chunks  # entry[j]: state entering chunk j of the current group; entry[0] carries over
+
+    def groups(t: Tensor | None) -> list[Tensor | None]:  # B×L×X -> per group: n×B×T×1×X views, made in one call
+        if t is None:
+            return [None] * -(-n_chunks // group)
+        return list(t.unflatten(1, (n_chunks, chunk)).transpose(0, 1).unsqueeze(-2).split(group))
+
+    per_group = zip(*(groups(t) for t in (u_s, delta_s, B_s, C_s, z_s, y_s)))
+    for start, (u_g, delta_g, B_g, C_g, z_g, y_g) in zip(range(0, n_chunks, group), per_group):
+        n = u_g.shape[0]
         v = work.views(n)
-        # Gather the group's inputs into step-major contiguous buffers (the only reads of the B×X×L inputs).
-        v.delta.copy_(delta[:, start:stop])
-        torch.mul(v.delta, u[:, start:stop], out=v.drive_u)
-        v.B.copy_(B[:, start:stop])
-        v.C.copy_(C[:, start:stop])
-        torch.mul(v.delta[..., None, :], a_t, out=v.decay).exp_()  # exp(Δ·A) in (0, 1]
-        torch.mul(v.drive_u[..., None, :], v.B[..., None], out=v.drive)  # Δ·u·B
+        dt = v.delta
+        if delta_bias is not None:
+            torch.add(delta_g, delta_bias, out=dt)
+        else:
+            dt.copy_(delta_g)
+        if delta_softplus:
+            _softplus_(dt, v.scratch)
+        if pad and start + n == n_chunks:
+            dt[-1, :, chunk - pad:].zero_()
+        torch.mul(dt, a_t, out=v.decay).exp_()  # exp(Δ·A) in (0, 1]
+        torch.mul(dt, u_g, out=v.y)  # Δ·u, staged in the y buffer
+        torch.mul(v.y, B_g.transpose(-1, -2), out=v.drive)  # Δ·u·B
         decay, drive = v.decay_steps, v.drive_steps
         # (1) local scan from a zero state, keeping only the current step (ping-pong between two buffers).
         local = drive[0]
-        for k in range(1, steps):
+        for k in range(1, chunk):
             local = torch.addcmul(drive[k], decay[k], local, out=v.local[k % 2])
         # (2) chunk-entry states. Chunk decay exp(sum(Δ)·A) with the exponent clamped at -80: below that it would
         # be subnormal (slow on x86) and it is < 2e-35 anyway, far below float32 resolution of any state.
-        torch.mul(v.delta.sum(dim=0)[..., None, :], a_t, out=v.total).clamp_(min=-80.0).exp_()
+        torch.sum(dt, dim=2, out=v.delta_sum)
+        torch.mul(v.delta_sum, a_t, out=v.total).clamp_(min=-80.0).exp_()
         for j in range(n):
             torch.addcmul(v.final_chunks[j], v.total_chunks[j], entry[j], out=entry[j + 1])
         # (3) exact states, in place in the drive buffer, then y_t = C_t·h_t as one batched (1×N)·(N×E) product.
         drive[0].addcmul_(decay[0], v.entry)
-        for k in range(1, steps):
+        for k in range(1, chunk):
             drive[k].addcmul_(decay[k], drive[k - 1])
         entry[0].copy_(entry[n])
+        v.C.copy_(C_g)
         torch.bmm(v.C_mat, v.states_mat, out=v.y_mat)
-        y[:, start:stop].copy_(v.y)
+        if D is not None:
+            v.y.addcmul_(u_g, D)
+        if z_g is not None:
+            F.silu(v.scratch.copy_(z_g), inplace=True)
+            v.y.mul_(v.scratch)
+        y_g.copy_(v.y)
+    return y_s[:, :length].transpose(1, 2)
 
 
 class Mamba(nn.Module):
@@ -415,8 +489,10 @@ class Mamba(nn.Module):
         seqlen = hidden_states.shape[1]
         xz = self.in_proj(hidden_states).transpose(1, 2)  # B×2E×L
         x, z = xz.chunk(2, dim=1)
-        x = self.act(self.conv1d(x)[..., :seqlen])  # causal: keep the first L outputs
-        x_dbl = self.x_proj(x.transpose(1, 2))  # B×L×(R+2N)
+        # Causal: keep the first L outputs. Stored sequence-major (B×L×E), as x_proj and the scan read it.
+        x = self.act(self.conv1d(x)[..., :seqlen].transpose(1, 2).contiguous())
+        x_dbl = self.x_proj(x)  # B×L×(R+2N)
+        x = x.transpose(1, 2)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias is added inside the scan (delta_bias)
         path: ScanPath = self.scan_path
