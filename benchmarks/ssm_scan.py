@@ -8,8 +8,8 @@
    seeded inputs; the table shows wall and CPU (process) time (chunked: best of ``--repeats``, reference: one run),
    their ratios, the peak-RSS increase of the call (``ru_maxrss`` after the call minus the RSS before it) and the
    max abs difference between the two outputs.
-2. The full default SEM-Net and M×T (random weights) forward at 256×256 on CPU: seconds and peak RSS of the
-   process.
+2. The full default SEM-Net and M×T (random weights) forward at 256×256 on CPU, after one warm-up call: seconds
+   and peak RSS of the process.
 3. When ``torch.cuda.is_available()``: the same forwards on CUDA with the fused mamba-ssm scan (if importable) and
    with the pure chunked scan.
 
@@ -94,12 +94,12 @@ def model_worker(model: str, device: str, scan_path: str, repeats: int) -> dict:
             torch.cuda.synchronize()
 
     times, cpu_times = [], []
-    for _ in range(repeats + (device == "cuda")):  # one CUDA warm-up
+    forward()  # warm-up: first-call allocations, cached position tables, CUDA context
+    for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
         forward()
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
-    times = times[1:] if device == "cuda" else times
     row = {"model": model, "device": device, "scan_path": scan_path, "seconds": min(times),
            "cpu_seconds": min(cpu_times), "runs": len(times),
            "peak_rss_mib": _peak_rss_mib(), "threads": torch.get_num_threads()}
