@@ -155,6 +155,8 @@ def test_auto_path_on_cpu_is_chunked_and_cuda_path_needs_cuda() -> None:
         _run(inputs, path="cuda")
     with pytest.raises(ValueError, match="unknown scan path"):
         _run(inputs, path="fast")
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        _run(inputs, path="chunked", chunk=0)
     with pytest.raises(ValueError, match="B×N×L"):
         selective_scan(inputs["u"], inputs["delta"], inputs["A"], inputs["B"][..., :-1], inputs["C"])
 

@@ -114,6 +114,8 @@ def selective_scan(
     if path not in ("reference", "chunked"):
         raise ValueError(f"unknown scan path {path!r}; expected 'auto', 'reference', 'chunked' or 'cuda'")
     _check_shapes(u, delta, A, B, C)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     out_dtype = u.dtype
     with torch.autocast(device_type=u.device.type, enabled=False):
         u32, dt = u.float(), delta.float()
@@ -167,8 +169,6 @@ def _scan_reference(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -
 
 def _scan_chunked(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int) -> Tensor:
     """Two-level chunked scan with autograd (see the module docstring); inputs float32, B×E×L / E×N / B×N×L."""
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
     batch, channels, length = u.shape
     n_state = A.shape[1]
     if length == 0:
