@@ -11,7 +11,7 @@ float32 and under AMP (float16 autocast + GradScaler), peak = ``torch.cuda.max_m
 Prints a table and writes ``benchmarks/results/train_step.json``.
 
     python benchmarks/train_step.py [--models hint,mxt] [--steps 2] [--threads 2] [--timeout 1800] \
-        [--max-gib 10] [--append]
+        [--max-gib 10] [--append] [--checkpoint-blocks]
 
 A worker stopped by ``--max-gib`` or ``--timeout`` leaves an ``error`` row instead of numbers.
 """
@@ -55,7 +55,10 @@ def _batch(model: str, size: int):  # noqa: ANN202 - dict of tensors
     return batch
 
 
-def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: int) -> dict:
+def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: int, checkpoint_blocks: bool) -> dict:
+    import dataclasses
+    import importlib
+
     import torch
     from PIL import Image
     from skimage import data
@@ -65,6 +68,8 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
+    model_fields = {f.name for f in dataclasses.fields(importlib.import_module(f"inpaintstudio.models.{model}").Config)}
+    checkpoint_blocks = checkpoint_blocks and "checkpoint_blocks" in model_fields
     loss_cfg = loss_config_for(model)
     vgg_note = "none"
     vgg = None
@@ -79,6 +84,7 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
         cfg = TrainConfig.from_dict({
             "model": model, "device": device, "amp": amp, "iterations": steps + 1, "progress": False,
             "log_every": 0, "sample_every": 0, "checkpoint_every": 0, "output_dir": tmp,
+            "model_config": {"checkpoint_blocks": True} if checkpoint_blocks else {},
             "data": {"images": tmp, "size": size, "batch_size": 1,
                      **({"landmarks": tmp} if model == "inclg" else {})},
         })
@@ -103,6 +109,7 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {
         "model": model, "device": device, "amp": amp, "batch": 1, "size": size, "threads": threads,
+        "checkpoint_blocks": checkpoint_blocks,
         "generator_params_m": round(params / 1e6, 2), "warmup_s": round(warmup, 2),
         "step_s": round(min(times), 3), "it_per_s": round(1 / min(times), 4), "peak_mib": round(peak, 1),
         "peak_kind": "cuda max_memory_allocated" if device == "cuda" else "process peak RSS",
@@ -127,6 +134,8 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, metavar=("MODEL", "DEVICE", "AMP"), help=argparse.SUPPRESS)
     parser.add_argument("--max-gib", type=float, help="address-space limit per worker (protects a shared machine)")
     parser.add_argument("--append", action="store_true", help="merge the rows into an existing output file")
+    parser.add_argument("--checkpoint-blocks", action="store_true",
+                        help="recompute block activations in backward (models whose Config has checkpoint_blocks)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "train_step.json")
     args = parser.parse_args()
     if args.worker:
@@ -134,7 +143,8 @@ def main() -> None:
             limit = int(args.max_gib * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         model, device, amp = args.worker
-        print(json.dumps(worker(model, device, amp == "1", args.steps, args.threads, args.size)))
+        print(json.dumps(worker(model, device, amp == "1", args.steps, args.threads, args.size,
+                                args.checkpoint_blocks)))
         return
 
     import torch
@@ -149,23 +159,29 @@ def main() -> None:
                    "--threads", str(args.threads), "--size", str(args.size)]
             if args.max_gib:
                 cmd += ["--max-gib", str(args.max_gib)]
+            if args.checkpoint_blocks:
+                cmd.append("--checkpoint-blocks")
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
                 if done.returncode != 0:
                     error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
                     if args.max_gib and "allocate" in error:
                         error = f"over the --max-gib {args.max_gib} limit: {error}"
-                    rows.append({"model": model, "device": device, "amp": amp == "1", "error": error})
+                    rows.append({"model": model, "device": device, "amp": amp == "1", "error": error,
+                                 "checkpoint_blocks": args.checkpoint_blocks})
                 else:
                     rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             except subprocess.TimeoutExpired:
                 rows.append({"model": model, "device": device, "amp": amp == "1",
-                             "error": f"timed out after {args.timeout} s"})
+                             "error": f"timed out after {args.timeout} s", "checkpoint_blocks": args.checkpoint_blocks})
             print(_row(rows[-1]), flush=True)
     if args.append and args.output.is_file():
-        fresh = {(r["model"], r["device"], r["amp"]) for r in rows}
+        def key(r: dict) -> tuple:
+            return r["model"], r["device"], r["amp"], r.get("checkpoint_blocks", False)
+
+        fresh = {key(r) for r in rows}
         old = json.loads(args.output.read_text()).get("rows", [])
-        rows = [r for r in old if (r["model"], r["device"], r["amp"]) not in fresh] + rows
+        rows = [r for r in old if key(r) not in fresh] + rows
         order = {m: i for i, m in enumerate(MODELS)}
         rows.sort(key=lambda r: (order.get(r["model"], 99), r["device"], r["amp"]))
     result = {
@@ -183,6 +199,8 @@ def main() -> None:
 
 def _row(row: dict) -> str:
     head = f"{row['model']:<8} {row['device']:<5} amp={'on ' if row.get('amp') else 'off'}"
+    if row.get("checkpoint_blocks"):
+        head += " ckpt"
     if "error" in row:
         return f"{head}  ERROR {row['error']}"
     return (f"{head}  {row['generator_params_m']:>7.2f} M  {row['step_s']:>8.3f} s/it  {row['it_per_s']:>7.3f} it/s  "

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
+from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
@@ -99,6 +100,7 @@ class Config:
         out_channels: output channels (RGB).
         temperature_mode: ``"multiply"`` (code) or ``"divide"`` (thesis) the attention logits by ``temperature``.
         normalize_qk: L2-normalise q and k along the pixel axis (code) or not (thesis equation).
+        checkpoint_blocks: recompute each Sandwich block's activations in backward (training memory, not the math).
     """
 
     dim: int = 48
@@ -111,6 +113,7 @@ class Config:
     out_channels: int = 3
     temperature_mode: Literal["multiply", "divide"] = "multiply"
     normalize_qk: bool = True
+    checkpoint_blocks: bool = False
 
     def __post_init__(self) -> None:
         if self.layer_norm_type != "WithBias":
@@ -217,8 +220,8 @@ class SandwichBlock(nn.Module):
         return x + self.ffn(self.norm2(x))
 
 
-def _stage(count: int, dim: int, heads: int, cfg: Config) -> nn.Sequential:
-    return nn.Sequential(*(SandwichBlock(dim, heads, cfg) for _ in range(count)))
+def _stage(count: int, dim: int, heads: int, cfg: Config) -> Stage:
+    return Stage(*(SandwichBlock(dim, heads, cfg) for _ in range(count)), checkpoint_blocks=cfg.checkpoint_blocks)
 
 
 class MaskAwarePixelShuffleDownsample(nn.Module):

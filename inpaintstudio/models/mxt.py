@@ -64,6 +64,7 @@ from torch import Tensor, nn
 
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
+from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
@@ -108,6 +109,7 @@ class Config:
         mixer_arrangement: ``"parallel"`` (code) or ``"sequential"`` (thesis wording, see module docstring).
         scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
         scan_chunk: chunk length of the chunked scan.
+        checkpoint_blocks: recompute each Hybrid Module's activations in backward (training memory, not the math).
     """
 
     in_channels: int = 4
@@ -130,6 +132,7 @@ class Config:
     mixer_arrangement: Literal["parallel", "sequential"] = "parallel"
     scan_path: ScanPath = "auto"
     scan_chunk: int = DEFAULT_CHUNK
+    checkpoint_blocks: bool = False
 
 
 # ------------------------------------------------------------------------------------------------ layers
@@ -352,8 +355,8 @@ class Upsample(nn.Module):
         return self.body(x)
 
 
-def _stage(count: int, width: int, heads: int, cfg: Config) -> nn.Sequential:
-    return nn.Sequential(*[HybridModule(width, heads, cfg) for _ in range(count)])
+def _stage(count: int, width: int, heads: int, cfg: Config) -> Stage:
+    return Stage(*(HybridModule(width, heads, cfg) for _ in range(count)), checkpoint_blocks=cfg.checkpoint_blocks)
 
 
 class MxT(nn.Module):

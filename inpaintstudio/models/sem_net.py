@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
+from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
@@ -90,6 +91,7 @@ class Config:
         reduce_last_skip: 1×1 reduction after the last skip concat (supp. Tab. 5 variant); False = code.
         scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
         scan_chunk: chunk length of the chunked scan.
+        checkpoint_blocks: recompute each SEM block's activations in backward (training memory, not the math).
     """
 
     dim: int = 48
@@ -112,6 +114,7 @@ class Config:
     reduce_last_skip: bool = False
     scan_path: ScanPath = "auto"
     scan_chunk: int = DEFAULT_CHUNK
+    checkpoint_blocks: bool = False
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -263,8 +266,8 @@ class SEMBlock(nn.Module):
         return x + self.ffn(self.norm2(x), block_input)
 
 
-def _stage(count: int, dim: int, cfg: Config) -> nn.Sequential:
-    return nn.Sequential(*(SEMBlock(dim, cfg) for _ in range(count)))
+def _stage(count: int, dim: int, cfg: Config) -> Stage:
+    return Stage(*(SEMBlock(dim, cfg) for _ in range(count)), checkpoint_blocks=cfg.checkpoint_blocks)
 
 
 class PatchEmbed(nn.Module):
