@@ -102,7 +102,8 @@ def selective_scan(
         chunk: chunk length of the chunked path.
 
     Returns:
-        y, B×E×L, in the dtype of ``u``.
+        y, B×E×L, in the dtype of ``u`` (the chunked path without autograd returns a B×E×L view of B×L×E storage,
+        the layout ``Mamba`` reads next).
     """
     if path == "auto":
         path = "cuda" if u.is_cuda and fused_scan_available() else "chunked"
