@@ -115,7 +115,7 @@ def selective_scan(
     if path not in ("reference", "chunked"):
         raise ValueError(f"unknown scan path {path!r}; expected 'auto', 'reference', 'chunked' or 'cuda'")
     _check_shapes(u, delta, A, B, C)
-    if chunk < 1:
+    if path == "chunked" and chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     out_dtype = u.dtype
     with torch.autocast(device_type=u.device.type, enabled=False):
