@@ -26,12 +26,12 @@ sys.path.insert(0, str(HERE.parent))
 def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     import torch
 
-    from inpaintstudio import registry, weights
+    from inpaintstudio import loading, registry
 
     torch.manual_seed(0)
     card = registry.get_card(name)
-    module = registry.model_module(card)
-    net = module.build(weights.card_config(card)).eval().to(device)
+    module = loading.model_module(card)
+    net = module.build(loading.card_config(card)).eval().to(device)
     size = card.input.fixed_size or 256  # the papers report 256×256 (tsgl_512: its fixed 512)
     image = torch.rand(1, 3, size, size, device=device)
     mask = torch.zeros(1, 1, size, size, device=device)

@@ -55,12 +55,12 @@ def run_parity(folder: str | Path, model: str | None = None) -> ParityReport:
     import torch
     from safetensors.torch import load_file
 
-    from inpaintstudio import registry, weights
+    from inpaintstudio import loading, weights
 
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     name = model or config.get("model") or folder.name
-    module = registry.model_module(name)
+    module = loading.model_module(name)
     net = module.build(module.config_from_fixture(config))
     tensors, _ = weights.read_checkpoint(folder / "weights.safetensors")
     weights.load_strict(net, tensors, name=f"{name} ({folder})")

@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from inpaintstudio import pipeline, registry, weights
+from inpaintstudio import loading, pipeline, registry, weights
 from inpaintstudio.ui.common import user_errors
 from inpaintstudio.ui.session import model_choices
 
@@ -31,7 +31,7 @@ def _cell(text: str) -> str:
 
 
 def _status_cell(card: registry.ModelCard) -> str:
-    status = registry.weight_status(card)
+    status = weights.status(card)
     text = STATE_TEXT.get(status["state"], status["state"])
     if status["state"] in ("missing", "corrupt") and status.get("path"):
         text += f": `{Path(status['path']).name}` in `{Path(status['path']).parent}`"
@@ -83,7 +83,7 @@ def fetch_hub_weights() -> list[str]:
         return []
     lines = []
     for card in registry.list_cards():
-        if not card.needs_weights or registry.weight_status(card)["state"] != "missing":
+        if not card.needs_weights or weights.status(card)["state"] != "missing":
             continue
         try:
             path = weights.hub_download(card)
@@ -101,7 +101,7 @@ def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
         raise gr.Error("choose the model the checkpoint belongs to")
     if not path:
         raise gr.Error("upload a checkpoint (.pth or .safetensors)")
-    report = weights.import_checkpoint(model, path)
+    report = loading.import_checkpoint(model, path)
     pipeline.forget_engines(model)
     summary = f"Imported into `{report.destination}`.\n\n```\n{report.summary()}\n```"
     return summary, models_markdown(), gr.update(choices=model_choices())
@@ -111,7 +111,7 @@ def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
 def download_from_hub(model: str | None) -> tuple[str, str, Any]:
     if not model:
         raise gr.Error("choose a model")
-    path = weights.hub_download(model)
+    path = weights.hub_download(registry.get_card(model))
     pipeline.forget_engines(model)
     digest = weights.sha256_file(path)
     return f"Fetched `{path.name}` into `{path.parent}` (sha256 {digest[:16]}…).", models_markdown(), gr.update(
