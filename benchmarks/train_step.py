@@ -1,8 +1,9 @@
-"""Training-step benchmark: iterations/s and peak memory of each model's default config, batch 1, 256×256.
+"""Training-step benchmark: iterations/s and peak memory of each model's default config, batch 1, 256×256
+(a fixed-size model at its own size). The models are every registered deep card (each module's ``TRAINING`` spec).
 
 Each model runs in its own subprocess (so peak RSS is its own): one warm-up step, then ``--steps`` timed steps of the
 full training iteration (generator forward through ``predict``, discriminator step, generator objective with the
-family's released loss weights, both optimiser steps). The image is scikit-image's astronaut with a generated
+model's released loss weights, both optimiser steps). The image is scikit-image's astronaut with a generated
 20–40 % irregular mask; INCLG gets a fixed landmark set, TSGL a bilateral-filtered texture image (the RTV smoothing
 is an offline step). When the VGG file is not on the machine the VGG terms run on a randomly initialised VGG of the
 same shape (same cost; the table says so). CPU: ``torch.set_num_threads(--threads)``. With CUDA: the same in
@@ -31,10 +32,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-MODELS = ("sem_net", "mxt", "hint", "inclg", "tsgl", "csfc")
+from inpaintstudio import registry  # noqa: E402 - after the sys.path line above
+
+MODELS = tuple(card.name for card in registry.builtin_cards() if card.kind == "deep")
 
 
-def _batch(model: str, size: int):  # noqa: ANN202 - dict of tensors
+def _wants_texture(config: object) -> bool:
+    """Models whose config carries RTV settings read a texture image in training (TSGL at 256)."""
+    return hasattr(config, "rtv_lambda")
+
+
+def _batch(landmarks: bool, texture: bool, size: int):  # noqa: ANN202 - dict of tensors
     import cv2
     import numpy as np
     import torch
@@ -47,9 +55,9 @@ def _batch(model: str, size: int):  # noqa: ANN202 - dict of tensors
         "image": torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None],
         "hole": torch.from_numpy(generate_mask(size, "20-40", 0))[None, None],
     }
-    if model == "inclg":
+    if landmarks:
         batch["landmarks"] = torch.from_numpy(np.random.default_rng(0).uniform(60, 200, (1, 68, 2)).astype(np.float32))
-    if model == "tsgl":
+    if texture:
         smooth = cv2.bilateralFilter(rgb, 9, 60, 9)
         batch["texture"] = torch.from_numpy(smooth.astype(np.float32) / 255).permute(2, 0, 1)[None]
     return batch
@@ -57,18 +65,22 @@ def _batch(model: str, size: int):  # noqa: ANN202 - dict of tensors
 
 def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: int, checkpoint_blocks: bool) -> dict:
     import dataclasses
-    import importlib
 
     import torch
     from PIL import Image
     from skimage import data
 
+    from inpaintstudio import loading
     from inpaintstudio.training.backbones import VGGFeatures
-    from inpaintstudio.training.losses import loss_config_for, vgg_available
+    from inpaintstudio.training.losses import vgg_available
+    from inpaintstudio.training.specs import loss_config_for, uses_landmarks
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
-    model_fields = {f.name for f in dataclasses.fields(importlib.import_module(f"inpaintstudio.models.{model}").Config)}
+    card = registry.get_card(model)
+    size = card.input.fixed_size or size
+    net_config = loading.card_config(card)
+    model_fields = {f.name for f in dataclasses.fields(net_config)}
     checkpoint_blocks = checkpoint_blocks and "checkpoint_blocks" in model_fields
     loss_cfg = loss_config_for(model)
     vgg_note = "none"
@@ -86,10 +98,10 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
             "log_every": 0, "sample_every": 0, "checkpoint_every": 0, "output_dir": tmp,
             "model_config": {"checkpoint_blocks": True} if checkpoint_blocks else {},
             "data": {"images": tmp, "size": size, "batch_size": 1,
-                     **({"landmarks": tmp} if model == "inclg" else {})},
+                     **({"landmarks": tmp} if uses_landmarks(card) else {})},
         })
         trainer = Trainer(cfg, vgg=vgg, dataset=_DummyDataset())
-        batch = _batch(model, size)
+        batch = _batch(uses_landmarks(card), _wants_texture(net_config), size)
         params = sum(p.numel() for p in trainer.generator.parameters())
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()

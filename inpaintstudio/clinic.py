@@ -16,7 +16,8 @@ Steps (:func:`run_clinic`):
    54) where CelebA's mean aligned landmarks fall after that crop (:data:`ALIGNED_TEMPLATE_256`,
    INFERRED from CelebA's published mean positions, see below). ``rotate=False`` keeps the photo
    upright (crop + resize only, as the thesis words it).
-4. Any registered engine runs on the S×S crop (``loading.load(card, device).run``).
+4. The S×S crop and its mask go through :func:`inpaintstudio.pipeline.inpaint` (strategy ``full``) with any
+   registered engine: the pipeline applies the card's convention and padding and composites inside the mask.
 5. The filled crop is warped back with the inverse transform and written into the photo *inside the
    mask only*; every pixel outside the mask keeps its input bytes. Mask pixels that the crop does not
    reach are left unchanged and reported in ``warnings``.
@@ -168,12 +169,9 @@ def _warp_to_crop(rgb: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
 
 
 def engine_input_side(card: Any) -> int:
-    """The crop side an engine gets: its fixed size, else its working size rounded up to its pad multiple."""
-    conv = card.input
-    if conv.fixed_size:
-        return int(conv.fixed_size)
-    multiple = max(1, int(conv.pad_multiple))
-    return int(-(-max(int(card.working_size), int(conv.min_size)) // multiple) * multiple)
+    """The side S of the aligned crop: the engine's fixed size, else its working size. The pipeline pads the
+    crop to the card's multiple, as it does for every request."""
+    return int(card.input.fixed_size or card.working_size)
 
 
 # --------------------------------------------------------------------------------------------- steps
@@ -256,7 +254,7 @@ def run_clinic(
         NoFaceError, LandmarkWeightsMissingError (detection), WeightsMissingError, UnknownModelError
         (engine), ValueError (a mask of another size, or an empty mask).
     """
-    from inpaintstudio import loading
+    from inpaintstudio import loading, pipeline
 
     photo = as_uint8_rgb(image)
     if face is None:
@@ -280,15 +278,15 @@ def run_clinic(
     if used.sum() < mask.sum():
         outside = int(mask.sum() - used.sum())
         warnings.append(f"{outside} mask pixels lie outside the aligned face crop and were left as they are")
-    crop = _warp_to_crop(photo, matrix, side_px).astype(np.float32) / 255.0
+    crop = _warp_to_crop(photo, matrix, side_px)
     crop_mask = cv2.warpAffine(used.astype(np.float32), matrix, (side_px, side_px), flags=cv2.INTER_LINEAR) > 0
-    output = engine.run(crop, crop_mask)
-    filled = np.where(crop_mask[..., None], np.clip(output.image, 0.0, 1.0), crop)
-    after = _paste_back(photo, filled, used, matrix)
+    filled = pipeline.inpaint(crop, crop_mask, engine=engine, options=pipeline.InpaintOptions(strategy="full"),
+                              keep_float=True)
+    after = _paste_back(photo, filled.image01, used, matrix)
 
     predicted = None
-    if output.landmarks is not None:
-        predicted = _apply(_invert(matrix), output.landmarks)
+    if filled.landmarks is not None:
+        predicted = _apply(_invert(matrix), filled.landmarks)
     radius = max(2, int(round(face.interocular / 40)))
     thickness = max(1, radius // 2)
     outlined = outline_mask(photo, used, MASK_COLOUR, thickness, antialiased=True)

@@ -2,8 +2,9 @@
 
 An engine receives a region that the pipeline has already cut, padded and sized for it (RGB float32
 H×W×3 in [0, 1] and a boolean hole mask H×W) and returns the filled region in the same form. The
-deep-model engine applies the card's input convention (value range, hole fill, mask polarity), runs
-the network's ``predict`` and maps the output back; classical engines work on uint8 arrays.
+deep-model engine applies the card's input convention with :func:`to_network` (value range, hole fill,
+mask polarity), runs the network's ``predict`` and maps the output back with :func:`from_network`;
+training feeds its networks through the same pair. Classical engines work on uint8 arrays.
 
 Engines are built by :mod:`inpaintstudio.loading` (``loading.load``); this module knows nothing of the
 registry or of weight files.
@@ -18,12 +19,39 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from inpaintstudio.modelcard import ModelCard
+from inpaintstudio.modelcard import InputConvention, ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EngineOutput", "Engine", "TorchEngine", "select_device"]
+__all__ = ["EngineOutput", "Engine", "TorchEngine", "select_device", "to_value_range", "to_network", "from_network"]
+
+Array = Any  # a torch.Tensor or a numpy array: the conversions below are plain arithmetic
+
+
+def to_value_range(image01: Array, convention: InputConvention) -> Array:
+    """An image in [0, 1] mapped to the network's value range (no hole fill): e.g. a training target."""
+    low, high = convention.value_range
+    return image01 * (high - low) + low
+
+
+def to_network(image01: Array, hole: Array, convention: InputConvention) -> tuple[Array, Array]:
+    """``(image, mask)`` as the network reads them, from an image in [0, 1] and a hole map (1 = hole).
+
+    The image is mapped to the value range with the holes filled with ``hole_fill``; the mask is in the
+    network's polarity (``mask_hole_value``). Shapes are the caller's (B×3×H×W and B×1×H×W for torch).
+    """
+    x = to_value_range(image01, convention)
+    if convention.hole_fill is not None:
+        x = x * (1 - hole) + convention.hole_fill * hole
+    mask = hole if convention.mask_hole_value == 1 else 1 - hole
+    return x, mask
+
+
+def from_network(image: Array, convention: InputConvention) -> Array:
+    """A network output in its value range mapped back to [0, 1] (not clamped: losses see the raw values)."""
+    low, high = convention.value_range
+    return (image - low) / (high - low)
 
 
 @dataclass
@@ -78,17 +106,12 @@ class TorchEngine:
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
         import torch
 
-        conv = self.card.input
-        low, high = conv.value_range
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        image01 = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         hole = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-        x = x * (high - low) + low
-        if conv.hole_fill is not None:
-            x = x * (1 - hole) + conv.hole_fill * hole
-        m = hole if conv.mask_hole_value == 1 else 1 - hole
+        x, m = to_network(image01, hole, self.card.input)
         with self._lock, torch.inference_mode():
             out = self._predict(self.net, x.to(self.device), m.to(self.device))
-        filled = ((out["image"][0].float().cpu() - low) / (high - low)).clamp(0, 1)
+        filled = from_network(out["image"][0].float().cpu(), self.card.input).clamp(0, 1)
         result = EngineOutput(image=filled.permute(1, 2, 0).numpy())
         if "landmarks" in out and out["landmarks"] is not None:
             # landmarks come as fractions of the side (x, y); turn them into region pixels

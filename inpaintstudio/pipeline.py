@@ -90,6 +90,9 @@ class RegionPlan:
 
 @dataclass
 class InpaintResult:
+    """``image``: the composite, uint8 H×W×3. ``image01``: the same composite in float32 [0, 1] with the
+    engine's fill not yet rounded to uint8, only when ``inpaint(..., keep_float=True)`` (evaluation scores it)."""
+
     image: np.ndarray
     model: str
     strategy: str
@@ -98,6 +101,7 @@ class InpaintResult:
     landmarks: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    image01: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------ engines
@@ -358,6 +362,7 @@ def inpaint(
     options: InpaintOptions | dict[str, Any] | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    keep_float: bool = False,
 ) -> InpaintResult:
     """Fill ``mask`` (H×W, True/nonzero = hole) in ``image`` (H×W×3 uint8 RGB) with ``model`` (a name or
     a card resolved by the caller).
@@ -376,6 +381,8 @@ def inpaint(
     hole = mask.astype(bool, copy=False)
     card = registry.resolve(model) if engine is None else engine.card
     result = InpaintResult(image=image.copy(), model=card.name, strategy=options.strategy, device="cpu")
+    if keep_float:
+        result.image01 = image.astype(np.float32) / 255.0
     if not hole.any():
         result.notices.append("the mask is empty: the image is returned unchanged")
         timings["total"] = time.perf_counter() - start
@@ -407,6 +414,8 @@ def inpaint(
         filled = np.clip(np.rint(out.image * 255.0), 0, 255).astype(np.uint8)
         target = result.image[y0:y1, x0:x1]
         target[region_hole] = filled[region_hole]
+        if result.image01 is not None:
+            result.image01[y0:y1, x0:x1][region_hole] = np.clip(out.image, 0.0, 1.0)[region_hole]
         area = int(region_hole.sum())
         if out.landmarks is not None and plan.mode != "tile" and area > landmark_area:
             result.landmarks = out.landmarks + np.array([x0, y0], np.float32)

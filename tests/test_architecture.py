@@ -13,6 +13,7 @@ PACKAGE = REPO / "inpaintstudio"
 LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.errors", 0),
     ("inpaintstudio.modelcard", 0),
+    ("inpaintstudio.trainspec", 0),
     ("inpaintstudio.io", 0),
     ("inpaintstudio.masks", 0),
     ("inpaintstudio.grid", 0),

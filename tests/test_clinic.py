@@ -96,6 +96,21 @@ def test_crop_and_landmarks_round_trip(result: clinic.ClinicResult, photo: np.nd
     assert np.median(diff) < 12
 
 
+def test_the_pipeline_pads_the_crop_for_the_engine(result: clinic.ClinicResult, photo: np.ndarray) -> None:
+    """The crop is cut at the card's working size (250) and the pipeline pads it to the multiple (256)."""
+    base = registry.get_card(TEST_MODEL)
+    card = dataclasses.replace(base, working_size=250, input=dataclasses.replace(
+        base.input, fixed_size=None, pad_multiple=16, min_size=16))
+    engine = _EchoEngine(result.face, card)
+    out = clinic.run_clinic(photo, engine=engine, face=result.face)
+    (crop, crop_mask), = engine.seen
+    assert out.crop_side == 250 and crop.shape == (256, 256, 3) and crop_mask.shape == (256, 256)
+    assert not crop_mask[250:].any() and not crop_mask[:, 250:].any() and crop_mask[:250, :250].any()
+    assert np.array_equal(out.after[~out.mask], photo[~out.mask])
+    diff = np.abs(out.after[out.mask].astype(int) - (255 - photo[out.mask].astype(int)))
+    assert np.median(diff) < 12
+
+
 def test_alignment_puts_eyes_and_mouth_on_template(result: clinic.ClinicResult) -> None:
     for rotate in (True, False):
         matrix = clinic.alignment_matrix(result.face, 256, rotate=rotate)

@@ -17,8 +17,10 @@ from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
 from inpaintstudio import registry, weights
+from inpaintstudio.engines import EngineOutput
 from inpaintstudio.training import data
 from inpaintstudio.training.commands import add_commands
+from inpaintstudio.training.evaluate import evaluate_engine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,6 +127,27 @@ def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsy
     rows = list(csv.DictReader(open(tmp_path / "r.csv")))
     assert len(rows) == 3 * 5  # 4 images + 1 mean row per bin
     assert rows[1]["mask"] == "00003.png"  # image 1 → mask 1 mod 2 of 0-20
+
+
+class _MeanFillEngine:
+    """Fills holes with the mean colour of the known pixels and records the size of every call."""
+
+    def __init__(self, card: registry.ModelCard) -> None:
+        self.card, self.device, self.sizes = card, "cpu", []
+
+    def run(self, image: np.ndarray, hole: np.ndarray) -> EngineOutput:
+        self.sizes.append(hole.shape)
+        return EngineOutput(image=np.where(hole[..., None], image[~hole].mean(0), image).astype(np.float32))
+
+
+@pytest.mark.parametrize(("model", "side"), [("tsgl_512", 512), ("hint", 256), ("csfc", 128)])
+def test_eval_runs_each_model_at_its_own_working_size(photos, tmp_path, model: str, side: int) -> None:
+    engine = _MeanFillEngine(registry.get_card(model))
+    report = evaluate_engine(engine, sorted(photos.iterdir())[:2], ratio_bins=["20-40"], save_dir=tmp_path / "out")
+    assert report.size == side and engine.sizes == [(side, side)] * 2
+    saved = sorted((tmp_path / "out" / "20-40").iterdir())
+    assert len(saved) == 2 and Image.open(saved[0]).size == (side, side)
+    assert 5 < report.bins[0].means()["PSNR"] < 40
 
 
 def test_eval_generated_masks_and_bad_input(photos, tmp_path) -> None:

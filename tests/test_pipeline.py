@@ -22,9 +22,11 @@ class RecordingEngine:
     card: ModelCard
     device: str = "cpu"
     calls: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    seen: list[tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=list)
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
         self.calls.append(mask.shape)
+        self.seen.append((image.copy(), mask.copy()))
         conv = self.card.input
         if conv.fixed_size:
             assert mask.shape == (conv.fixed_size, conv.fixed_size)
@@ -115,6 +117,20 @@ def test_deep_regions_get_working_size_context_and_padding() -> None:
     engine = RecordingEngine(card)
     inpaint(np.zeros((200, 300, 3), np.uint8), mask, options={"strategy": "crop"}, engine=engine)
     assert engine.calls == [(64, 64)]
+
+    # the whole 50×70 image as one region: padded (reflect) to multiples of 16, 64×80, and cropped back
+    small = data.astronaut()[:50, :70].copy()
+    hole = np.zeros((50, 70), bool)
+    hole[20:30, 30:40] = True
+    engine = RecordingEngine(card)
+    result = inpaint(small, hole, options={"strategy": "full"}, engine=engine)
+    assert engine.calls == [(64, 80)]
+    (seen, seen_hole), = engine.seen
+    region = small.astype(np.float32) / 255
+    assert np.array_equal(seen, np.pad(region, ((0, 14), (0, 10), (0, 0)), mode="reflect"))
+    assert not seen_hole[50:].any() and not seen_hole[:, 70:].any() and seen_hole[20:30, 30:40].all()
+    assert result.image.shape == small.shape and np.array_equal(result.image[~hole], small[~hole])
+    assert not np.array_equal(result.image[hole], small[hole])
 
 
 def test_fixed_size_models_always_see_their_size() -> None:

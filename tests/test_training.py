@@ -14,9 +14,11 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
-from inpaintstudio.training import data, losses
+from inpaintstudio import registry
+from inpaintstudio.training import data, losses, specs
 from inpaintstudio.training.backbones import VGG19_FILE, BackboneMissingError, VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer
+from inpaintstudio.trainspec import TrainingSpec
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -67,16 +69,39 @@ def test_gan_losses_and_landmarks() -> None:
 
 
 def test_family_defaults_follow_the_specs() -> None:
-    sem, mxt, inclg = (losses.loss_config_for(f) for f in ("sem_net", "mxt", "inclg"))
+    sem, mxt, inclg = (specs.loss_config_for(f) for f in ("sem_net", "mxt", "inclg"))
     assert (sem.l1_mode, sem.perceptual, sem.style, sem.adversarial, sem.gan) == (
         "hole_normalised", 0.1, 250.0, 0.01, "lsgan")
     assert mxt.l1_mode == "plain"
     assert (inclg.tv, inclg.landmark) == (0.1, 0.00046)
-    tsgl = losses.loss_config_for("tsgl")
+    tsgl = specs.loss_config_for("tsgl")
     assert (tsgl.gan, tsgl.adv_input, tsgl.adversarial, tsgl.needs_vgg) == ("hinge", "composite", 0.1, False)
-    assert losses.loss_config_for("csfc").needs_discriminator is False
+    assert specs.loss_config_for("csfc").needs_discriminator is False
     with pytest.raises(ValueError, match="unknown loss settings"):
-        losses.loss_config_for("hint", {"stlye": 1})
+        specs.loss_config_for("hint", {"stlye": 1})
+    hint_optim = specs.optim_config_for("hint", {"betas": [0.5, 0.9]})
+    assert hint_optim.betas == (0.5, 0.9) and (hint_optim.milestones, hint_optim.gamma) == ((0.75,), 0.5)
+    assert specs.optim_config_for("inclg").lr == 2.92e-4 and specs.optim_config_for("tsgl").betas == (0.5, 0.99)
+
+
+DEEP_CARDS = [card.name for card in registry.builtin_cards() if card.kind == "deep"]
+
+
+@pytest.mark.parametrize("model", DEEP_CARDS)
+def test_every_deep_model_exports_its_training_spec(model: str) -> None:
+    spec = specs.training_spec(model)
+    assert isinstance(spec, TrainingSpec)
+    discriminator = specs.make_discriminator(model, width=4)
+    assert (discriminator is None) == (spec.discriminator is None)
+    assert spec.loss.needs_discriminator == (discriminator is not None), model
+
+
+def test_a_model_without_a_training_spec_is_refused(tmp_path) -> None:
+    for model in ("patchmatch", "opencv_telea"):
+        with pytest.raises(ValueError, match=f"{model} cannot be trained: its module inpaintstudio.classical"):
+            specs.loss_config_for(model)
+    with pytest.raises(ValueError, match="patchmatch cannot be trained"):
+        Trainer(TrainConfig.from_dict({"model": "patchmatch", "output_dir": str(tmp_path), "progress": False}))
 
 
 def test_vgg_terms_refuse_without_backbone(monkeypatch, tmp_path) -> None:
@@ -84,14 +109,14 @@ def test_vgg_terms_refuse_without_backbone(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(BackboneMissingError, match=VGG19_FILE.replace(".", r"\.")) as info:
-        losses.GeneratorObjective(losses.loss_config_for("hint"))
+        losses.GeneratorObjective(specs.loss_config_for("hint"))
     assert str(tmp_path) in str(info.value)
 
 
 def test_style_is_on_the_hole_region_only() -> None:
     torch.manual_seed(0)
     vgg = VGGFeatures(19)
-    objective = losses.GeneratorObjective(losses.loss_config_for("hint", {"adversarial": 0}), vgg)
+    objective = losses.GeneratorObjective(specs.loss_config_for("hint", {"adversarial": 0}), vgg)
     target = torch.rand(1, 3, 32, 32)
     hole = torch.zeros(1, 1, 32, 32)
     hole[..., 8:24, 8:24] = 1
@@ -145,7 +170,7 @@ def test_landmarks_follow_crop_and_scale(tmp_path) -> None:
 
 # ---------------------------------------------------------------------------------------- families
 FAMILIES = {
-    # model: (model_config, image size, steps, batch, extra data settings)
+    # model: (model_config, image size, steps, batch, extra data settings); every deep card needs an entry
     "hint": (lambda: _fixture_config("hint"), 32, 30, 2, {}),
     "mxt": (lambda: _fixture_config("mxt"), 32, 30, 2, {}),
     "sem_net": (lambda: _fixture_config("sem_net"), 32, 30, 2, {}),
@@ -153,7 +178,10 @@ FAMILIES = {
     # INCLG and TSGL only run at 256²: fewer, single-image steps keep them to ~20 s each on one core
     "inclg": (lambda: _fixture_config("inclg"), 256, 6, 1, {"landmarks": True}),
     "tsgl": (lambda: _fixture_config("tsgl"), 256, 6, 1, {"texture": True}),
+    "tsgl_512": (lambda: {"ngf": 8, "max_features": 16, "texture_width": 16, "n_downsampling": 2, "n_blocks": 1,
+                          "aux_blocks": 1, "spade_hidden": 8, "image_size": 64}, 64, 20, 2, {}),
 }
+SLOW_FAMILIES = {"tsgl_512"}
 
 
 def _prepare(photos: Path, tmp: Path, size: int, batch: int, extra: dict) -> tuple[Path, dict]:
@@ -197,9 +225,12 @@ def _held_out(train: Path, size: int, texture: str | None = None) -> tuple[torch
     return (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(holes))[:, None], tex)
 
 
-@pytest.mark.parametrize("model", list(FAMILIES))
+@pytest.mark.parametrize("model", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_FAMILIES else name for name in DEEP_CARDS
+])
 def test_family_learns(model, photos, tmp_path) -> None:
-    """A tiny network of each family trained at lr 1e-3: the hole L1 under held-out masks goes down by 10 %+."""
+    """A tiny network of each model trained at lr 1e-3: the hole L1 under held-out masks goes down by 10 %+."""
+    assert model in FAMILIES, f"add the test settings of {model} to FAMILIES"
     make_config, size, steps, batch, extra = FAMILIES[model]
     train, settings = _prepare(photos, tmp_path, size, batch, extra)
     cfg = TrainConfig.from_dict({

@@ -82,6 +82,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
@@ -646,3 +647,13 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """``image`` B×3×H×W in [0, 1]; ``mask`` B×1×H×W with 1 = known (the card's polarity)."""
     return {"image": net(image, mask)}
+
+
+# Training: L1 on the whole image plus 5× on the hole, VGG-16 pool1–3 perceptual and style on the output and the
+# composite, TV on the dilated hole, no adversarial term and no discriminator; Adam 1e-4, constant.
+TRAINING = TrainingSpec(
+    loss=LossConfig(l1=1.0, l1_mode="plain_plus_hole", hole_weight=5.0, perceptual=0.05, style=120.0,
+                    vgg="vgg16_pool", tv=0.01, tv_region="dilated_hole", adversarial=0.0),
+    optim=OptimConfig(lr=1e-4, betas=(0.9, 0.999), d_lr=0.0),
+    discriminator=None,
+)

@@ -58,8 +58,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.stage import Stage
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
@@ -381,3 +383,9 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """``image`` B x 3 x H x W in [0, 1] (holes white), ``mask`` B x 1 x H x W (1 = hole), H, W multiples of 16."""
     return {"image": net(image, mask)}
+
+
+# Training: SEM-Net's objective; the learning rates are halved at 75 % of the run (thesis).
+TRAINING = TrainingSpec(
+    loss=LossConfig(), optim=OptimConfig(milestones=(0.75,), gamma=0.5), discriminator=PatchDiscriminator
+)

@@ -49,12 +49,16 @@ copied); GAP is ``x.mean(3).mean(2)`` as in the official code. The network only 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from inpaintstudio.models.layers.discriminators import PatchDiscriminator
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
@@ -435,3 +439,13 @@ def predict(net: InpaintGenerator, image: Tensor, mask: Tensor) -> dict[str, Ten
     if out.landmarks is not None:
         result["landmarks"] = out.landmarks.reshape(image.shape[0], cfg.points_num, 2)
     return result
+
+
+# Training: SEM-Net's objective plus total variation on the composite and the landmark term; Adam (0, 0.9) at
+# 2.92e-4 (D 2.92e-5) multiplied by 0.78 every 20k iterations up to 120k; the discriminator has self-attention.
+TRAINING = TrainingSpec(
+    loss=LossConfig(tv=0.1, landmark=0.00046),
+    optim=OptimConfig(lr=2.92e-4, betas=(0.0, 0.9), d_lr=2.92e-5,
+                      milestones=(20000, 40000, 60000, 80000, 100000, 120000), gamma=0.78),
+    discriminator=functools.partial(PatchDiscriminator, attention=True),
+)

@@ -62,9 +62,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.models.layers.stage import Stage
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
@@ -510,3 +512,7 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """``image`` B×3×H×W in [0,1] with holes already white, ``mask`` B×1×H×W (1 = hole), H, W multiples of 8."""
     return {"image": net(image, mask)}
+
+
+# Training: as SEM-Net's recipe but with a plain L1 (released code).
+TRAINING = TrainingSpec(loss=LossConfig(l1_mode="plain"), optim=OptimConfig(), discriminator=PatchDiscriminator)

@@ -43,9 +43,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.models.layers.stage import Stage
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
@@ -452,3 +454,8 @@ def parity_forward(net: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tenso
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """image B×3×H×W in [0,1], holes already white; mask B×1×H×W, 1 = hole; H, W multiples of 16."""
     return {"image": net(image, mask)}
+
+
+# Training: the released code's recipe (L1 normalised by the hole share, VGG-19 perceptual and style, LSGAN on a
+# spectral-norm PatchGAN; Adam 1e-4 for G, 1e-5 for D, no schedule).
+TRAINING = TrainingSpec(loss=LossConfig(), optim=OptimConfig(), discriminator=PatchDiscriminator)

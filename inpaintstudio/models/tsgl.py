@@ -50,6 +50,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.models.layers.discriminators import TSGLDiscriminator
+from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
+
 __all__ = [
     "Config",
     "LamaConfig",
@@ -1242,3 +1245,48 @@ def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     gray, edge = _structure_batch(image, known, cfg.fold_structure_inputs, cfg.canny_sigma)
     texture = _texture_batch(image, cfg)
     return {"image": net(image * known, edge * known, texture * known, gray * known, known)}
+
+
+def training_forward(
+    net: nn.Module, image01: Tensor, hole: Tensor, texture01: Tensor | None = None
+) -> dict[str, Tensor]:
+    """TSGL's training call: grey and Canny computed from the **full** image (folded as the release does when
+    ``fold_structure_inputs``), all inputs multiplied by the known mask, with the auxiliary edge prediction.
+
+    Returns the raw output in [−1, 1], the edge prediction and its target (the full Canny map). ``texture01`` is the
+    RTV image in [0, 1]; without it the RTV smoothing runs here (seconds per 256² image). The 512 (LaMa host)
+    variant has no texture branch or edge head and trains through :func:`predict` (mask 1 = hole, holes 0).
+    """
+    if isinstance(net, TSGLLama):
+        x = image01 * 2 - 1
+        return predict(net, x * (1 - hole), hole)
+    cfg = net.config
+    x = image01 * 2 - 1
+    known = 1 - hole
+    grays, edges = [], []
+    for img in x:
+        pixels = fold_to_uint8(img) if cfg.fold_structure_inputs else to_uint8(img)
+        gray, edge = structure_inputs(pixels, cfg.canny_sigma)
+        grays.append(torch.from_numpy(gray))
+        edges.append(torch.from_numpy(edge))
+    gray = torch.stack(grays)[:, None].to(x.device)
+    edge = torch.stack(edges)[:, None].to(x.device)
+    if texture01 is None:
+        smooth = [rtv_smooth(i.detach().float().cpu().permute(1, 2, 0).numpy(), cfg.rtv_lambda, cfg.rtv_sigma,
+                             cfg.rtv_sharpness, cfg.rtv_iterations) for i in image01]
+        texture01 = torch.stack([torch.from_numpy(np.round(np.clip(s, 0, 1) * 255) / 255).permute(2, 0, 1).float()
+                                 for s in smooth]).to(x.device)
+    texture = texture01.to(x.device) * 2 - 1
+    out, edge_pred = net.run(x * known, edge * known, texture * known, gray * known, known, with_edges=True)
+    return {"image": out, "edge": edge_pred, "edge_target": edge}
+
+
+# Training (both variants): 5·L1 on the hole + 1·L1 elsewhere, the same on the auxiliary edge map, hinge GAN with
+# weight 0.1 on the composite against a 5×5 spectral-norm discriminator; Adam (0.5, 0.99) 5e-4, D 1e-4, constant.
+TRAINING = TrainingSpec(
+    loss=LossConfig(l1=1.0, l1_mode="hole_valid", hole_weight=5.0, perceptual=0.0, style=0.0, adversarial=0.1,
+                    gan="hinge", adv_input="composite", edge=1.0),
+    optim=OptimConfig(lr=5e-4, betas=(0.5, 0.99), d_lr=1e-4),
+    discriminator=TSGLDiscriminator,
+    forward=training_forward,
+)

@@ -1,8 +1,9 @@
 """Training and evaluation of the studio's networks (BasicSR's split: networks stay pure).
 
-Modules: ``backbones`` (frozen VGG / Inception without torchvision), ``data`` (images, masks, landmarks),
-``losses`` and ``discriminators`` (per-family objectives with the released-code weights), ``families``
-(how each family's network is fed and what it returns during training), ``trainer`` (the loop, checkpoints,
-exact resume, DDP), ``evaluate`` (the thesis protocol) and ``commands`` (the ``train`` / ``eval`` CLI).
-Importing this package imports nothing heavy.
+Each model's recipe (losses, optimiser, discriminator, custom forward) lives beside its network as the module's
+``TRAINING`` spec (:mod:`inpaintstudio.trainspec`); the discriminators are in
+:mod:`inpaintstudio.models.layers.discriminators`. Modules here: ``backbones`` (frozen VGG / Inception without
+torchvision), ``data`` (images, masks, landmarks), ``losses`` (the loss terms), ``specs`` (reads a model's spec and
+feeds its network), ``trainer`` (the loop, checkpoints, exact resume, DDP), ``evaluate`` (the thesis protocol,
+through the pipeline) and ``commands`` (the ``train`` / ``eval`` CLI). Importing this package imports nothing heavy.
 """

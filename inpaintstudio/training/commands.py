@@ -53,7 +53,8 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--weights", type=Path, help="generator weights (default: the registry's weights folder)")
     e.add_argument("--json", type=Path, help="write per-bin means as JSON")
     e.add_argument("--csv", type=Path, help="write per-image scores as CSV")
-    e.add_argument("--save", type=Path, help="write the composites (and ground truths) as 256² PNG")
+    e.add_argument("--save", type=Path, help="write the composites (and ground truths) as PNG at the "
+                   "model's working size")
     e.add_argument("--limit", type=int, help="only the first N images")
     e.add_argument("--threshold", type=int, default=127, help="mask binarisation threshold (default 127)")
     e.add_argument("--no-lpips", action="store_true")

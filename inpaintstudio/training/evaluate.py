@@ -1,8 +1,10 @@
 """The thesis evaluation protocol (shared/specs/evaluation.md §2–5, §10) over any engine of the studio.
 
-For every mask bin: images in sorted file-name order, centre-cropped and resized to 256² (float [0, 1]); image k gets
-mask ``k mod N`` of the bin's sorted mask list (or, with ``--mask-ratio``, the generated irregular mask of seed k);
-the engine fills the holes at 256² (batch 1, eval mode, no test-time augmentation); the **composite** is scored with
+For every mask bin: images in sorted file-name order, centre-cropped and resized to the model's working size S (256²
+for every model but ``tsgl_512``, 512²); image k gets mask ``k mod N`` of the bin's sorted mask list (or, with
+``--mask-ratio``, the generated irregular mask of seed k); the pipeline fills the holes at S² in one pass (strategy
+``full``: the card's convention, padding and compositing, batch 1, eval mode, no test-time augmentation); the
+**composite** is scored with
 :mod:`inpaintstudio.metrics` (PSNR, SSIM, L1 ×100 per image then averaged; LPIPS-VGG per image; FID per bin, set
 against the bin's ground truths). LPIPS and FID are skipped, with the reason, when their backbone file is absent.
 """
@@ -20,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from inpaintstudio import metrics
+from inpaintstudio import metrics, pipeline
 from inpaintstudio.training.data import MASK_BINS, bin_masks, generate_mask, load_mask, load_rgb
 
-__all__ = ["METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table"]
+__all__ = ["METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table", "working_side"]
 
 METRIC_COLUMNS = ("PSNR", "SSIM", "L1", "FID", "LPIPS")  # order of the thesis tables
 _ARROWS = {"PSNR": "↑", "SSIM": "↑", "L1": "(%)↓", "FID": "↓", "LPIPS": "↓"}
@@ -55,7 +57,7 @@ class EvalReport:
     bins: list[BinResult]
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why
     mask_threshold: int = 127
-    size: int = 256
+    size: int = 256  # the side images were scored at (the model's working size)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -115,7 +117,7 @@ def evaluate_engine(
     images: Sequence[Path],
     masks: str | os.PathLike[str] | None = None,
     ratio_bins: Sequence[str] = tuple(MASK_BINS),
-    size: int = 256,
+    size: int | None = None,
     mask_threshold: int = 127,
     lpips: metrics.LPIPS | None = None,
     fid_net: Any = None,
@@ -124,18 +126,21 @@ def evaluate_engine(
     model_name: str | None = None,
     device: str = "cpu",
 ) -> EvalReport:
-    """Score ``engine`` (``run(image HWC [0,1], hole bool HW) -> EngineOutput``) per bin.
+    """Score ``engine`` (a loaded engine with a ``card``) per bin, every image through :func:`pipeline.inpaint`.
 
     Args:
+        size: the side images and masks are brought to (default: the card's fixed or working size).
         masks: a mask folder/list, binned by hole ratio into ``ratio_bins``; ``None`` generates irregular masks.
         lpips: a ready :class:`~inpaintstudio.metrics.LPIPS` (``None`` skips LPIPS).
         fid_net: a ready FID Inception (``None`` skips FID).
-        save_dir: also write ``<bin>/<stem>.png`` composites (and ``gt/``) as 256² PNG.
+        save_dir: also write ``<bin>/<stem>.png`` composites (and ``gt/``) as S² PNG.
         device: where LPIPS and FID run (the engine keeps its own device).
     """
     images = list(images)[:limit] if limit else list(images)
+    card = engine.card
+    size = size or working_side(card)
     binned = bin_masks(masks, size, mask_threshold, ratio_bins) if masks is not None else None
-    report = EvalReport(model=model_name or getattr(getattr(engine, "card", None), "name", "engine"), bins=[],
+    report = EvalReport(model=model_name or card.name, bins=[],
                         mask_threshold=mask_threshold, size=size)
     for name in ratio_bins:
         result = BinResult(name=name)
@@ -153,8 +158,9 @@ def evaluate_engine(
             else:
                 hole = generate_mask(size, name, k)
                 mask_name = f"irregular:{name}:seed{k}"
-            filled = np.asarray(engine.run(image, hole > 0.5).image, dtype=np.float32)
-            comp = metrics.composite(filled, image, hole[..., None])
+            image8 = np.rint(image * 255.0).astype(np.uint8)  # load_rgb's floats are exact uint8 / 255
+            filled = pipeline.inpaint(image8, hole > 0.5, engine=engine, options=_ONE_PASS, keep_float=True)
+            comp = metrics.composite(filled.image01, image, hole[..., None])
             row: dict[str, Any] = {
                 "image": path.name,
                 "mask": mask_name,
@@ -181,6 +187,14 @@ def evaluate_engine(
             report.skipped["FID"] = "needs at least two images per bin"
         report.bins.append(result)
     return report
+
+
+def working_side(card: Any) -> int:
+    """The side a model is evaluated at: its fixed size, else its working size."""
+    return int(card.input.fixed_size or card.working_size)
+
+
+_ONE_PASS = pipeline.InpaintOptions(strategy="full")
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:

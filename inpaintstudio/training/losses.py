@@ -19,24 +19,23 @@ csfc       mean|O−I| + 5·mean(|O−I|·H) + 0.05·Σ perc(VGG-16 pool1–3, O
 =========  ==========================================================================================
 
 VGG inputs are the images as given (no ImageNet normalisation), as all the releases do. Gram(F) = F·Fᵀ/(C·H·W).
-Paper variants are switches of :class:`LossConfig` (``l1_mode``, ``gan``, ``adversarial``, ``landmark_mode`` …).
+Paper variants are switches of :class:`LossConfig` (``l1_mode``, ``gan``, ``adversarial``, ``landmark_mode`` …). Each
+model's defaults live beside its network (``TRAINING.loss`` in its module; :mod:`inpaintstudio.training.specs`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.training.backbones import VGGFeatures, vgg_from_file
+from inpaintstudio.trainspec import LossConfig
 
 __all__ = [
     "LossConfig",
-    "FAMILY_LOSSES",
-    "loss_config_for",
     "gram",
     "l1_loss",
     "tv_loss",
@@ -53,76 +52,6 @@ VGG19_PERCEPTUAL = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, rel
 VGG19_STYLE = (8, 17, 26, 31)  # relu2_2, relu3_4, relu4_4, relu5_2
 VGG16_POOL = (4, 9, 16)  # pool1, pool2, pool3 (CSFC / PSR)
 VGG16_POOL_ALL = (4, 9, 16, 23, 30)  # pool1..5 (thesis variant "vgg16_pool")
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Weights and switches of one family's objective. ``0`` switches a term off.
-
-    Args:
-        l1: weight of the reconstruction term.
-        l1_mode: ``"hole_normalised"`` mean|O−I|/mean(H) (SEM-Net, HINT, INCLG code); ``"plain"`` mean|O−I|
-            (M×T, thesis variants); ``"hole_valid"`` hole_weight·mean(|O−I|·H) + mean(|O−I|·(1−H)) (TSGL);
-            ``"plain_plus_hole"`` mean|O−I| + hole_weight·mean(|O−I|·H) (CSFC).
-        hole_weight: the hole factor of the last two modes.
-        perceptual, style: weights; ``vgg`` selects the taps: ``"vgg19_relu"`` (relu{1..5}_1 / style on relu2_2,
-            3_4, 4_4, 5_2, hole region only, L1 of Grams) or ``"vgg16_pool"`` (CSFC: pool1–3 for both, squared
-            Gram difference, on O and on Î).
-        tv: weight of total variation; ``tv_region``: ``"composite"`` (INCLG, on Î) or ``"dilated_hole"`` (CSFC).
-        adversarial: generator GAN weight; ``gan``: ``"lsgan"`` (sigmoid D), ``"hinge"``, ``"nsgan"``;
-            ``adv_input``: ``"raw"`` (D sees O) or ``"composite"`` (TSGL: D sees Î).
-        landmark: INCLG landmark weight; ``landmark_mode`` ``"l2norm"`` (code) or ``"squared_l2"`` (thesis).
-        edge: TSGL auxiliary edge-decoder weight (same hole/valid split as ``hole_valid``).
-        vgg_weights: explicit VGG file; else ``vgg19-dcbb9e9d.pth`` / ``vgg16-397923af.pth`` is searched locally.
-    """
-
-    l1: float = 1.0
-    l1_mode: Literal["hole_normalised", "plain", "hole_valid", "plain_plus_hole"] = "hole_normalised"
-    hole_weight: float = 5.0
-    perceptual: float = 0.1
-    style: float = 250.0
-    vgg: Literal["vgg19_relu", "vgg16_pool"] = "vgg19_relu"
-    tv: float = 0.0
-    tv_region: Literal["composite", "dilated_hole"] = "composite"
-    adversarial: float = 0.01
-    gan: Literal["lsgan", "hinge", "nsgan"] = "lsgan"
-    adv_input: Literal["raw", "composite"] = "raw"
-    landmark: float = 0.0
-    landmark_mode: Literal["l2norm", "squared_l2"] = "l2norm"
-    edge: float = 0.0
-    vgg_weights: str | None = None
-
-    @property
-    def needs_vgg(self) -> bool:
-        return self.perceptual > 0 or self.style > 0
-
-    @property
-    def needs_discriminator(self) -> bool:
-        return self.adversarial > 0
-
-
-_SEM = LossConfig()
-FAMILY_LOSSES: dict[str, LossConfig] = {
-    "sem_net": _SEM,
-    "mxt": replace(_SEM, l1_mode="plain"),
-    "hint": _SEM,
-    "inclg": replace(_SEM, tv=0.1, landmark=0.00046),
-    "tsgl": LossConfig(l1=1.0, l1_mode="hole_valid", hole_weight=5.0, perceptual=0.0, style=0.0, adversarial=0.1,
-                       gan="hinge", adv_input="composite", edge=1.0),
-    "csfc": LossConfig(l1=1.0, l1_mode="plain_plus_hole", hole_weight=5.0, perceptual=0.05, style=120.0,
-                       vgg="vgg16_pool", tv=0.01, tv_region="dilated_hole", adversarial=0.0),
-}
-
-
-def loss_config_for(family: str, overrides: dict[str, Any] | None = None) -> LossConfig:
-    """The family's defaults with ``overrides`` applied; unknown keys are refused by name."""
-    base = FAMILY_LOSSES.get(family.split(".")[0].removesuffix("_512"), _SEM)
-    overrides = dict(overrides or {})
-    known = {f.name for f in fields(LossConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown loss settings {unknown}; known: {sorted(known)}")
-    return replace(base, **overrides)
 
 
 # ------------------------------------------------------------------------------------------- pieces

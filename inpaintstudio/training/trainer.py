@@ -3,7 +3,7 @@
 One iteration (clean alternation, as TSGL's code and INCLG's Algorithm 1 do; the SEM-Net/HINT releases' quirk of
 letting D accumulate the generator's adversarial gradient is not reproduced):
 
-1. generator forward through the model's ``predict`` (:func:`~inpaintstudio.training.families.run_generator`);
+1. generator forward through the model's ``predict`` (:func:`~inpaintstudio.training.specs.run_generator`);
 2. discriminator step on the real image and the detached fake (raw output, or the composite for TSGL);
 3. generator step on the family's objective with D frozen; gradients clipped when ``grad_clip`` is set;
 4. both LR schedulers step (per iteration, milestones in iterations).
@@ -36,10 +36,11 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from inpaintstudio import loading, registry, weights
-from inpaintstudio.training import families
+from inpaintstudio.engines import from_network, select_device, to_value_range
+from inpaintstudio.training import specs
 from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.data import DataConfig, InpaintDataset, StepBatchSampler, list_images
-from inpaintstudio.training.losses import GeneratorObjective, LossConfig, gan_discriminator_loss, loss_config_for
+from inpaintstudio.training.losses import GeneratorObjective, LossConfig, gan_discriminator_loss
 
 __all__ = ["TrainConfig", "Trainer", "load_config_file", "card_json"]
 
@@ -165,8 +166,6 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, vgg: VGGFeatures | None = None, dataset: InpaintDataset | None = None):
-        from inpaintstudio.engines import select_device
-
         self.cfg = cfg
         self.rank, self.world_size = _world()
         self.device = torch.device(select_device(cfg.device))
@@ -177,6 +176,7 @@ class Trainer:
 
         self.card = registry.get_card(cfg.model)
         self.module = loading.model_module(self.card)
+        self.spec = specs.training_spec(self.card)  # refuses a model whose module has no recipe
         net_cfg = loading.card_config(self.card)
         if cfg.model_config:
             known = {f.name for f in fields(net_cfg)}
@@ -191,12 +191,12 @@ class Trainer:
         if cfg.init_weights:
             tensors, _ = weights.read_checkpoint(cfg.init_weights)
             weights.load_strict(self.generator, weights.clean_state_dict(tensors), name=self.card.name)
-        self.loss_cfg: LossConfig = loss_config_for(self.card.family, cfg.loss)
-        self.optim_cfg = families.optim_config_for(self.card.family, cfg.optim)
+        self.loss_cfg: LossConfig = specs.loss_config_for(self.card, cfg.loss)
+        self.optim_cfg = specs.optim_config_for(self.card, cfg.optim)
         self.objective = GeneratorObjective(self.loss_cfg, vgg).to(self.device)
         self.discriminator = None
         if self.loss_cfg.needs_discriminator:
-            self.discriminator = families.make_discriminator(self.card, cfg.disc_width)
+            self.discriminator = specs.make_discriminator(self.card, cfg.disc_width)
             if self.discriminator is not None:
                 self.discriminator = self.discriminator.to(self.device)
 
@@ -233,7 +233,7 @@ class Trainer:
             raise ValueError("data.images is not set (a folder of images or a file list)")
         masks = None if data.masks == "irregular" else list_images(data.masks)
         return InpaintDataset(list_images(data.images), data, masks, train=True, seed=self.cfg.seed,
-                              with_landmarks=families.uses_landmarks(self.card) and self.loss_cfg.landmark > 0)
+                              with_landmarks=specs.uses_landmarks(self.card) and self.loss_cfg.landmark > 0)
 
     def _networks(self) -> list[nn.Module]:
         return [n for n in (self.generator, self.discriminator) if n is not None]
@@ -289,11 +289,11 @@ class Trainer:
         card, lc = self.card, self.loss_cfg
         image01 = batch["image"].to(self.device, non_blocking=True)
         hole = batch["hole"].to(self.device, non_blocking=True)
-        target = families.to_range(image01, card)
+        target = to_value_range(image01, card.input)
         self.generator.train()
         with self._autocast():
             texture = batch.get("texture")
-            out = families.run_generator(self.module, card, self.generator, image01, hole,
+            out = specs.run_generator(self.module, card, self.generator, image01, hole,
                                          None if texture is None else texture.to(self.device), training=True)
         fake = out["image"].float()
         comp = fake * hole + target * (1 - hole)
@@ -343,7 +343,7 @@ class Trainer:
         logs["g_loss"] = float(terms.total.detach())
         logs.update({k: float(v.detach()) for k, v in terms.parts.items()})
         with torch.no_grad():
-            comp01 = families.from_range(comp, card)
+            comp01 = from_network(comp, card.input)
             logs["hole_l1"] = float(((comp01 - image01).abs() * hole).sum() / (hole.sum() * 3).clamp_min(1))
         logs["lr"] = self.g_opt.param_groups[0]["lr"]
         return logs
@@ -377,9 +377,9 @@ class Trainer:
                         m.eval()
 
     def _hole_l1(self, image01: Tensor, hole: Tensor, texture01: Tensor | None = None) -> float:
-        out = families.run_generator(self.module, self.card, self.generator, image01.to(self.device),
+        out = specs.run_generator(self.module, self.card, self.generator, image01.to(self.device),
                                      hole.to(self.device), texture01, training=texture01 is not None)
-        out01 = families.from_range(out["image"].float(), self.card).clamp(0, 1)
+        out01 = from_network(out["image"].float(), self.card.input).clamp(0, 1)
         hole = hole.to(self.device)
         diff = (out01 - image01.to(self.device)).abs() * hole
         return float(diff.sum() / (hole.sum() * 3).clamp_min(1))
@@ -459,8 +459,8 @@ class Trainer:
 
         image01, hole = batch["image"].to(self.device), batch["hole"].to(self.device)
         self.generator.eval()
-        out = families.run_generator(self.module, self.card, self.generator, image01, hole)
-        raw = families.from_range(out["image"].float(), self.card).clamp(0, 1)
+        out = specs.run_generator(self.module, self.card, self.generator, image01, hole)
+        raw = from_network(out["image"].float(), self.card.input).clamp(0, 1)
         rows = []
         for i in range(image01.shape[0]):
             masked = image01[i] * (1 - hole[i]) + hole[i]

@@ -1,11 +1,13 @@
-"""Discriminators used in training (none of them is part of a released inference checkpoint).
+"""Discriminators used in training (none of them is part of a released inference checkpoint); each model's
+``TRAINING`` spec names its own.
 
-* :class:`PatchDiscriminator` — SEM-Net / M×T / HINT / INCLG (sem_net.md §5, hint.md §5, inclg.md §4): five
-  spectral-normalised 4×4 convolutions without bias (64, 128, 256 stride 2; 512, 1 stride 1), LeakyReLU 0.2,
-  sigmoid output (the released GAN type is LSGAN on sigmoid scores). 256² input → 1×30×30. INCLG adds a
-  self-attention layer after conv2 (``attention=True``).
-* :class:`TSGLDiscriminator` — TSGL (tsgl.md §3.7): 5×5 convs (stride 2, 2, 2, 1, 1; pad 1), spectral norm and
-  no bias on the first four, plain conv with bias last, no sigmoid (hinge loss). 256² input → 1×27×27.
+* :class:`PatchDiscriminator` — SEM-Net / M×T / HINT / INCLG: five spectral-normalised 4×4 convolutions without
+  bias (64, 128, 256 stride 2; 512, 1 stride 1), LeakyReLU 0.2, sigmoid output (the released GAN type is LSGAN on
+  sigmoid scores). 256² input → 1×30×30. INCLG adds a self-attention layer after conv2 (``attention=True``).
+* :class:`TSGLDiscriminator` — TSGL: 5×5 convs (stride 2, 2, 2, 1, 1; pad 1), spectral norm and no bias on the
+  first four, plain conv with bias last, no sigmoid (hinge loss). 256² input → 1×27×27.
+
+See ``docs/models/<model>.md`` for each model's training recipe.
 
 Inputs are RGB only (no mask) in the family's value range. Weights N(0, 0.02), biases 0.
 """
@@ -30,7 +32,7 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 class SelfAttention(nn.Module):
-    """INCLG's discriminator attention (inclg.md §3.3 steps 1–3, §4): ``q = Conv1×1(C→C/4)(x)`` (bias, no SN),
+    """INCLG's discriminator attention: ``q = Conv1×1(C→C/4)(x)`` (bias, no SN),
     ``A = softmax(qᵀq)`` over keys, ``o = A·x`` (values = x), output ``gamma·o + x`` with ``gamma`` zero-init."""
 
     def __init__(self, channels: int) -> None:
