@@ -150,7 +150,7 @@ MODEL_MODULES: dict[str, str] = {
     "hint": "inpaintstudio.models.hint",
     "inclg": "inpaintstudio.models.inclg",
     "tsgl": "inpaintstudio.models.tsgl",
-    "tsgl_512": "inpaintstudio.models.tsgl",
+    "tsgl_512": "inpaintstudio.models.tsgl_lama",
     "csfc": "inpaintstudio.models.csfc",
 }
 
