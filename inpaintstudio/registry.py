@@ -152,6 +152,7 @@ MODEL_MODULES: dict[str, str] = {
     "tsgl": "inpaintstudio.models.tsgl",
     "tsgl_512": "inpaintstudio.models.tsgl_lama",
     "csfc": "inpaintstudio.models.csfc",
+    "lama": "inpaintstudio.models.lama",
 }
 
 DEFAULT_MODEL = "patchmatch"
