@@ -75,6 +75,16 @@ def _build() -> Any:
     return torch.ops.inpaintstudio_scan
 
 
+def _summary(exc: Exception) -> str:
+    """First line of a build error, and its last informative line (the compiler's message)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    last = [line for line in lines[1:] if not line.startswith(("ninja: build stopped", "FAILED:", "[", "c++ "))]
+    first = lines[0] if len(lines[0]) <= 200 else lines[0][:200] + "…"
+    return f"{first}: {last[-1][:300]}" if last else first
+
+
 def load() -> Any:
     """The kernel's op namespace (``forward``, ``backward``), building it on first use; None when unavailable."""
     if _state["tried"]:
@@ -87,7 +97,7 @@ def load() -> Any:
                 try:
                     _state["ops"] = _build()
                 except Exception as exc:  # noqa: BLE001 - any build failure means "use the pure-PyTorch scan"
-                    _state["error"] = " ".join(str(exc).split())[-400:] or type(exc).__name__
+                    _state["error"] = _summary(exc)
                     warnings.warn(
                         "inpaintstudio: the fused CPU selective scan could not be built, so SEM-Net and M×T use "
                         f"the slower pure-PyTorch scan ({_state['error']})", RuntimeWarning, stacklevel=3)

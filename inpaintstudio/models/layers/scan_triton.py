@@ -10,8 +10,9 @@ dB and dC (sums over channels) are accumulated with atomic adds; dA, dD and the 
 summed afterwards.
 
 Per-channel tensors are read channel-major (B×E×L, contiguous; sequence-major inputs are copied once), B and C with
-any strides. With ``TRITON_INTERPRET=1`` set before triton is imported, the same kernels run on CPU tensors
-through Triton's interpreter (used by the tests; slow).
+any strides (contiguous copies under autograd, where dB and dC are written with their strides). With
+``TRITON_INTERPRET=1`` set before triton is imported, the same kernels run on CPU tensors through Triton's
+interpreter (used by the tests; slow).
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class _TritonScan(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                 z: Tensor | None, bias: Tensor | None, softplus: bool, block: int) -> Tensor:
         args = _prepare(u, delta, A, D, z, bias)
+        B, C = B.contiguous(), C.contiguous()  # the gradients dB, dC are written with the same strides
         y, states = _forward(*args, B, C, softplus, block, save=True)
         ctx.save_for_backward(*(t if t is not None else torch.empty(0) for t in (*args, B, C)), states)
         ctx.present = (D is not None, z is not None, bias is not None)
@@ -217,8 +219,7 @@ class _TritonScan(torch.autograd.Function):
         du, ddelta = torch.empty_like(u), torch.empty_like(u)
         dz = torch.empty_like(u) if has_z else None
         dA = u.new_empty(batch, channels, n_state)
-        dB = torch.zeros(B.shape, device=u.device, dtype=torch.float32)
-        dC = torch.zeros(C.shape, device=u.device, dtype=torch.float32)
+        dB, dC = torch.zeros_like(B), torch.zeros_like(C)  # both contiguous, like B and C here
         dD = u.new_empty(batch, channels) if has_D else None
         dbias = u.new_empty(batch, channels) if has_bias else None
         dummy = u.new_empty(1)
