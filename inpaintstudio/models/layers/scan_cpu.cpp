@@ -2,11 +2,12 @@
 //
 // Registered as torch.ops.inpaintstudio_scan.{forward,backward}; built on first use by scan_cpu.py.
 //
-// Layout: every per-channel sequence (u, delta, z, y and their gradients) is sequence-major, B x L x E with the
-// channel stride 1 (the storage Mamba produces); B and C are B x L x N with the state stride 1; A is given
-// transposed, N x E. A "block" is W = Vectorized<float>::size() adjacent channels of one batch element: its N
-// state vectors live in a small scratch array (L1) for the whole sequence, and every step reads u, delta, z
-// once as W-lane vectors and B, C as broadcast scalars. Bias, softplus, the D skip and the SiLU(z) gate are
+// Layout: per-channel sequences (u, delta, z, the output gradient) are B x L x E views with any strides; outputs
+// and their gradients are written sequence-major (B x L x E, channel stride 1, the storage Mamba produces). B and
+// C are B x L x N with the state stride 1; A is given transposed, N x E. A "block" is W = Vectorized<float>::size()
+// adjacent channels of one batch element: its N state vectors stay in L1 for the whole sequence, and every step
+// reads u, delta, z once as W-lane vectors (read in place when the channel stride is 1, else gathered chunk by
+// chunk into a small buffer, reading each channel's steps contiguously) and B, C as broadcast scalars. Bias, softplus, the D skip and the SiLU(z) gate are
 // applied in the same pass. Work is split over batch x channel blocks with at::parallel_for.
 //
 // The sequence is cut into chunks of `chunk` steps. With `save` the forward stores the state entering every
@@ -32,25 +33,45 @@ namespace {
 
 using Vec = at::vec::Vectorized<float>;
 constexpr int64_t W = Vec::size();
+constexpr int64_t ACCUMULATORS = 4;
 
-struct Strided {  // a B x L x X tensor whose last stride is 1
+#define SCAN_INLINE inline __attribute__((always_inline))
+
+struct Strided {  // a B x L x X tensor
   const float* data = nullptr;
-  int64_t sb = 0, st = 0;
+  int64_t sb = 0, st = 0, sx = 1;
   const float* at(int64_t b, int64_t t) const { return data + b * sb + t * st; }
 };
 
-Strided view(const at::Tensor& t) {
-  TORCH_CHECK(t.dim() == 3 && t.stride(2) == 1 && t.scalar_type() == at::kFloat,
-              "scan kernel: expected a float32 B x L x X tensor with unit last stride");
-  return {t.data_ptr<float>(), t.stride(0), t.stride(1)};
+Strided view(const at::Tensor& t, bool unit_last_stride) {
+  TORCH_CHECK(t.dim() == 3 && t.scalar_type() == at::kFloat && (!unit_last_stride || t.stride(2) == 1),
+              "scan kernel: expected a float32 B x L x X tensor", unit_last_stride ? " with unit last stride" : "");
+  return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// Rows of one chunk for one block: row s (W lanes) starts at ptr + s * stride.
+struct Rows {
+  const float* ptr;
+  int64_t stride;
+};
+
+// In place when the channel stride is 1; otherwise copied into buf (steps x W), channel by channel.
+Rows chunk_rows(const Strided& x, int64_t b, int64_t t0, int64_t steps, int64_t e0, int64_t count, float* buf) {
+  const float* base = x.at(b, t0) + e0 * x.sx;
+  if (x.sx == 1) return {base, x.st};
+  for (int64_t c = 0; c < count; ++c) {
+    const float* src = base + c * x.sx;
+    for (int64_t s = 0; s < steps; ++s) buf[s * W + c] = src[s * x.st];
+  }
+  return {buf, W};
 }
 
 const float* optional_data(const std::optional<at::Tensor>& t) {
   return t.has_value() ? t->data_ptr<float>() : nullptr;
 }
 
-inline Vec load(const float* p, int64_t count) { return count == W ? Vec::loadu(p) : Vec::loadu(p, count); }
-inline void store(const Vec& v, float* p, int64_t count) {
+SCAN_INLINE Vec load(const float* p, int64_t count) { return count == W ? Vec::loadu(p) : Vec::loadu(p, count); }
+SCAN_INLINE void store(const Vec& v, float* p, int64_t count) {
   if (count == W) v.store(p); else v.store(p, count);
 }
 
@@ -60,9 +81,15 @@ constexpr float LOG2E = 1.44269504088896341f;
 // (relative error 1.1e-7, as Sleef's expf). Vectorized<float>::exp() is an out-of-line Sleef call that forces
 // the state vectors out of registers at every step; this keeps the step loop inline and is about 30 % faster.
 // Below 2^-127 the result is 0; the clamp keeps the exponent arithmetic in range.
-inline Vec exp2_inline(Vec x) {
+SCAN_INLINE Vec exp2_inline(Vec x) {
+#if defined(CPU_CAPABILITY_AVX512)
+  // scalef multiplies by 2^round(x) in one instruction; clamped so that every result is a normal float.
+  x = at::vec::clamp(x, Vec(-125.0f), Vec(127.0f));
+  const Vec whole = x.round();
+#else
   x = at::vec::clamp(x, Vec(-127.0f), Vec(127.0f));
   const Vec whole = x.round();
+#endif
   const Vec f = x - whole;
   Vec p = at::vec::fmadd(Vec(1.535336188319500e-4f), f, Vec(1.339887440266574e-3f));
   p = at::vec::fmadd(p, f, Vec(9.618437357674640e-3f));
@@ -70,22 +97,50 @@ inline Vec exp2_inline(Vec x) {
   p = at::vec::fmadd(p, f, Vec(2.402264791363012e-1f));
   p = at::vec::fmadd(p, f, Vec(6.931472028550421e-1f));
   p = at::vec::fmadd(p, f, Vec(1.0f));
+#if defined(CPU_CAPABILITY_AVX512)
+  return Vec(_mm512_scalef_ps(p, whole));
+#endif
   using VecInt = at::vec::Vectorized<int32_t>;
   const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
   return p * at::vec::cast<float>(bits);
 }
 
-inline Vec exp_inline(const Vec& x) { return exp2_inline(x * Vec(LOG2E)); }
+SCAN_INLINE Vec exp_inline(const Vec& x) { return exp2_inline(x * Vec(LOG2E)); }
 
-inline Vec sigmoid(const Vec& x) { return Vec(1.0f) / (Vec(1.0f) + exp_inline(x.neg())); }
+SCAN_INLINE Vec sigmoid(const Vec& x) { return Vec(1.0f) / (Vec(1.0f) + exp_inline(x.neg())); }
 
-// torch.nn.functional.softplus with its default threshold 20 (linear above it).
-inline Vec softplus(const Vec& x) {
-  return Vec::blendv(exp_inline(x).log1p(), x, x > Vec(20.0f));
+// log(1 + y) for 0 <= y <= 1, inline: log(w) = k ln 2 + log(m), w = 1 + y = m 2^k with m in [sqrt(1/2), sqrt(2)),
+// and a degree-9 polynomial for log(m) (the Cephes logf one, about 1 ulp); y - y^2/2 below 1e-4, where 1 + y
+// would round.
+SCAN_INLINE Vec log1p_unit(const Vec& y) {
+  const Vec w = Vec(1.0f) + y;
+  const Vec high = w > Vec(1.41421356f);
+  const Vec k = Vec::blendv(Vec(0.0f), Vec(1.0f), high);
+  const Vec x = Vec::blendv(w, w * Vec(0.5f), high) - Vec(1.0f);
+  const Vec z = x * x;
+  Vec p = at::vec::fmadd(Vec(7.0376836292e-2f), x, Vec(-1.1514610310e-1f));
+  p = at::vec::fmadd(p, x, Vec(1.1676998740e-1f));
+  p = at::vec::fmadd(p, x, Vec(-1.2420140846e-1f));
+  p = at::vec::fmadd(p, x, Vec(1.4249322787e-1f));
+  p = at::vec::fmadd(p, x, Vec(-1.6668057665e-1f));
+  p = at::vec::fmadd(p, x, Vec(2.0000714765e-1f));
+  p = at::vec::fmadd(p, x, Vec(-2.4999993993e-1f));
+  p = at::vec::fmadd(p, x, Vec(3.3333331174e-1f));
+  Vec r = p * x * z;
+  r = at::vec::fmadd(k, Vec(-2.12194440e-4f), r);
+  r = at::vec::fmadd(Vec(-0.5f), z, r);
+  r = at::vec::fmadd(k, Vec(0.693359375f), x + r);
+  return Vec::blendv(r, y * at::vec::fmadd(Vec(-0.5f), y, Vec(1.0f)), y < Vec(1e-4f));
+}
+
+// torch.nn.functional.softplus with its default threshold 20 (linear above it), as max(x, 0) + log1p(exp(-|x|)).
+SCAN_INLINE Vec softplus(const Vec& x) {
+  const Vec soft = at::vec::maximum(x, Vec(0.0f)) + log1p_unit(exp_inline(x.abs().neg()));
+  return Vec::blendv(soft, x, x > Vec(20.0f));
 }
 
 // d softplus / dx = sigmoid(x), exactly 1 above the threshold (as torch's softplus backward).
-inline Vec softplus_grad(const Vec& x) {
+SCAN_INLINE Vec softplus_grad(const Vec& x) {
   return Vec::blendv(sigmoid(x), Vec(1.0f), x > Vec(20.0f));
 }
 
@@ -120,11 +175,11 @@ Problem make_problem(const at::Tensor& u, const at::Tensor& delta, const at::Ten
   p.nchunks = (p.length + chunk - 1) / chunk;
   p.nblocks = (p.channels + W - 1) / W;
   p.parts = parts_for(p.batch, p.nblocks);
-  p.u = view(u);
-  p.delta = view(delta);
-  p.B = view(B);
-  p.C = view(C);
-  if (z.has_value()) p.z = view(*z);
+  p.u = view(u, false);
+  p.delta = view(delta, false);
+  p.B = view(B, true);
+  p.C = view(C, true);
+  if (z.has_value()) p.z = view(*z, false);
   p.A_t = A_t.data_ptr<float>();
   p.D = optional_data(D);
   p.bias = optional_data(bias);
@@ -153,14 +208,23 @@ struct BlockConsts {
   }
 };
 
-inline Vec step_delta(const Problem& p, const BlockConsts& k, int64_t b, int64_t t, Vec* raw = nullptr) {
-  Vec x = load(p.delta.at(b, t) + k.e0, k.count);
-  if (p.bias) x = x + k.bias;
-  if (raw) *raw = x;
+SCAN_INLINE Vec raw_delta(const Problem& p, const BlockConsts& k, const float* row) {
+  const Vec x = load(row, k.count);
+  return p.bias ? x + k.bias : x;
+}
+
+SCAN_INLINE Vec step_delta(const Problem& p, const BlockConsts& k, const float* row) {
+  const Vec x = raw_delta(p, k, row);
   return p.softplus ? softplus(x) : x;
 }
 
-inline Vec gate(const Vec& y, const Vec& z) { return y * z * sigmoid(z); }  // y * SiLU(z)
+SCAN_INLINE Vec gate(const Vec& y, const Vec& z) { return y * z * sigmoid(z); }  // y * SiLU(z)
+
+// The chunk rows a block reads: u, delta, z (and the output gradient in backward).
+struct ChunkBuffers {
+  std::vector<float> u, delta, z, dy;
+  explicit ChunkBuffers(int64_t chunk) : u(chunk * W), delta(chunk * W), z(chunk * W), dy(chunk * W) {}
+};
 
 }  // namespace
 
@@ -176,31 +240,40 @@ std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delt
   float* states_data = save ? states.data_ptr<float>() : nullptr;
 
   at::parallel_for(0, p.batch * p.parts, 1, [&](int64_t task0, int64_t task1) {
+    ChunkBuffers buf(p.chunk);
+    std::vector<Vec> h(N);
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / p.parts;
       const auto [block0, block1] = part_blocks(p, task % p.parts);
-      std::vector<Vec> h(N);
       for (int64_t block = block0; block < block1; ++block) {
         const BlockConsts k(p, block);
         std::fill(h.begin(), h.end(), Vec(0.0f));
-        for (int64_t t = 0; t < p.length; ++t) {
-          if (save && t % p.chunk == 0) {
-            float* dst = states_data + ((b * p.nchunks + t / p.chunk) * N) * p.channels + k.e0;
+        for (int64_t c = 0; c < p.nchunks; ++c) {
+          const int64_t t0 = c * p.chunk, steps = std::min(p.chunk, p.length - t0);
+          if (save) {
+            float* dst = states_data + ((b * p.nchunks + c) * N) * p.channels + k.e0;
             for (int64_t n = 0; n < N; ++n) store(h[n], dst + n * p.channels, k.count);
           }
-          const Vec dt = step_delta(p, k, b, t);
-          const Vec uv = load(p.u.at(b, t) + k.e0, k.count);
-          const Vec drive = dt * uv;
-          const float* Bt = p.B.at(b, t);
-          const float* Ct = p.C.at(b, t);
-          Vec acc(0.0f);
-          for (int64_t n = 0; n < N; ++n) {
-            h[n] = at::vec::fmadd(exp2_inline(dt * k.A2[n]), h[n], drive * Vec(Bt[n]));
-            acc = at::vec::fmadd(Vec(Ct[n]), h[n], acc);
+          const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
+          const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const Rows z_rows = p.z.data ? chunk_rows(p.z, b, t0, steps, k.e0, k.count, buf.z.data()) : Rows{nullptr, 0};
+          for (int64_t s = 0; s < steps; ++s) {
+            const int64_t t = t0 + s;
+            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
+            const Vec drive = dt * uv;
+            const float* Bt = p.B.at(b, t);
+            const float* Ct = p.C.at(b, t);
+            Vec part[ACCUMULATORS] = {};  // y = sum_n C_n h_n over independent partial sums (shorter FMA chains)
+            for (int64_t n = 0; n < N; ++n) {
+              h[n] = at::vec::fmadd(exp2_inline(dt * k.A2[n]), h[n], drive * Vec(Bt[n]));
+              part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), h[n], part[n % ACCUMULATORS]);
+            }
+            Vec acc = (part[0] + part[1]) + (part[2] + part[3]);
+            if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
+            if (p.z.data) acc = gate(acc, load(z_rows.ptr + s * z_rows.stride, k.count));
+            store(acc, y_data + (b * p.length + t) * p.channels + k.e0, k.count);
           }
-          if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
-          if (p.z.data) acc = gate(acc, load(p.z.at(b, t) + k.e0, k.count));
-          store(acc, y_data + (b * p.length + t) * p.channels + k.e0, k.count);
         }
       }
     }
@@ -217,7 +290,7 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
   const int64_t N = p.nstate, E = p.channels, L = p.length, T = p.chunk;
   TORCH_CHECK(states.is_contiguous() && states.numel() == p.batch * p.nchunks * N * E,
               "scan kernel: states do not match the problem");
-  const Strided g = view(dout);
+  const Strided g = view(dout, false);
   const auto opts = u.options();
   at::Tensor du = at::empty({p.batch, L, E}, opts);
   at::Tensor ddelta = at::empty({p.batch, L, E}, opts);
@@ -237,6 +310,7 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
   at::parallel_for(0, p.batch * p.parts, 1, [&](int64_t task0, int64_t task1) {
     // Chunk buffers: states h_{t0-1..t1-1}, decays, deltas (after softplus), pre-gate outputs, lane sums of dB/dC.
     std::vector<Vec> hist_h((T + 1) * N), hist_a(T * N), hist_dt(T), hist_y(T), lane_dB(T * N), lane_dC(T * N);
+    ChunkBuffers buf(T);
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / p.parts, part = task % p.parts;
       const auto [block0, block1] = part_blocks(p, part);
@@ -253,23 +327,28 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
           const BlockConsts& k = consts[i];
           const float* entry = states_d + ((b * p.nchunks + c) * N) * E + k.e0;
           for (int64_t n = 0; n < N; ++n) hist_h[n] = load(entry + n * E, k.count);
+          const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
+          const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const Rows z_rows = p.z.data ? chunk_rows(p.z, b, t0, steps, k.e0, k.count, buf.z.data()) : Rows{nullptr, 0};
+          const Rows g_rows = chunk_rows(g, b, t0, steps, k.e0, k.count, buf.dy.data());
           // Recompute the chunk's states.
           for (int64_t s = 0; s < steps; ++s) {
             const int64_t t = t0 + s;
-            const Vec dt = step_delta(p, k, b, t);
-            const Vec uv = load(p.u.at(b, t) + k.e0, k.count);
+            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
             const Vec drive = dt * uv;
             const float* Bt = p.B.at(b, t);
             const float* Ct = p.C.at(b, t);
             const Vec* prev = &hist_h[s * N];
             Vec* next = &hist_h[(s + 1) * N];
             Vec* a = &hist_a[s * N];
-            Vec acc(0.0f);
+            Vec part[ACCUMULATORS] = {};
             for (int64_t n = 0; n < N; ++n) {
               a[n] = exp2_inline(dt * k.A2[n]);
               next[n] = at::vec::fmadd(a[n], prev[n], drive * Vec(Bt[n]));
-              acc = at::vec::fmadd(Vec(Ct[n]), next[n], acc);
+              part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), next[n], part[n % ACCUMULATORS]);
             }
+            Vec acc = (part[0] + part[1]) + (part[2] + part[3]);
             if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
             hist_dt[s] = dt;
             hist_y[s] = acc;
@@ -280,10 +359,10 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
           for (int64_t s = steps - 1; s >= 0; --s) {
             const int64_t t = t0 + s;
             const int64_t off = (b * L + t) * E + k.e0;
-            const Vec uv = load(p.u.at(b, t) + k.e0, k.count);
-            Vec gy = load(g.at(b, t) + k.e0, k.count);
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
+            Vec gy = load(g_rows.ptr + s * g_rows.stride, k.count);
             if (p.z.data) {
-              const Vec zv = load(p.z.at(b, t) + k.e0, k.count);
+              const Vec zv = load(z_rows.ptr + s * z_rows.stride, k.count);
               const Vec sig = sigmoid(zv);
               store(gy * hist_y[s] * sig * (Vec(1.0f) + zv * (Vec(1.0f) - sig)), dz_d + off, k.count);
               gy = gy * zv * sig;
@@ -315,11 +394,7 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
             }
             du_v = at::vec::fmadd(dt, dh_B, du_v);
             ddt = at::vec::fmadd(uv, dh_B, ddt);
-            if (p.softplus) {
-              Vec raw = load(p.delta.at(b, t) + k.e0, k.count);
-              if (p.bias) raw = raw + k.bias;
-              ddt = ddt * softplus_grad(raw);
-            }
+            if (p.softplus) ddt = ddt * softplus_grad(raw_delta(p, k, d_rows.ptr + s * d_rows.stride));
             dbias_acc[i] = dbias_acc[i] + ddt;
             store(du_v, du_d + off, k.count);
             store(ddt, ddelta_d + off, k.count);

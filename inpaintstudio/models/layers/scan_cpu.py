@@ -116,8 +116,13 @@ def build_info() -> dict[str, Any]:
             "capability": _capability(), "cache": str(cache_dir() / "torch_extensions")}
 
 
+def _rows(t: Tensor) -> Tensor:
+    """B×E×L -> B×L×E view (the kernel reads any strides)."""
+    return t.transpose(1, 2)
+
+
 def _sequence_major(t: Tensor) -> Tensor:
-    """B×X×L -> B×L×X view with unit last stride (a copy only when the storage is channel-major)."""
+    """B×N×L -> B×L×N view with unit last stride (a copy only when the storage is channel-major; B and C are small)."""
     t = t.transpose(1, 2)
     return t if t.stride(2) == 1 else t.contiguous()
 
@@ -131,8 +136,8 @@ class _FusedScan(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None,
                 z: Tensor | None, delta_bias: Tensor | None, softplus: bool) -> Tensor:
         ops = load()
-        args = (_sequence_major(u), _sequence_major(delta), A.t().contiguous(), _sequence_major(B),
-                _sequence_major(C), _optional(D), _sequence_major(z) if z is not None else None, _optional(delta_bias))
+        args = (_rows(u), _rows(delta), A.t().contiguous(), _sequence_major(B), _sequence_major(C), _optional(D),
+                _rows(z) if z is not None else None, _optional(delta_bias))
         y, states = ops.forward(*args, softplus, True, CHUNK)
         ctx.save_for_backward(*(t if t is not None else torch.empty(0) for t in args), states)
         ctx.present = tuple(t is not None for t in args)
@@ -144,7 +149,7 @@ class _FusedScan(torch.autograd.Function):
         *saved, states = ctx.saved_tensors
         args = [t if present else None for t, present in zip(saved, ctx.present)]
         du, ddelta, dA_t, dB, dC, dD, dz, dbias = load().backward(
-            *args, ctx.softplus, states, _sequence_major(dy.float()), CHUNK)
+            *args, ctx.softplus, states, _rows(dy.float()), CHUNK)
         has_D, has_z, has_bias = ctx.present[5], ctx.present[6], ctx.present[7]
         return (du.transpose(1, 2), ddelta.transpose(1, 2), dA_t.t(), dB.transpose(1, 2), dC.transpose(1, 2),
                 dD if has_D else None, dz.transpose(1, 2) if has_z else None, dbias if has_bias else None, None)
@@ -158,7 +163,7 @@ def fused_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Ten
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tracked):
         return _FusedScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     ops = load()
-    y, _ = ops.forward(_sequence_major(u), _sequence_major(delta), A.t().contiguous(), _sequence_major(B),
-                       _sequence_major(C), _optional(D), _sequence_major(z) if z is not None else None,
-                       _optional(delta_bias), delta_softplus, False, CHUNK)
+    y, _ = ops.forward(_rows(u), _rows(delta), A.t().contiguous(), _sequence_major(B), _sequence_major(C),
+                       _optional(D), _rows(z) if z is not None else None, _optional(delta_bias), delta_softplus,
+                       False, CHUNK)
     return y.transpose(1, 2)
