@@ -118,7 +118,7 @@ def missing_message(card: "ModelCard", path: Path) -> str:
     if wf is not None and wf.official_filename:
         lines.append(
             f"Convert the authors' {wf.official_filename} with: "
-            f"python -m inpaintstudio weights import --model {card.family} PATH/{wf.official_filename}"
+            f"python -m inpaintstudio weights import --model {card.name} PATH/{wf.official_filename}"
         )
     if wf is not None and wf.source:
         lines.append(f"Published at: {wf.source}")
@@ -251,8 +251,10 @@ def import_checkpoint(
 ) -> ImportReport:
     """Convert an official checkpoint of ``model`` to safetensors in the weights folder.
 
-    The model's ``remap_official_state_dict`` names what it drops; the result must hold every key
-    of the default network with the right shape, else nothing is written.
+    The file is read by the model's ``read_official_checkpoint(path) -> (tensors, metadata)`` when it
+    has one, else by :func:`read_checkpoint`. The model's ``remap_official_state_dict`` names what it
+    drops; the result must hold every key of the default network with the right shape, else nothing
+    is written.
     """
     import torch
 
@@ -260,7 +262,9 @@ def import_checkpoint(
 
     card = registry.get_card(model)
     module = registry.model_module(card)
-    tensors, meta = read_checkpoint(source)
+    # a model whose official files need more than read_checkpoint (e.g. TorchScript) brings its own reader
+    reader = getattr(module, "read_official_checkpoint", read_checkpoint)
+    tensors, meta = reader(source)
     tensors = clean_state_dict(tensors)
     report = ImportReport(model=card.name, source=str(source))
     iteration = meta.get("iteration")

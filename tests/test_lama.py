@@ -210,12 +210,14 @@ class _TracedLaMa(torch.nn.Module):
         return mask * predicted + (1 - mask) * image
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:'torch.load' received a zip file that looks like a TorchScript archive")
 def test_import_torchscript_checkpoint(tmp_path, fixture_config, fixture_tensors) -> None:
     """big-lama.pt: a traced wrapper whose state_dict keys are 'model.generator.' + the generator's names."""
     generator = _fixture_net(fixture_config, fixture_tensors["weights"])
     inputs = fixture_tensors["inputs"]
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the size check is constant in a trace
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the size check is a constant in the trace
         traced = torch.jit.trace(_TracedLaMa(generator).eval(), (inputs["image"], inputs["mask"]))
     source = tmp_path / "big-lama.pt"
     traced.save(str(source))
