@@ -135,6 +135,31 @@ def test_predict_returns_the_raw_prediction(fixture_config, fixture_tensors) -> 
     assert float((out - fixture_tensors["outputs"]["predicted"]).abs().max()) < 1e-5
 
 
+def test_pipeline_matches_the_official_predict_path(fixture_config, fixture_tensors) -> None:
+    """The studio's pipeline on a 61×59 image (card: pad bottom/right to 8 with 'symmetric', [0, 1], holes 0)
+    gives the official predict script's result up to its uint8 conversion (rounding here, truncation there)."""
+    from pathlib import Path
+
+    from inpaintstudio import pipeline
+
+    card = dataclasses.replace(registry.get_card("lama"), name="test_lama_pipeline", config=fixture_config,
+                               weights_path=Path(FIXTURE / "weights.safetensors"))
+    registry.register(card)
+    try:
+        inputs = fixture_tensors["inputs"]
+        rgb = np.round(inputs["image"][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[:61, :59].copy()
+        mask = inputs["mask"][0, 0].numpy()[:61, :59] > 0
+        result = pipeline.inpaint(rgb, mask, card.name, {"strategy": "full"})
+        official = lama.official_predict(_fixture_net(fixture_config, fixture_tensors["weights"]), rgb,
+                                         mask.astype(np.uint8) * 255)
+    finally:
+        registry.unregister(card.name)
+        pipeline.forget_engines(card.name)
+    assert np.array_equal(result.image[~mask], rgb[~mask])
+    gap = np.abs(result.image.astype(int) - official.astype(int))
+    assert gap.max() <= 1 and gap[mask].mean() < 0.7
+
+
 def test_card() -> None:
     card = registry.get_card("lama")
     assert card.module == "inpaintstudio.models.lama" and card.family == "lama"
