@@ -53,6 +53,16 @@ def test_parity_cli() -> None:
     assert "PASS" in result.stdout and "inpainted" in result.stdout
 
 
+def test_float64_matches_the_official_float64_run(fixture_config, fixture_tensors) -> None:
+    state = {k: v.double() if v.is_floating_point() else v for k, v in fixture_tensors["weights"].items()}
+    net = lama.build(fixture_config).double()
+    weights.load_strict(net, state)
+    inputs = {k: v.double() for k, v in fixture_tensors["inputs"].items()}
+    with torch.no_grad():
+        out = lama.parity_forward(net.eval(), inputs)["predicted"].float()
+    assert float((out - fixture_tensors["outputs"]["predicted_float64_reference"]).abs().max()) < 1e-6
+
+
 def test_network_input_matches_fixture(fixture_tensors) -> None:
     inputs = fixture_tensors["inputs"]
     assert torch.equal(lama.network_input(inputs["image"], inputs["mask"]), inputs["net_input"])

@@ -52,6 +52,17 @@ def test_parity_cli() -> None:
     assert "PASS" in result.stdout and "tsgl_512" in result.stdout
 
 
+def test_float64_matches_the_official_float64_run(fixture_json, fixture_tensors) -> None:
+    """Both sides in float64: the gap is far below float32 rounding noise (official float32 vs float64: 1.1e-5)."""
+    state = {k: v.double() if v.is_floating_point() else v for k, v in fixture_tensors["weights"].items()}
+    net = tsgl_lama.build(tsgl_lama.config_from_fixture(fixture_json)).double()
+    weights.load_strict(net, state)
+    inputs = {k: v.double() for k, v in fixture_tensors["inputs"].items()}
+    with torch.no_grad():
+        out = tsgl_lama.parity_forward(net.eval(), inputs)["output_raw"].float()
+    assert float((out - fixture_tensors["outputs"]["output_raw_float64_reference"]).abs().max()) < 1e-6
+
+
 def test_fixture_config_maps_onto_lama_config(fixture_json) -> None:
     cfg = tsgl_lama.config_from_fixture(fixture_json)
     assert (cfg.ngf, cfg.max_features, cfg.texture_width, cfg.n_blocks) == (4, 16, 16, 2)
