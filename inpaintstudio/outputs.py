@@ -182,10 +182,12 @@ class OutputPlan:
             raise OutputError(f"cannot write {shown}: it is a folder")
         if os.path.lexists(path) and not self.overwrite:
             raise OutputError(f"{shown} already exists: pass --overwrite to replace it, or choose another name")
-        limit = _name_max(_nearest_existing(path.parent))
-        if len(os.fsencode(path.name)) > limit:
-            raise OutputError(f"cannot write {shown}: the file name is too long ({len(os.fsencode(path.name))} "
-                              f"bytes, the file system allows {limit})")
+        existing = _nearest_existing(path.parent)
+        limit = _name_max(existing)
+        for part in Path(os.path.abspath(path)).relative_to(existing).parts:  # the names still to create
+            if len(os.fsencode(part)) > limit:
+                raise OutputError(f"cannot write {shown}: the name {io.printable_path(part[:24] + '…')} is too long "
+                                  f"({len(os.fsencode(part))} bytes, the file system allows {limit})")
         folder = Path(os.path.abspath(path.parent))
         if folder not in self._probed:
             _probe_folder(path)

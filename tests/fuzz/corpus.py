@@ -402,6 +402,9 @@ def _outputs(c: Corpus) -> None:
     }
     for name, (target, message) in bad.items():
         c.add(Case(f"outputs/{name}", [*base, "-o", target], BAD_INPUT, stderr=(message,) if message else ()))
+    if not _can_create_in(Path("/sys")):  # a folder nobody may write into, even root
+        c.add(Case("outputs/read-only-folder", [*base, "-o", "/sys/inpaintstudio-x.png"], BAD_INPUT,
+                   stderr=("cannot write",)))
     existing = c.out("outputs/existing")
     existing.write_bytes(b"earlier result")
     c.add(Case("outputs/existing-refused", [*base, "-o", str(existing)], BAD_INPUT, stderr=("--overwrite",)))
@@ -426,6 +429,16 @@ def _outputs(c: Corpus) -> None:
         c.add(Case(f"outputs/lossy{suffix}", [*base, "-o", str(out)], OK, creates=(out,), stderr=(message,)))
     plain = c.out("outputs/no-suffix", "out")
     c.add(Case("outputs/no-suffix", [*base, "-o", str(plain)], OK, creates=(plain,), lossless=((image, mask, plain),)))
+
+
+def _can_create_in(folder: Path) -> bool:
+    probe = folder / f".inpaintstudio-fuzz-{os.getpid()}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError:
+        return False
+    probe.unlink()
+    return True
 
 
 def _options(c: Corpus) -> None:
@@ -549,9 +562,13 @@ def _compare(c: Corpus) -> None:
     grid = c.out("compare/unknown")
     c.add(Case("compare/unknown-model", ["compare", str(image), str(mask), "-m", "opencv_telea", "-m", "nope", "-o",
                                          str(grid)], BAD_INPUT, stderr=("nope",), absent=(grid,)))
-    grid = c.out("compare/proc")
-    c.add(Case("compare/proc", ["compare", str(image), str(mask), "-m", "opencv_telea", "-o", "/proc/grid.png"],
-               BAD_INPUT, stderr=("cannot write",)))
+    a_file = c.file("compare-a-file.txt", b"x")
+    for name, target, message in (("proc", "/proc/grid.png", "cannot write"),
+                                  ("under-a-file", f"{a_file}/grid.png", "not a folder"),
+                                  ("long-name", str(c.out("compare/long", "g" * 300 + ".png")), "too long"),
+                                  ("empty", "", "empty")):
+        c.add(Case(f"compare/{name}", ["compare", str(image), str(mask), "-m", "opencv_telea", "-o", target],
+                   BAD_INPUT, stderr=(message,)))
 
 
 def _eval(c: Corpus) -> None:
@@ -574,6 +591,13 @@ def _eval(c: Corpus) -> None:
                                           f"{a_file}/r.json"], BAD_INPUT, stderr=("not a folder",)))
     c.add(Case("eval/json-proc", [*base, "--images", str(images), "--masks", str(masks), "--json", "/proc/r.json"],
                BAD_INPUT, stderr=("cannot write",)))
+    c.add(Case("eval/json-long-name", [*base, "--images", str(images), "--masks", str(masks), "--json",
+                                       str(c.out("eval/long", "r" * 300 + ".json"))], BAD_INPUT, stderr=("too long",)))
+    nested = c.material / "eval-nested"
+    c.file("x.png", encode(Image.fromarray(photo_pixels(2, 64, 64)), "PNG"), nested / "gt")
+    c.file("y.png", encode(Image.fromarray(photo_pixels(3, 64, 64)), "PNG"), nested)
+    c.add(Case("eval/save-over-an-input", [*base, "--images", str(nested), "--masks", str(masks), "--save",
+                                           str(nested)], BAD_INPUT, stderr=("over the input",)))
     c.add(Case("eval/json-onto-image", [*base, "--images", str(images), "--masks", str(masks), "--json",
                                         str(images / "e0.png")], BAD_INPUT, stderr=("over the input",)))
     truncated = c.material / "eval-truncated"
@@ -693,6 +717,15 @@ def _clinic(c: Corpus) -> None:
                                            str(c.photo_png)], BAD_INPUT))
     c.add(Case("clinic/output-under-a-file", ["clinic", str(c.photo_png), "-m", "opencv_telea", "-o",
                                               f"{c.photo_png}/out"], BAD_INPUT))
+    c.add(Case("clinic/output-in-proc", ["clinic", str(c.photo_png), "-m", "opencv_telea", "-o", "/proc/clinic"],
+               BAD_INPUT, stderr=("cannot write",)))
+    c.add(Case("clinic/output-long-name", ["clinic", str(c.photo_png), "-m", "opencv_telea", "-o",
+                                           str(c.outputs / ("c" * 300))], BAD_INPUT, stderr=("too long",)))
+    taken = c.outputs / "clinic__taken"
+    taken.mkdir()
+    (taken / "after.png").write_bytes(b"earlier result")
+    c.add(Case("clinic/earlier-run-kept", ["clinic", str(c.photo_png), "-m", "opencv_telea", "-o", str(taken)],
+               BAD_INPUT, stderr=("--overwrite",), absent=(taken / "before.png",)))
     c.add(Case("clinic/junk-image", ["clinic", str(c.material / "junk-random.png"), "-o",
                                      str(c.out("clinic/junk", "run"))], BAD_INPUT))
     c.add(Case("clinic/unknown-model", ["clinic", str(c.photo_png), "-m", "nope", "-o",
