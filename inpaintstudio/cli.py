@@ -153,7 +153,8 @@ def _check_request(args: argparse.Namespace, models: Sequence[str]) -> None:
     from inpaintstudio.engines import select_device
 
     io.max_pixels_limit(args.max_pixels)
-    select_device(args.device)
+    if args.device not in (None, "", "auto"):  # "auto" always works; naming a device needs torch to check it
+        select_device(args.device)
     for name in models:
         pipeline.check_options(_options(args), registry.get_card(name))
 

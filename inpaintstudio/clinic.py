@@ -346,6 +346,7 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     plan.protect([args.image, args.mask])
     for name in OUTPUT_FILES:
         plan.claim(folder / name, source=args.image)
+    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
