@@ -95,8 +95,13 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
 
 
 def _run_weights_import(args: argparse.Namespace) -> int:
+    from inpaintstudio.outputs import OutputPlan
     from inpaintstudio.weights import import_checkpoint
 
+    if args.output is not None:  # re-importing over an earlier import is normal; over the source is not
+        plan = OutputPlan(overwrite=True)
+        plan.protect([args.file])
+        plan.claim(args.output, source=args.file)
     # unknown model, unreadable or unfitting checkpoint, unwritable destination: exit 2 (see boundary.py)
     report = import_checkpoint(args.model, args.file, args.output)
     print(report.summary())

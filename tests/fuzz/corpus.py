@@ -699,6 +699,8 @@ def _weights(c: Corpus) -> None:
         "junk": (["--model", "hint", str(junk), "-o", str(destination)], BAD_INPUT),
         "missing": (["--model", "hint", str(c.material / "none.pth"), "-o", str(destination)], BAD_INPUT),
         "folder": (["--model", "hint", str(c.material), "-o", str(destination)], BAD_INPUT),
+        "onto-the-source": (["--model", "hint", str(wrong), "-o", str(wrong)], BAD_INPUT),
+        "into-proc": (["--model", "hint", str(wrong), "-o", "/proc/w.safetensors"], BAD_INPUT),
     }
     for name, (argv, code) in cases.items():
         c.add(Case(f"weights/{name}", ["weights", "import", *argv], code, absent=(destination,)))
