@@ -109,6 +109,8 @@ def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
 
 @user_errors
 def download_from_hub(model: str | None) -> tuple[str, str, Any]:
+    if not hub_configured():
+        raise gr.Error(f"Hub downloads are off: set {weights.HF_REPO_ENV} to enable them")
     if not model:
         raise gr.Error("choose a model")
     path = weights.hub_download(model)
@@ -139,5 +141,6 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
     report = gr.Markdown("\n\n".join(startup_notes or []), elem_id="import-report")
     refresh.click(lambda: models_markdown(), None, table, api_name="models_table")
     import_button.click(import_weights, [model, checkpoint], [report, table, edit_models], api_name="import_weights")
-    hub_button.click(download_from_hub, [model], [report, table, edit_models], api_name="hub_download")
+    if hub_configured():  # otherwise no hub_download endpoint exists for an API caller to reach
+        hub_button.click(download_from_hub, [model], [report, table, edit_models], api_name="hub_download")
     return table
