@@ -104,7 +104,7 @@ def _run_weights_import(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except WeightsError as error:
         _error(str(error))
-        return EXIT_FAILED
+        return EXIT_BAD_INPUT
     print(report.summary())
     return EXIT_OK
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -165,13 +166,25 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tens
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}
                 meta = dict(handle.metadata() or {})
         except Exception as error:  # safetensors raises several types on bad headers
-            raise WeightsError(f"{path} is not a readable safetensors file: {error}") from error
+            raise WeightsError(f"{path.name} is not a readable safetensors file ({error})") from error
         return tensors, meta
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint: {error}") from error
+        raise WeightsError(_load_failure(path, error)) from error
     return _unwrap(obj, path)
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """One line for a file ``torch.load(weights_only=True)`` refuses (never PyTorch's advice to disable it)."""
+    text = str(error)
+    if "TorchScript" in text:
+        return f"{path.name} is a TorchScript archive, not a state dict checkpoint"
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if unsafe:
+        return (f"{path.name} holds pickled Python objects ({unsafe.group(1)}) that are not loaded, for safety; "
+                "expected a checkpoint of tensors (a state dict, or the authors' generator file)")
+    return f"{path.name} is not a PyTorch checkpoint or a safetensors file"
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
@@ -185,11 +198,11 @@ def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, 
         meta.update({k: v for k, v in obj.items() if k != inner and not isinstance(v, Mapping)})
         obj = obj[inner]
     if not isinstance(obj, Mapping):
-        raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+        raise WeightsError(f"{path.name}: expected a state dict of tensors, found {type(obj).__name__}")
     tensors = {key: value for key, value in obj.items() if isinstance(value, torch.Tensor)}
     meta.update({k: v for k, v in obj.items() if not isinstance(v, torch.Tensor) and not isinstance(v, Mapping)})
     if not tensors:
-        raise WeightsError(f"{path}: no tensors found (keys: {sorted(obj)[:10]})")
+        raise WeightsError(f"{path.name}: expected a state dict of tensors, found none (keys: {sorted(obj)[:10]})")
     return tensors, meta
 
 
@@ -243,7 +256,20 @@ def save_safetensors(
     # clone: safetensors refuses tensors that share storage (INCLG registers aliased keys)
     owned = {key: value.detach().cpu().clone().contiguous() for key, value in tensors.items()}
     save_file(owned, str(path), metadata=meta)
+    _sort_header(path)
     return sha256_file(path)
+
+
+def _sort_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys, so that one conversion always gives the same bytes
+    (the writer orders the metadata as a hash map does: differently on every run)."""
+    with open(path, "r+b") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        ordered = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(ordered) <= size:
+            handle.seek(8)
+            handle.write(ordered.ljust(size, b" "))
 
 
 def import_checkpoint(
@@ -259,13 +285,21 @@ def import_checkpoint(
     from inpaintstudio import registry
 
     card = registry.get_card(model)
+    if not card.needs_weights:
+        deep = ", ".join(c.name for c in registry.list_cards() if c.needs_weights)
+        raise WeightsError(f"{card.name} is a classical engine and takes no weights; deep models: {deep}")
     module = registry.model_module(card)
+    name = Path(source).name
     tensors, meta = read_checkpoint(source)
     tensors = clean_state_dict(tensors)
-    report = ImportReport(model=card.name, source=str(source))
+    report = ImportReport(model=card.name, source=name)
     iteration = meta.get("iteration")
     report.iteration = int(iteration) if isinstance(iteration, (int, float)) else None
-    remapped, remap_info = module.remap_official_state_dict(tensors)
+    try:
+        remapped, remap_info = module.remap_official_state_dict(tensors)
+    except (KeyError, ValueError, IndexError) as error:
+        message = error.args[0] if error.args else type(error).__name__
+        raise WeightsError(f"{name} is not a {card.title} generator checkpoint ({message})") from error
     report.dropped = sorted(remap_info.get("dropped", []))
     report.renamed = dict(remap_info.get("renamed", {}))
 
@@ -275,19 +309,21 @@ def import_checkpoint(
     report.missing = sorted(key for key in expected if key not in remapped)
     unexpected = sorted(key for key in remapped if key not in expected)
     misshaped = [
-        f"{key}: checkpoint {tuple(remapped[key].shape)} vs model {tuple(expected[key].shape)}"
+        f"{key} {tuple(remapped[key].shape)} instead of {tuple(expected[key].shape)}"
         for key in expected
         if key in remapped and tuple(remapped[key].shape) != tuple(expected[key].shape)
     ]
     if report.missing or unexpected or misshaped:
-        lines = [f"{source} does not fit {card.name}:"]
-        if report.missing:
-            lines.append(f"  missing ({len(report.missing)}): " + ", ".join(report.missing[:20]))
-        if unexpected:
-            lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20]))
-        if misshaped:
-            lines.append(f"  mis-shaped ({len(misshaped)}): " + "; ".join(misshaped[:20]))
-        raise WeightsError("\n".join(lines))
+        problems = [
+            f"{len(items)} {title} ({_first(items)})"
+            for title, items in (("missing", report.missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if items
+        ]
+        official = card.weights[0].official_filename if card.weights else None
+        raise WeightsError(
+            f"{name} does not fit {card.name}: " + "; ".join(problems) + f". Expected the {card.title} generator"
+            + (f" as the authors publish it ({official})" if official else "") + f": {len(expected)} tensors"
+        )
     report.tensors = len(remapped)
     report.parameters = sum(int(t.numel()) for t in remapped.values())
     dest = Path(destination) if destination else weights_dir() / card.weights[0].filename
@@ -296,13 +332,17 @@ def import_checkpoint(
         dest,
         metadata={
             "model": card.name,
-            "source": Path(source).name,
+            "source": name,
             "iteration": "" if report.iteration is None else str(report.iteration),
             "dropped": report.dropped,
         },
     )
     report.destination = str(dest)
     return report
+
+
+def _first(items: list[str], count: int = 5) -> str:
+    return ", ".join(items[:count]) + (f", … {len(items) - count} more" if len(items) > count else "")
 
 
 def card_config(card: "ModelCard") -> Any:
