@@ -569,3 +569,81 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
     _remove_if_empty(path.parent)
 
+
+
+# ------------------------------------------------------------------------------- start-up (Spaces)
+FETCH_ENV = "INPAINTSTUDIO_FETCH"
+
+
+def progress_logger(name: str, log: Log, step: float = 0.1) -> Progress:
+    """A progress callback that logs ``name: 40 % of 512.3 MB`` every ``step`` of the download."""
+    state = {"next": step}
+
+    def report(done: int, total: int | None) -> None:
+        if not total:
+            return
+        if done >= total or done / total >= state["next"]:
+            log(f"{name}: {100 * done / total:.0f} % of {total / 1e6:.1f} MB")
+            state["next"] = (int(done / total / step) + 1) * step
+
+    return report
+
+
+def fetch_from_hub(source: Source, repo_id: str, revision: str, *, log: Log | None = None) -> FetchResult:
+    """Fetch a variant's converted file (``model.variant.safetensors``) from a Hugging Face Hub repository
+    at a pinned revision, then check it strictly and lock it like any other download."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    log = log or _stderr
+    folder = _weights_dir()
+    destination = folder / source.filename
+    if destination.is_file() and check_against_lock(source.name, destination, folder)[0] == "verified":
+        entry = lock_entry(source.name, folder) or {}
+        return FetchResult(source.name, destination, entry.get("sha256", ""), "verified", entry)
+    try:
+        cached = Path(hf_hub_download(repo_id=repo_id, filename=source.filename, revision=revision))
+    except (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FetchError(f"{source.name}: {source.filename} not fetched from {repo_id}@{revision}: {first}") from error
+    staging = downloads_dir(source)
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = staging / source.filename
+    staged.write_bytes(cached.read_bytes())
+    location = Location("url", f"https://huggingface.co/{repo_id}/blob/{revision}/{source.filename}",
+                        pick=(source.filename,))
+    return _verify_convert_lock(source, staged, location, [], lock_entry(source.name, folder), destination,
+                                action="fetched", force=False, log=log)
+
+
+def fetch_listed(spec: str | None = None, *, log: Log | None = None) -> list[str]:
+    """Fetch every ``model:variant`` of ``spec`` (default ``$INPAINTSTUDIO_FETCH``; commas or spaces).
+
+    From the Hub repository first when ``$INPAINTSTUDIO_HF_REPO`` and ``$INPAINTSTUDIO_HF_REVISION`` are
+    set, else (or when the Hub does not have it) from the authors' location. Progress goes to ``log``.
+    Never raises: returns one line per entry saying what happened.
+    """
+    from inpaintstudio.weights import HF_REPO_ENV, HF_REVISION_ENV
+
+    log = log or _stderr
+    spec = os.environ.get(FETCH_ENV, "") if spec is None else spec
+    names = [name for name in spec.replace(",", " ").split() if name]
+    repo, revision = os.environ.get(HF_REPO_ENV), os.environ.get(HF_REVISION_ENV)
+    lines = []
+    for name in names:
+        try:
+            source = weight_sources.get_source(name)
+            result = None
+            if repo and revision:
+                try:
+                    result = fetch_from_hub(source, repo, revision, log=log)
+                except FetchError as error:
+                    log(f"{error}; trying the authors' location")
+            if result is None:
+                result = fetch(source.name, progress=progress_logger(source.name, log), log=log)
+        except (FetchError, weight_sources.UnknownVariantError) as error:
+            lines.append(f"{name}: not fetched: {error}")
+        else:
+            lines.append(result.summary())
+        log(lines[-1])
+    return lines

@@ -303,8 +303,9 @@ def import_checkpoint(
     report.dropped = sorted(remap_info.get("dropped", []))
     report.renamed = dict(remap_info.get("renamed", {}))
 
+    network_config = config_from_metadata(card_config(card), meta)
     with torch.device("meta"):
-        reference = module.build(card_config(card))
+        reference = module.build(network_config)
     expected = reference.state_dict()
     report.missing = sorted(key for key in expected if key not in remapped)
     unexpected = sorted(key for key in remapped if key not in expected)
@@ -335,10 +336,65 @@ def import_checkpoint(
             "source": name,
             "iteration": "" if report.iteration is None else str(report.iteration),
             "dropped": report.dropped,
+            "config": _config_json(network_config),
         },
     )
     report.destination = str(dest)
     return report
+
+
+def _config_json(config: Any) -> str:
+    import dataclasses
+
+    if config is None or not dataclasses.is_dataclass(config):
+        return ""
+    return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+
+
+def config_from_metadata(default: Any, metadata: Mapping[str, Any]) -> Any:
+    """The network config a checkpoint was saved with (``Trainer.export`` writes it as JSON under
+    ``"config"``), on top of ``default`` (the card's config); ``default`` itself when there is none.
+
+    Lists become tuples where the default holds a tuple, and nested dataclasses are rebuilt. A field
+    this version of the network does not know is refused (the weights would not fit anyway).
+    """
+    import dataclasses
+
+    raw = metadata.get("config")
+    if not raw or default is None or not dataclasses.is_dataclass(default):
+        return default
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"the checkpoint's config metadata is not JSON ({error})") from error
+    return _rebuild(default, values)
+
+
+def _rebuild(default: Any, values: Mapping[str, Any]) -> Any:
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(default)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise WeightsError(
+            f"the checkpoint was saved with config fields this {type(default).__name__} does not have: {unknown}"
+        )
+    changes = {}
+    for key, value in values.items():
+        current = getattr(default, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            value = _rebuild(current, value)
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = _tuple(value)
+        changes[key] = value
+    try:
+        return dataclasses.replace(default, **changes)
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"the checkpoint's config metadata does not make a network: {error}") from error
+
+
+def _tuple(value: list[Any]) -> tuple[Any, ...]:
+    return tuple(_tuple(item) if isinstance(item, list) else item for item in value)
 
 
 def _first(items: list[str], count: int = 5) -> str:

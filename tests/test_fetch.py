@@ -491,3 +491,48 @@ def test_weights_import_errors_are_one_line_with_exit_2(tmp_path, capsys, sem_fi
                 "module.classifier.weight": torch.zeros(1, 512, 5, 5)}, discriminator)
     assert "D_10.pth is not a TSGL" in _import_error(capsys, "--model", TSGL, str(discriminator))
     assert not weights_folder.exists()  # nothing written by any refused import
+
+
+# ------------------------------------------------------------------------------------ start-up list
+def test_startup_list_hub_first_then_authors_with_progress_in_the_log(server, drive, weights_folder, sem_fixture,
+                                                                      tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from inpaintstudio import weights
+
+    hub_file = tmp_path / "hub" / f"{SEM}.places2.safetensors"
+    weights.save_safetensors(sem_fixture, hub_file, metadata={"model": SEM})
+    asked: list[tuple[str, str, str]] = []
+
+    def fake_hub(repo_id: str, filename: str, revision: str) -> str:
+        asked.append((repo_id, filename, revision))
+        if filename != hub_file.name:
+            raise LocalEntryNotFoundError(f"{filename} is not in the cache")
+        return str(hub_file)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hub)
+    monkeypatch.setenv(weights.HF_REPO_ENV, "me/weights")
+    monkeypatch.setenv(weights.HF_REVISION_ENV, "c0ffee")
+    generator = official_generator(sem_fixture)
+    drive.add("FOLDER_SEM", {"InpaintingModel_gen.pth": generator})
+    drive_source("places2")
+    drive_source("celebahq")
+    monkeypatch.setenv(fetch.FETCH_ENV, f"{SEM}:places2, {SEM}:celebahq nonsense:model")
+    lines: list[str] = []
+    summary = fetch.fetch_listed(log=lines.append)
+
+    assert asked == [("me/weights", f"{SEM}.places2.safetensors", "c0ffee"),
+                     ("me/weights", f"{SEM}.celebahq.safetensors", "c0ffee")]
+    entries = fetch.read_lock(weights_folder)
+    assert entries[f"{SEM}:places2"]["source"] == f"https://huggingface.co/me/weights/blob/c0ffee/{hub_file.name}"
+    assert entries[f"{SEM}:celebahq"]["source"] == "https://drive.google.com/drive/folders/FOLDER_SEM"
+    assert summary[0].startswith(f"{SEM}:places2: {hub_file.name} -> ")
+    assert summary[1].startswith(f"{SEM}:celebahq: InpaintingModel_gen.pth -> ")
+    assert summary[2].startswith("nonsense:model: not fetched: no published weights are known for 'nonsense'")
+    assert any("trying the authors' location" in line for line in lines)
+    assert f"{SEM}:celebahq: 100 % of {len(generator) / 1e6:.1f} MB" in lines
+    # a second start finds both verified and downloads nothing
+    requests_before = len(server.requests)
+    assert all("matches the lock" in line for line in fetch.fetch_listed(log=lines.append)[:2])
+    assert len(server.requests) == requests_before
