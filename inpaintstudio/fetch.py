@@ -204,7 +204,9 @@ def check_against_lock(name: str, path: Path, folder: Path | None = None) -> tup
     entry = lock_entry(name, folder)
     if entry is None:
         return "unlocked", f"{path.name} is not recorded in {LOCK_NAME}"
-    digest = _sha256(path)
+    from inpaintstudio.weights import sha256_cached
+
+    digest = sha256_cached(path)
     if digest != entry.get("sha256"):
         recorded = str(entry.get("sha256"))[:16]
         return "mismatch", f"{path.name} has sha256 {digest[:16]}…, {LOCK_NAME} records {recorded}…"

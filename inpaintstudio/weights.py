@@ -110,25 +110,42 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 
 def missing_message(card: "ModelCard", path: Path) -> str:
+    from inpaintstudio import weight_sources
+
     wf = card.weights[0] if card.weights else None
     lines = [
         f"{card.title} ({card.name}) needs weights that are not on this machine.",
         f"Expected file: {path.name}",
         f"In folder:     {path.parent}",
     ]
-    if wf is not None and wf.official_filename:
+    base, variant = weight_sources.parse_name(card.name)
+    known = [source for source in weight_sources.variants_of(base) if variant in (None, source.variant)]
+    if variant is not None and known and known[0].fetchable:
+        lines.append(f"Fetch them ({known[0].dataset}, for {known[0].purpose}) with: "
+                     f"python -m inpaintstudio weights fetch {base} --variant {variant}")
+    elif variant is not None and known:
+        lines.append(known[0].instructions)
+    elif variant is None and known:
+        names = ", ".join(f"{base}:{source.variant}" for source in known)
+        lines.append(f"Published variants: {names}; fetch one with: "
+                     f"python -m inpaintstudio weights fetch {base} --variant {known[0].variant}")
+    elif base in weight_sources.UNPUBLISHED:
+        lines.append(weight_sources.UNPUBLISHED[base])
+    if variant is None and wf is not None and wf.official_filename:
         lines.append(
-            f"Convert the authors' {wf.official_filename} with: "
+            f"Or convert the authors' {wf.official_filename} with: "
             f"python -m inpaintstudio weights import --model {card.family} PATH/{wf.official_filename}"
         )
-    if wf is not None and wf.source:
-        lines.append(f"Published at: {wf.source}")
     lines.append("Meanwhile the classical engines (patchmatch, opencv_telea, opencv_ns) need no weights.")
     return "\n".join(lines)
 
 
 def status(card: "ModelCard") -> dict[str, Any]:
-    """``{"state": builtin|missing|present|verified|corrupt, "path": str|None, "message": str}``."""
+    """``{"state": builtin|missing|present|verified|corrupt, "path": str|None, "message": str}``.
+
+    ``verified``: the file's sha256 matches the card's, or the lock file's record of it (a fetched or
+    imported variant); ``corrupt``: it matches neither the one nor the other.
+    """
     if not card.needs_weights:
         return {"state": "builtin", "path": None, "message": "no weights needed"}
     path = expected_path(card)
@@ -137,7 +154,7 @@ def status(card: "ModelCard") -> dict[str, Any]:
         return {"state": "missing", "path": str(path), "message": missing_message(card, path)}
     known = card.weights[0].sha256 if card.weights else None
     if known:
-        digest = sha256_file(path)
+        digest = sha256_cached(path)
         if digest != known:
             return {
                 "state": "corrupt",
@@ -145,7 +162,27 @@ def status(card: "ModelCard") -> dict[str, Any]:
                 "message": f"{path} has sha256 {digest}, the card expects {known}",
             }
         return {"state": "verified", "path": str(path), "message": f"sha256 verified ({known[:12]}…)"}
+    if card.weights_path is None:
+        from inpaintstudio import fetch
+
+        state, message = fetch.check_against_lock(card.name, path, path.parent)
+        if state == "verified":
+            return {"state": "verified", "path": str(path), "message": message}
+        if state == "mismatch":
+            return {"state": "corrupt", "path": str(path), "message": message}
     return {"state": "present", "path": str(path), "message": "found (no published sha256 to check)"}
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_cached(path: Path) -> str:
+    """:func:`sha256_file`, remembered while the file's size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
