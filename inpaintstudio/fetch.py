@@ -573,6 +573,50 @@ def _discard(path: Path) -> None:
 
 
 
+# ------------------------------------------------------------------------------------ import as variant
+def import_variant(model: str, variant: str, checkpoint: str | os.PathLike[str], *, dataset: str = "",
+                   purpose: str = "") -> tuple[Path, Any]:
+    """Convert ``checkpoint`` (strictly) to ``model.variant.safetensors`` and record it in the lock file,
+    so that ``model:variant`` is listed and runs like a fetched variant. Returns ``(path, ImportReport)``.
+
+    An explicit import may replace an earlier file of the same variant; the lock then records the new one.
+    """
+    from inpaintstudio.weights import import_checkpoint
+
+    if not variant or not variant.replace("_", "").replace("-", "").isalnum():
+        raise FetchError(f"variant name {variant!r}: use letters, digits, '-' and '_' only")
+    source_path = Path(checkpoint)
+    folder = _weights_dir()
+    destination = folder / f"{model}.{variant}.safetensors"
+    temporary = destination.with_name(f".{destination.name}.partial")
+    try:
+        report = import_checkpoint(model, source_path, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, destination)
+    report.destination = str(destination)
+    published = weight_sources.find_variant(model, variant)
+    record = {
+        "model": model,
+        "variant": variant,
+        "dataset": dataset or (published.dataset if published else ""),
+        "purpose": purpose or (published.purpose if published else ""),
+        "file": destination.name,
+        "sha256": _sha256(destination),
+        "source": "imported",
+        "source_kind": "import",
+        "original_file": source_path.name,
+        "download_sha256": _sha256(source_path),
+        "tensors": report.tensors,
+        "dropped_keys": report.dropped,
+        "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    record_lock(f"{model}:{variant}", record, folder)
+    report.sha256 = record["sha256"]
+    return destination, report
+
+
 # ------------------------------------------------------------------------------- start-up (Spaces)
 FETCH_ENV = "INPAINTSTUDIO_FETCH"
 

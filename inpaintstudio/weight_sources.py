@@ -17,7 +17,7 @@ Models whose authors published no weights are in :data:`UNPUBLISHED` with what t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "Location",
@@ -216,3 +216,59 @@ def get_source(model: str, variant: str | None = None) -> Source:
             return source
     names = ", ".join(source.variant for source in found)
     raise UnknownVariantError(f"{base} has no variant {variant!r}; its variants: {names}")
+
+
+# ------------------------------------------------------------------------------ imported variants
+def imported_variants(model: str) -> list[Source]:
+    """Variants of ``model`` that a user imported (``weights import --variant NAME``), from the lock file."""
+    import json
+
+    from inpaintstudio.weights import weights_dir
+
+    lock = weights_dir() / "weights.lock.json"
+    try:
+        entries = json.loads(lock.read_text(encoding="utf-8")).get("weights", {}) if lock.is_file() else {}
+    except (OSError, ValueError):
+        return []
+    published = {source.variant for source in variants_of(model)}
+    found = []
+    for entry in entries.values():
+        if entry.get("model") != model or entry.get("variant") in published or not entry.get("variant"):
+            continue
+        found.append(Source(
+            model, entry["variant"], entry.get("dataset") or "your own data",
+            entry.get("purpose") or f"your checkpoint {entry.get('original_file', '')}".strip(), (),
+            official_filename=entry.get("original_file", ""),
+            instructions=(f"{model}:{entry['variant']} was imported from {entry.get('original_file', 'a file')}; "
+                          f"import it again with `python -m inpaintstudio weights import --model {model} "
+                          f"--variant {entry['variant']} FILE`"),
+        ))
+    return found
+
+
+def all_variants(model: str) -> list[Source]:
+    """Published variants in table order, then imported ones."""
+    return [*variants_of(model), *imported_variants(model)]
+
+
+def find_variant(model: str, variant: str) -> Source | None:
+    return next((source for source in all_variants(model) if source.variant == variant), None)
+
+
+def variant_card(base: Any, source: Source) -> Any:
+    """The card of one variant: the base model's card with the variant's name, file and purpose."""
+    from dataclasses import replace
+
+    if source.locations:
+        where = " or ".join(location.describe() for location in source.locations if location.ref)
+        published = f"{where} (fetch with: python -m inpaintstudio weights fetch {source.model} " \
+                    f"--variant {source.variant})" if source.fetchable else where
+    else:
+        published = "imported by you"
+    weight = base.weights[0] if base.weights else None
+    weights = (replace(weight, filename=source.filename, sha256=None, source=published,
+                       official_filename=source.official_filename or weight.official_filename),) if weight else ()
+    return replace(
+        base, name=source.name, title=f"{base.title} · {source.dataset}", weights=weights, weights_path=None,
+        notes=f"{source.dataset} weights, for {source.purpose}. {base.notes}".strip(),
+    )
