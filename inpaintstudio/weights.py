@@ -221,7 +221,7 @@ def _load_failure(path: Path, error: Exception) -> str:
     if unsafe:
         return (f"{path.name} holds pickled Python objects ({unsafe.group(1)}) that are not loaded, for safety; "
                 "expected a checkpoint of tensors (a state dict, or the authors' generator file)")
-    return f"{path.name} is not a PyTorch checkpoint or a safetensors file"
+    return f"{path.name} is not a readable PyTorch checkpoint (nor a safetensors file)"
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:

@@ -258,7 +258,7 @@ def test_corrupted_download_fails_verification_and_is_deleted(server, weights_fo
     generator = official_generator(sem_fixture)
     server.files["/gen.pth"] = generator[: len(generator) // 2]  # truncated: not a readable checkpoint
     source = url_source(f"{server.url}/gen.pth", pick=("gen.pth",))
-    with pytest.raises(fetch.VerificationError, match=r"gen\.pth is not a PyTorch checkpoint.*was deleted"):
+    with pytest.raises(fetch.VerificationError, match=r"gen\.pth is not a readable PyTorch checkpoint.*was deleted"):
         fetch.fetch(source.name, log=quiet([]))
     assert not (weights_folder / "downloads").exists()
     assert not list(weights_folder.glob("*.safetensors")) and not list(weights_folder.glob(".*partial"))
@@ -467,7 +467,7 @@ def test_weights_import_errors_are_one_line_with_exit_2(tmp_path, capsys, sem_fi
     junk = upload / "notes.pth"
     junk.write_bytes(b"not a checkpoint at all" * 10)
     assert _import_error(capsys, "--model", SEM, str(junk)) == (
-        "error: notes.pth is not a PyTorch checkpoint or a safetensors file\n")
+        "error: notes.pth is not a readable PyTorch checkpoint (nor a safetensors file)\n")
 
     unsafe = upload / "InpaintingModel_gen.pth"
     torch.save({"generator": dict(sem_fixture), "config": Opaque()}, unsafe)
