@@ -134,7 +134,7 @@ def missing_message(card: "ModelCard", path: Path) -> str:
     if variant is None and wf is not None and wf.official_filename:
         lines.append(
             f"Or convert the authors' {wf.official_filename} with: "
-            f"python -m inpaintstudio weights import --model {card.family} PATH/{wf.official_filename}"
+            f"python -m inpaintstudio weights import --model {card.name} PATH/{wf.official_filename}"
         )
     lines.append("Meanwhile the classical engines (patchmatch, opencv_telea, opencv_ns) need no weights.")
     return "\n".join(lines)
@@ -327,7 +327,9 @@ def import_checkpoint(
         raise WeightsError(f"{card.name} is a classical engine and takes no weights; deep models: {deep}")
     module = registry.model_module(card)
     name = Path(source).name
-    tensors, meta = read_checkpoint(source)
+    # a model whose official files need more than read_checkpoint (e.g. TorchScript) brings its own reader
+    reader = getattr(module, "read_official_checkpoint", read_checkpoint)
+    tensors, meta = reader(source)
     tensors = clean_state_dict(tensors)
     report = ImportReport(model=card.name, source=name)
     iteration = meta.get("iteration")
