@@ -160,9 +160,10 @@ SOURCES: tuple[Source, ...] = (
 # Models whose authors published no weights: how to get some instead.
 UNPUBLISHED: dict[str, str] = {
     "csfc": (
-        "CSFC's authors published no code or weights: train it with `python -m inpaintstudio train --model csfc "
-        "--config CONFIG.yaml` (README, 'Training and evaluation'); the trainer writes OUTPUT/csfc.safetensors, "
-        "which `python -m inpaintstudio weights import --model csfc FILE` registers"
+        "CSFC's authors published no code or weights: train it with the paper's recipe, `python -m inpaintstudio "
+        "train --model csfc --config configs/train/csfc.yaml` (edit its data paths); the trainer writes "
+        "OUTPUT/csfc.safetensors, which `python -m inpaintstudio weights import --model csfc --variant NAME FILE` "
+        "registers as csfc:NAME"
     ),
 }
 
