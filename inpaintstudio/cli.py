@@ -61,8 +61,19 @@ def _run_parity(args: argparse.Namespace) -> int:
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="import or check model weights")
     wsub = p.add_subparsers(dest="weights_command", required=True)
+    fetch = wsub.add_parser("fetch", help="download the authors' checkpoint of a model variant, convert and verify it")
+    fetch.add_argument("model", help="model or model:variant, e.g. sem_net or sem_net:places2")
+    fetch.add_argument("--variant", help="which checkpoint (default: the model's first); see `models`")
+    fetch.add_argument("--offline", action="store_true",
+                       help="never touch the network: convert a file already in the downloads folder, or say what "
+                            "to download and where to put it")
+    fetch.add_argument("--force", action="store_true",
+                       help="accept a download that differs from the lock file, and replace a file it does not know")
+    fetch.add_argument("--file", help="the file to take from a Google Drive folder (its path as listed)")
+    fetch.set_defaults(func=_run_weights_fetch)
     imp = wsub.add_parser("import", help="convert an official checkpoint to safetensors")
     imp.add_argument("--model", required=True, help="model name, e.g. sem_net")
+    imp.add_argument("--variant", help="register the checkpoint as MODEL:VARIANT (recorded in weights.lock.json)")
     imp.add_argument("file", type=Path, help="official checkpoint (.pth) or .safetensors")
     imp.add_argument("-o", "--output", type=Path, help="destination (default: the weights folder)")
     imp.set_defaults(func=_run_weights_import)
@@ -94,10 +105,43 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_weights_fetch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from inpaintstudio import fetch
+
+    bar: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int | None) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+        bar["bar"].update(done - bar["bar"].n)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:  # a failed fetch: one line and its exit code (see boundary.py)
+        result = fetch.fetch(args.model, args.variant, offline=args.offline or None, force=args.force,
+                             file=args.file, progress=progress, log=log)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+    print(result.summary())
+    return EXIT_OK
+
+
 def _run_weights_import(args: argparse.Namespace) -> int:
     from inpaintstudio.outputs import OutputPlan
     from inpaintstudio.weights import import_checkpoint
 
+    if args.variant:
+        from inpaintstudio import fetch, registry
+
+        registry.get_card(args.model)  # unknown model: exit 2
+        destination, report = fetch.import_variant(args.model, args.variant, args.file)
+        print(report.summary())
+        print(f"registered as {args.model}:{args.variant} (sha256 recorded in {fetch.LOCK_NAME})")
+        return EXIT_OK
     if args.output is not None:  # re-importing over an earlier import is normal; over the source is not
         plan = OutputPlan(overwrite=True)
         plan.protect([args.file])
@@ -146,6 +190,9 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resize-mask", action="store_true", help="rescale a mask of another size (nearest)")
     p.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 60 MP)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
+    p.add_argument("--weights", type=Path,
+                   help="checkpoint for the deep model named with -m (e.g. one from `train`), instead of the "
+                        "weights folder's")
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -164,12 +211,29 @@ def _check_request(args: argparse.Namespace, models: Sequence[str]) -> None:
         pipeline.check_options(_options(args), registry.get_card(name))
 
 
-def _check_engines(models: Sequence[str], device: str) -> None:
+def _own_weights(args: argparse.Namespace, models: Sequence[str]) -> dict[str, object]:
+    """``{model: engine}`` for ``--weights FILE``: the one deep model named, built from that file."""
+    from inpaintstudio import engines, io, registry
+
+    if getattr(args, "weights", None) is None:
+        return {}
+    deep = [name for name in dict.fromkeys(models) if registry.get_card(name).needs_weights]
+    if len(deep) != 1:
+        raise io.InputError(f"--weights needs exactly one deep model among the models named; got {len(deep)}")
+    if not args.weights.is_file():
+        raise FileNotFoundError(f"weights file not found: {io.printable_path(args.weights)}")
+    card = registry.get_card(deep[0]).with_weights_path(args.weights)
+    return {deep[0]: engines.make_engine(card, device=args.device)}
+
+
+def _check_engines(models: Sequence[str], device: str, ready: Sequence[str] = ()) -> None:
     """Load every engine before any work, so that a missing checkpoint stops the run before it starts."""
     from inpaintstudio import pipeline, registry
 
     missing: list[registry.WeightsMissingError] = []
     for name in models:
+        if name in ready:
+            continue
         try:
             pipeline.get_engine(name, device)
         except registry.WeightsMissingError as error:
@@ -265,7 +329,8 @@ def _run_inpaint(args: argparse.Namespace) -> int:
     _check_request(args, [model])
     plan = OutputPlan(overwrite=args.overwrite)
     triples = _plan_pairs(args, plan)
-    _check_engines([model], args.device)
+    own = _own_weights(args, [model])
+    _check_engines([model], args.device, ready=list(own))
     batch = args.image.is_dir()
     failures: list[tuple[Path, str]] = []
     for image_path, mask_path, out_path in triples:
@@ -274,7 +339,7 @@ def _run_inpaint(args: argparse.Namespace) -> int:
                 raise io.ImageReadError(f"no mask named {image_path.stem}.* in {io.printable_path(args.mask)}")
             loaded, mask, warnings = _load_pair(image_path, mask_path, args, batch=batch)
             _warn(warnings)
-            result = pipeline.inpaint(loaded.rgb, mask, model, _options(args))
+            result = pipeline.inpaint(loaded.rgb, mask, model, _options(args), engine=own.get(model))
             saved = plan.write_image(out_path, result.image, like=loaded, metadata=_provenance(result, image_path))
         except Exception as error:  # noqa: BLE001 - a batch goes on past a bad file; bugs still propagate
             if not batch or boundary.exit_code_of(error) != EXIT_BAD_INPUT:
@@ -328,12 +393,13 @@ def _run_compare(args: argparse.Namespace) -> int:
     out = output_target(args.output).file_for(f"{args.image.stem}_compare")
     io.write_format(out)
     plan.claim(out, source=args.image)
-    _check_engines(args.model, args.device)
+    own = _own_weights(args, args.model)
+    _check_engines(args.model, args.device, ready=list(own))
     loaded, mask, warnings = _load_pair(args.image, args.mask, args, batch=False)
     _warn(warnings)
     panels = [("input", loaded.rgb), ("mask", mask_preview(loaded.rgb, mask))]
     for name in args.model:
-        result = pipeline.inpaint(loaded.rgb, mask, name, _options(args))
+        result = pipeline.inpaint(loaded.rgb, mask, name, _options(args), engine=own.get(name))
         panels.append((f"{name} {result.timings.get('total', 0.0):.2f}s", result.image))
         print(f"{name}: {result.timings.get('total', 0.0):.2f} s")
     saved = plan.write_image(out, labelled_grid(panels))

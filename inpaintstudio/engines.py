@@ -87,8 +87,9 @@ def build_network(card: ModelCard) -> "torch.nn.Module":
         expected = path if path is not None else weights.weights_dir() / "<none>"
         raise WeightsMissingError(weights.missing_message(card, expected), card=card, expected=expected)
     module = registry.model_module(card)
-    net = module.build(weights.card_config(card))
-    tensors, _ = weights.read_checkpoint(path)
+    tensors, metadata = weights.read_checkpoint(path)
+    # a checkpoint written by the trainer (or an import of one) carries the config it was built with
+    net = module.build(weights.config_from_metadata(weights.card_config(card), metadata))
     weights.load_strict(net, tensors, name=card.name)
     return net.eval()
 

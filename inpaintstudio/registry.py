@@ -164,7 +164,7 @@ def model_module(name_or_card: str | ModelCard) -> Any:
     """Import and return the module that implements a model (by name or card)."""
     if isinstance(name_or_card, ModelCard):
         return importlib.import_module(name_or_card.module)
-    base = name_or_card.split(".", 1)[0]
+    base = name_or_card.split(":", 1)[0].split(".", 1)[0]
     if base in _extra_cards:
         return importlib.import_module(_extra_cards[base][0].module)
     if base not in MODEL_MODULES:
@@ -184,7 +184,8 @@ def _cards_of_module(module_name: str) -> list[ModelCard]:
 
 
 def list_cards() -> list[ModelCard]:
-    """Every known card: built-in ones in table order, then the ones registered at run time."""
+    """Every known card: built-in ones in table order, then the ones registered at run time; each deep
+    model is followed by its variants (``sem_net:places2`` …: published ones, then imported ones)."""
     cards: list[ModelCard] = []
     seen: set[str] = set()
     for module_name in dict.fromkeys(MODEL_MODULES.values()):
@@ -196,7 +197,28 @@ def list_cards() -> list[ModelCard]:
         if card.name not in seen:
             cards.append(card)
             seen.add(card.name)
-    return cards
+    return [variant for card in cards for variant in (card, *_variant_cards(card))]
+
+
+def _variant_cards(card: ModelCard) -> list[ModelCard]:
+    from inpaintstudio import weight_sources
+
+    if not card.needs_weights or ":" in card.name:
+        return []
+    return [weight_sources.variant_card(card, source) for source in weight_sources.all_variants(card.name)]
+
+
+def _variant(name: str) -> ModelCard:
+    """The card of ``model:variant`` (a published variant, or one the user imported)."""
+    from inpaintstudio import weight_sources
+
+    base_name, variant = name.split(":", 1)
+    base = get_card(base_name)
+    source = weight_sources.find_variant(base.name, variant) if base.needs_weights else None
+    if source is None:
+        known = ", ".join(s.variant for s in weight_sources.all_variants(base.name)) or "none"
+        raise UnknownModelError(f"{base.name} has no variant {variant!r}; its variants: {known}")
+    return weight_sources.variant_card(base, source)
 
 
 def _unknown_message(name: str) -> str:
@@ -207,6 +229,8 @@ def _unknown_message(name: str) -> str:
 def get_card(name: str) -> ModelCard:
     if name in _extra_cards:
         return _extra_cards[name][0]
+    if ":" in name:
+        return _variant(name)
     for card in list_cards():
         if card.name == name:
             return card
