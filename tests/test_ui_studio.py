@@ -429,3 +429,11 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
 def test_clinic_photo_without_face_gives_readable_error(client):
     with pytest.raises(AppError, match="no face found"):
         client.predict(handle_file(str(EXAMPLES / "flower.png")), "both", api_name="/clinic_open")
+
+
+def test_download_button_offline_says_what_to_download_and_where(client, monkeypatch):
+    monkeypatch.setenv("INPAINTSTUDIO_OFFLINE", "1")
+    with pytest.raises(AppError, match=r"inclg:celeba: offline; download the generator .* from "
+                                       r"https://drive.google.com/drive/folders/1H9FZ-jJUkYBDcNASX8kBnmipgGgv_y7t "
+                                       r"and put it in .*downloads/inclg.celeba"):
+        client.predict(api_name="/fetch_inclg_celeba")

@@ -90,22 +90,20 @@ def test_fetch_command_offline_and_unfetchable(weights_folder, capsys) -> None:
     assert "its variants: places2, celebahq, celeba, dunhuang" in capsys.readouterr().err
 
 
-def test_fetched_variant_is_listed_as_ready_and_runs(weights_folder, photo_and_mask, tmp_path, capsys,
-                                                     monkeypatch) -> None:
-    """A fake Drive holding the fixture-sized INCLG's official file; the registered test card stands for
-    INCLG at fixture size, with the published variant's source."""
+@pytest.fixture
+def fake_inclg_variant(weights_folder, tmp_path, monkeypatch):
+    """The fixture-sized INCLG registered as a model whose ``celeba`` variant sits on a fake Google Drive
+    folder (the published folder id) as the authors' ``InpaintingModel_gen.pth``."""
     from safetensors.torch import load_file
 
     from inpaintstudio.models import inclg
 
     config = inclg.config_from_fixture(json.loads((parity_dir("inclg") / "config.json").read_text()))
-    base = dataclasses.replace(registry.get_card("inclg"), name="test_variant_inclg", config=config)
-    registry.register(base)
+    base = registry.register(dataclasses.replace(registry.get_card("inclg"), name="test_variant_inclg", config=config))
     source = weight_sources.register_source(
         dataclasses.replace(weight_sources.get_source("inclg:celeba"), model=base.name))
-    generator = load_file(str(parity_dir("inclg") / "weights.safetensors"))
     official = tmp_path / "official.pth"
-    torch.save({"iteration": 9, "generator": generator}, official)
+    torch.save({"iteration": 9, "generator": load_file(str(parity_dir("inclg") / "weights.safetensors"))}, official)
 
     class Drive:
         def list_folder(self, folder_id, timeout):
@@ -115,27 +113,46 @@ def test_fetched_variant_is_listed_as_ready_and_runs(weights_folder, photo_and_m
 
         def download(self, file_id, destination, progress, timeout):
             assert file_id == "gen"
-            destination.write_bytes(official.read_bytes())
+            data = official.read_bytes()
+            destination.write_bytes(data)
+            progress(len(data), len(data))
 
     monkeypatch.setattr(fetch, "DRIVE", Drive())
-    try:
-        assert main(["weights", "fetch", base.name, "--variant", "celeba"]) == EXIT_OK
-        captured = capsys.readouterr()
-        assert "InpaintingModel_dis.pth" in captured.err and source.name in captured.out
-        assert main(["models"]) == EXIT_OK
-        rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
-        assert rows[source.name] == "verified"
-        image, mask = photo_and_mask
-        out = tmp_path / "out.png"
-        assert main(["inpaint", str(image), str(mask), "-m", source.name, "-o", str(out)]) == EXIT_OK
-        before, after = np.asarray(Image.open(image)), np.asarray(Image.open(out))
-        hole = np.asarray(Image.open(mask)) > 127
-        assert np.array_equal(before[~hole], after[~hole]) and (before[hole] != after[hole]).any()
-        assert main(["weights", "fetch", f"{base.name}:celeba"]) == EXIT_OK
-        assert "matches the lock" in capsys.readouterr().out
-    finally:
-        registry.unregister(base.name)
-        weight_sources.unregister_source(source.name)
+    yield source
+    registry.unregister(base.name)
+    weight_sources.unregister_source(source.name)
+
+
+def test_fetched_variant_is_listed_as_ready_and_runs(fake_inclg_variant, photo_and_mask, tmp_path, capsys) -> None:
+    source = fake_inclg_variant
+    assert main(["weights", "fetch", source.model, "--variant", "celeba"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "InpaintingModel_dis.pth" in captured.err and source.name in captured.out
+    assert main(["models"]) == EXIT_OK
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows[source.name] == "verified"
+    image, mask = photo_and_mask
+    out = tmp_path / "out.png"
+    assert main(["inpaint", str(image), str(mask), "-m", source.name, "-o", str(out)]) == EXIT_OK
+    before, after = np.asarray(Image.open(image)), np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(mask)) > 127
+    assert np.array_equal(before[~hole], after[~hole]) and (before[hole] != after[hole]).any()
+    assert main(["weights", "fetch", source.name]) == EXIT_OK
+    assert "matches the lock" in capsys.readouterr().out
+
+
+def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_inclg_variant) -> None:
+    from inpaintstudio.ui import models_tab
+    from inpaintstudio.ui.session import model_choices
+
+    source = fake_inclg_variant
+    seen: list[tuple[float, str]] = []
+    report = models_tab.fetch_variant(source.name, lambda fraction, desc: seen.append((fraction, desc)))
+    assert report.startswith(f"{source.name}: InpaintingModel_gen.pth -> ") and "InpaintingModel_dis.pth" in report
+    assert seen and seen[-1][0] == 1.0 and seen[-1][1].startswith(f"{source.name}: ")
+    row = next(line for line in models_tab.models_markdown().splitlines() if f"`{source.name}`" in line)
+    assert "verified (sha256)" in row and "CelebA" in row
+    assert (f"{source.name} (weights verified)", source.name) in model_choices()
 
 
 # ----------------------------------------------------------------------------- trained checkpoints

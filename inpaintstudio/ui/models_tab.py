@@ -181,10 +181,9 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
     refresh = gr.Button("Refresh", size="sm")
     report = gr.Markdown("\n\n".join(startup_notes or []), elem_id="import-report")
     known = _known_models()
+    published = [source for model in _deep_models() for source in weight_sources.variants_of(model)]
     with gr.Accordion("Download the authors' weights", open=True):
-        for source in weight_sources.SOURCES:
-            if source.model not in known:
-                continue
+        for source in published:
             with gr.Row(equal_height=True):
                 gr.Markdown(f"**`{source.name}`**: {source.dataset}, for {source.purpose}")
                 if source.fetchable:
