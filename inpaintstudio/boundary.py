@@ -38,6 +38,7 @@ EXPECTED_FAILURES: tuple[tuple[str, str, int], ...] = (
     ("inpaintstudio.fetch", "OfflineError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.fetch", "FetchError", EXIT_FAILED),
     ("inpaintstudio.weight_sources", "UnknownVariantError", EXIT_BAD_INPUT),
+    ("inpaintstudio.weight_sources", "LockFileError", EXIT_BAD_INPUT),
     ("inpaintstudio.landmarks", "BackendUnavailableError", EXIT_FAILED),
     ("inpaintstudio.errors", "UnknownModelError", EXIT_BAD_INPUT),
     ("inpaintstudio.registry", "UnknownModelError", EXIT_BAD_INPUT),

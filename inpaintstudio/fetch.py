@@ -12,7 +12,7 @@ One fetch of ``model:variant`` (see :mod:`inpaintstudio.weight_sources`):
    Offline (``offline=True`` or ``$INPAINTSTUDIO_OFFLINE=1``) a fetch ends at once with one line naming
    what to download and where to put it.
 3. The download is checked (MD5 when the publisher states one; sha256 against the lock when the
-   variant was fetched before), converted with :func:`inpaintstudio.weights.import_checkpoint` (strict:
+   variant was fetched before), converted with :func:`inpaintstudio.loading.import_checkpoint` (strict:
    every key and shape), and recorded in ``weights.lock.json`` next to the weights: source, variant,
    original file name, sha256 of the download and of the converted file. A download that fails any
    check is deleted.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import os
 import sys
 import time
@@ -36,7 +35,15 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from inpaintstudio import weight_sources
-from inpaintstudio.weight_sources import Location, Source
+from inpaintstudio.weight_sources import (
+    LOCK_NAME,
+    Location,
+    Source,
+    check_against_lock,
+    lock_entry,
+    read_lock,
+    record_lock,
+)
 
 __all__ = [
     "FetchError",
@@ -60,7 +67,6 @@ __all__ = [
     "offline_requested",
 ]
 
-LOCK_NAME = "weights.lock.json"
 OFFLINE_ENV = "INPAINTSTUDIO_OFFLINE"
 DEFAULT_TIMEOUT = (15.0, 60.0)  # seconds: (connect, between bytes)
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors", ".tar", ".zip")
@@ -166,51 +172,6 @@ def _weights_dir() -> Path:
 
 def downloads_dir(source: Source) -> Path:
     return _weights_dir() / "downloads" / f"{source.model}.{source.variant}"
-
-
-def read_lock(folder: Path | None = None) -> dict[str, dict[str, Any]]:
-    """``{"model:variant": entry}`` from the lock file (empty when there is none)."""
-    path = (folder or _weights_dir()) / LOCK_NAME
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise FetchError(f"{path} is not a readable lock file ({error}); fix or remove it") from error
-    return dict(data.get("weights", {}))
-
-
-def lock_entry(name: str, folder: Path | None = None) -> dict[str, Any] | None:
-    return read_lock(folder).get(name)
-
-
-def record_lock(name: str, entry: dict[str, Any], folder: Path | None = None) -> None:
-    """Write (or replace) one entry of the lock file, atomically."""
-    folder = folder or _weights_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = read_lock(folder)
-    entries[name] = entry
-    path = folder / LOCK_NAME
-    temporary = path.with_name(f".{LOCK_NAME}.tmp")
-    temporary.write_text(json.dumps({"version": 1, "weights": dict(sorted(entries.items()))}, indent=1,
-                                    ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def check_against_lock(name: str, path: Path, folder: Path | None = None) -> tuple[str, str]:
-    """``("verified" | "mismatch" | "unlocked" | "missing", message)`` for the converted file of ``name``."""
-    if not path.is_file():
-        return "missing", f"{path.name} is not in {path.parent}"
-    entry = lock_entry(name, folder)
-    if entry is None:
-        return "unlocked", f"{path.name} is not recorded in {LOCK_NAME}"
-    from inpaintstudio.weights import sha256_cached
-
-    digest = sha256_cached(path)
-    if digest != entry.get("sha256"):
-        recorded = str(entry.get("sha256"))[:16]
-        return "mismatch", f"{path.name} has sha256 {digest[:16]}…, {LOCK_NAME} records {recorded}…"
-    return "verified", f"sha256 matches {LOCK_NAME} ({digest[:12]}…)"
 
 
 def _sha256(path: Path) -> str:
@@ -509,7 +470,8 @@ def _remove_if_empty(folder: Path) -> None:
 def _verify_convert_lock(source: Source, staged: Path, location: Location, listing: list[str],
                          entry: dict[str, Any] | None, destination: Path, *, action: str, force: bool,
                          log: Log) -> FetchResult:
-    from inpaintstudio.weights import WeightsError, import_checkpoint
+    from inpaintstudio.loading import import_checkpoint
+    from inpaintstudio.weights import WeightsError
 
     original_name = staged.name
     download_sha256 = _sha256(staged)
@@ -581,7 +543,7 @@ def import_variant(model: str, variant: str, checkpoint: str | os.PathLike[str],
 
     An explicit import may replace an earlier file of the same variant; the lock then records the new one.
     """
-    from inpaintstudio.weights import import_checkpoint
+    from inpaintstudio.loading import import_checkpoint
 
     if not variant or not variant.replace("_", "").replace("-", "").isalnum():
         raise FetchError(f"variant name {variant!r}: use letters, digits, '-' and '_' only")

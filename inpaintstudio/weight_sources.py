@@ -16,7 +16,10 @@ Models whose authors published no weights are in :data:`UNPUBLISHED` with what t
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -32,6 +35,16 @@ __all__ = [
     "drive_folder_url",
     "register_source",
     "unregister_source",
+    "LOCK_NAME",
+    "read_lock",
+    "lock_entry",
+    "record_lock",
+    "check_against_lock",
+    "imported_variants",
+    "all_variants",
+    "find_variant",
+    "variant_card",
+    "missing_hints",
 ]
 
 Kind = Literal["drive_folder", "url", "manual"]
@@ -219,17 +232,71 @@ def get_source(model: str, variant: str | None = None) -> Source:
     raise UnknownVariantError(f"{base} has no variant {variant!r}; its variants: {names}")
 
 
+# ------------------------------------------------------------------------------------ the lock file
+LOCK_NAME = "weights.lock.json"
+
+
+def _weights_dir() -> Path:
+    from inpaintstudio.weights import weights_dir
+
+    return weights_dir()
+
+
+class LockFileError(ValueError):
+    """A lock file that cannot be read."""
+
+
+def read_lock(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """``{"model:variant": entry}`` from the lock file next to the weights (empty when there is none)."""
+    path = (folder or _weights_dir()) / LOCK_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise LockFileError(f"{path} is not a readable lock file ({error}); fix or remove it") from error
+    return dict(data.get("weights", {}))
+
+
+def lock_entry(name: str, folder: Path | None = None) -> dict[str, Any] | None:
+    return read_lock(folder).get(name)
+
+
+def record_lock(name: str, entry: dict[str, Any], folder: Path | None = None) -> None:
+    """Write (or replace) one entry of the lock file, atomically."""
+    folder = folder or _weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = read_lock(folder)
+    entries[name] = entry
+    path = folder / LOCK_NAME
+    temporary = path.with_name(f".{LOCK_NAME}.tmp")
+    temporary.write_text(json.dumps({"version": 1, "weights": dict(sorted(entries.items()))}, indent=1,
+                                    ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def check_against_lock(name: str, path: Path, folder: Path | None = None) -> tuple[str, str]:
+    """``("verified" | "mismatch" | "unlocked" | "missing", message)`` for the converted file of ``name``."""
+    from inpaintstudio.weights import sha256_cached
+
+    if not path.is_file():
+        return "missing", f"{path.name} is not in {path.parent}"
+    entry = lock_entry(name, folder)
+    if entry is None:
+        return "unlocked", f"{path.name} is not recorded in {LOCK_NAME}"
+    digest = sha256_cached(path)
+    if digest != entry.get("sha256"):
+        recorded = str(entry.get("sha256"))[:16]
+        return "mismatch", f"{path.name} has sha256 {digest[:16]}…, {LOCK_NAME} records {recorded}…"
+    return "verified", f"sha256 matches {LOCK_NAME} ({digest[:12]}…)"
+
+
 # ------------------------------------------------------------------------------ imported variants
 def imported_variants(model: str) -> list[Source]:
     """Variants of ``model`` that a user imported (``weights import --variant NAME``), from the lock file."""
-    import json
-
-    from inpaintstudio.weights import weights_dir
-
-    lock = weights_dir() / "weights.lock.json"
     try:
-        entries = json.loads(lock.read_text(encoding="utf-8")).get("weights", {}) if lock.is_file() else {}
-    except (OSError, ValueError):
+        entries = read_lock()
+    except LockFileError:
         return []
     published = {source.variant for source in variants_of(model)}
     found = []
@@ -273,3 +340,25 @@ def variant_card(base: Any, source: Source) -> Any:
         base, name=source.name, title=f"{base.title} · {source.dataset}", weights=weights, weights_path=None,
         notes=f"{source.dataset} weights, for {source.purpose}. {base.notes}".strip(),
     )
+
+
+def missing_hints(name: str) -> tuple[str, ...]:
+    """How to get the weights of ``name`` (a model or ``model:variant``): the fetch command, the by-hand
+    instructions, or the training recipe."""
+    base, variant = parse_name(name)
+    if variant is not None:
+        source = find_variant(base, variant)
+        if source is None:
+            return ()
+        if source.fetchable:
+            return (f"Fetch them ({source.dataset}, for {source.purpose}) with: "
+                    f"python -m inpaintstudio weights fetch {base} --variant {variant}",)
+        return (source.instructions,)
+    published = variants_of(base)
+    if published:
+        names = ", ".join(source.name for source in published)
+        return (f"Published variants: {names}; fetch one with: python -m inpaintstudio weights fetch {base} "
+                f"--variant {published[0].variant}, then use {published[0].name}",)
+    if base in UNPUBLISHED:
+        return (UNPUBLISHED[base],)
+    return ()

@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import safe_open
 from skimage import data as skdata
 
-from inpaintstudio import fetch, registry, weight_sources, weights
+from inpaintstudio import fetch, loading, registry, weight_sources
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING, main
 from tests.conftest import parity_dir
 
@@ -199,7 +199,7 @@ def test_trained_checkpoint_imported_as_a_variant(trained_hint, weights_folder, 
     capsys.readouterr()
     written = weights_folder / "hint.mydata.safetensors"
     assert fetch.lock_entry("hint:mydata")["original_file"] == trained_hint.name
-    assert weights.status(registry.get_card("hint:mydata"))["state"] == "verified"
+    assert loading.weight_status("hint:mydata")["state"] == "verified"
     assert main(["models"]) == EXIT_OK
     listed = capsys.readouterr().out.splitlines()
     assert any(line.startswith("hint:mydata ") and " verified " in line for line in listed)
