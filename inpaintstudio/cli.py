@@ -79,20 +79,32 @@ def _add_weights(sub: argparse._SubParsersAction) -> None:
 def _run_weights_manifest(args: argparse.Namespace) -> int:
     import json
 
-    from inpaintstudio import registry
+    from inpaintstudio import registry, weight_sources
+
+    def variant_fields(name: str) -> dict:
+        model, variant = weight_sources.parse_name(name)
+        source = weight_sources.find_variant(model, variant) if variant else None
+        if source is None:
+            return {}
+        return {"variant": variant, "dataset": source.dataset, "for": source.purpose,
+                "fetch": f"python -m inpaintstudio weights fetch {model} --variant {variant}"
+                if source.fetchable else source.instructions}
 
     manifest = [
         {
             "model": card.name,
+            **variant_fields(card.name),
             "file": wf.filename,
             "sha256": wf.sha256,
             "official_filename": wf.official_filename,
             "source": wf.source,
             "hub_repo": wf.hub_repo,
             "licence": card.licence,
+            "cpu_seconds": card.cpu_seconds,
         }
         for card in registry.list_cards()
         for wf in card.weights
+        if ":" in card.name or not weight_sources.variants_of(card.name)  # a published model: its variants
     ]
     print(json.dumps(manifest, indent=1, ensure_ascii=False))
     return EXIT_OK

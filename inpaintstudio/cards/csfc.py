@@ -8,7 +8,8 @@ PAD_MULTIPLE = 64  # csfc.Config().pad_multiple
 
 _NOTES = (
     f"Default network: {DEFAULT_PARAMETER_COUNT:,} parameters. No official code or weights exist; the architecture "
-    "is the spec's reconstruction (cross_scale.md). INFERRED/OPEN: PSR-Net basic-block U-Net (channels 64-512, "
+    "is InpaintStudio's reconstruction from the paper (docs/models/csfc.md). "
+    "INFERRED/OPEN: PSR-Net basic-block U-Net (channels 64-512, "
     "kernels 7/7/5/3, shared down/up layers), depths (2,3,4,5) at 128x128, PSR-form partial convolutions (no "
     "input*mask, renormalise k*k*cin/count, multi-channel mask; no renormalisation at down levels >=3 and up "
     "layers u2,u3), symmetric padding instead of TF 'same', Keras BN/init defaults, CCSA at level 2 with f_lo = "
@@ -52,6 +53,7 @@ CARDS: list[ModelCard] = [
                 official_filename=None,
             ),
         ),
+        cpu_seconds=0.9,
         module="inpaintstudio.models.csfc",
         notes=_NOTES,
     )

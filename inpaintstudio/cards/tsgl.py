@@ -27,6 +27,7 @@ CARDS: list[ModelCard] = [
         input=InputConvention(value_range=(-1.0, 1.0), hole_fill=0.0, mask_hole_value=0, fixed_size=256,
                               min_size=256),
         weights=(WeightFile(filename="tsgl.safetensors", source=WEIGHT_SOURCE, official_filename="G_<n>.pth"),),
+        cpu_seconds=2.9,
         module="inpaintstudio.models.tsgl",
         notes=(
             "Mask 1 = KNOWN (opposite to the other models). Holes filled with 0 (mid-grey), as I·M does. "
@@ -51,6 +52,7 @@ CARDS: list[ModelCard] = [
         input=InputConvention(value_range=(0.0, 1.0), hole_fill=0.0, mask_hole_value=1, fixed_size=512,
                               min_size=512),
         weights=(WeightFile(filename="tsgl_512.safetensors", source=WEIGHT_SOURCE, official_filename="G_<n>.pth"),),
+        cpu_seconds=8.6,
         module="inpaintstudio.models.tsgl_lama",
         config_class="LamaConfig",
         notes=(
