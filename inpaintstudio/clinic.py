@@ -228,9 +228,23 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.hstack([left, gap, right])
 
 
+#: The clinic's model: INCLG with its authors' CelebA weights (faces, predicted landmarks).
+DEFAULT_MODEL = "inclg:celeba"
+
+
+def default_model() -> str:
+    """:data:`DEFAULT_MODEL`, or ``inclg`` when only a plain import of INCLG is on this machine."""
+    from inpaintstudio import loading
+
+    if loading.weight_status(DEFAULT_MODEL)["state"] in ("missing", "corrupt") and \
+            loading.weight_status("inclg")["state"] not in ("missing", "corrupt"):
+        return "inclg"
+    return DEFAULT_MODEL
+
+
 def run_clinic(
     image: np.ndarray,
-    model: str = "inclg",
+    model: str | None = None,
     mask: np.ndarray | None = None,
     side: Side = "both",
     backend: str = "auto",
@@ -245,7 +259,8 @@ def run_clinic(
     """The whole clinic run on an RGB uint8 photo (H×W×3, already EXIF-upright).
 
     Args:
-        model: a registered engine name (``inclg``, ``patchmatch``, …); ignored when ``engine`` is given.
+        model: a registered engine name (``inclg:celeba``, ``patchmatch``, …; default :func:`default_model`);
+            ignored when ``engine`` is given.
         mask: a replacement or edited hole mask (bool H×W); ``None`` = the proposed one.
         side / margin / grow: passed to the mask generator when ``mask`` is ``None``.
         backend / face_index / device: landmark detection (``face`` skips detection).
@@ -271,7 +286,7 @@ def run_clinic(
     if not mask.any():
         raise ValueError("the mask is empty: nothing to inpaint")
     if engine is None:
-        engine = loading.load(model, device)
+        engine = loading.load(model or default_model(), device)
     side_px = engine_input_side(engine.card)
     matrix = alignment_matrix(face, side_px, rotate=rotate)
 
@@ -317,7 +332,8 @@ def add_clinic_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``clinic IMAGE -o DIR`` to the ``python -m inpaintstudio`` parser."""
     p = subparsers.add_parser("clinic", help="cleft-lip clinic run: landmarks, proposed mask, inpainting, overlays")
     p.add_argument("image", type=Path, help="frontal face photo")
-    p.add_argument("-m", "--model", default="inclg", help="inpainting engine (default: inclg)")
+    p.add_argument("-m", "--model", default=None,
+                   help=f"inpainting engine (default: {DEFAULT_MODEL}, INCLG's CelebA weights)")
     p.add_argument("--side", choices=("left", "right", "both"), default="both",
                    help="cleft side for the proposed mask, image left/right (default: both)")
     p.add_argument("--landmarks", choices=("auto", "fan", "dlib"), default="auto", help="landmark backend")
@@ -346,6 +362,7 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     plan.protect([args.image, args.mask])
     for name in OUTPUT_FILES:
         plan.claim(folder / name, source=args.image)
+    args.model = args.model or default_model()
     registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
         loaded = io.load_image(args.image)

@@ -206,3 +206,14 @@ def test_trained_checkpoint_imported_as_a_variant(trained_hint, weights_folder, 
     image, mask = photo_and_mask
     assert main(["inpaint", str(image), str(mask), "-m", "hint:mydata", "-o", str(tmp_path / "o.png")]) == EXIT_OK
     assert written.is_file()
+
+
+def test_clinic_defaults_to_inclg_celeba(weights_folder) -> None:
+    from inpaintstudio import clinic
+
+    assert clinic.default_model() == "inclg:celeba"
+    weights_folder.mkdir()
+    (weights_folder / "inclg.safetensors").write_bytes(b"a plain import of INCLG")
+    assert clinic.default_model() == "inclg"  # only a plain import here: use it rather than nothing
+    (weights_folder / "inclg.celeba.safetensors").write_bytes(b"the fetched variant")
+    assert clinic.default_model() == "inclg:celeba"

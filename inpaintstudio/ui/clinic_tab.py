@@ -26,7 +26,7 @@ PRIVACY_NOTICE = (
     "session's memory and temporary files, which are deleted when the session ends; nothing is stored "
     "after the session and nothing is sent elsewhere."
 )
-CLINIC_MODEL = "inclg"
+CLINIC_MODEL = clinic.DEFAULT_MODEL
 
 
 @dataclass
@@ -102,7 +102,8 @@ def _pair(session: ClinicSession, model: str | None, detected: bool, predicted: 
 
 
 def _default_models() -> list[str]:
-    return [CLINIC_MODEL] if availability(CLINIC_MODEL)[0] else [registry.DEFAULT_MODEL]
+    model = clinic.default_model()  # INCLG's CelebA weights (or a plain INCLG import)
+    return [model] if availability(model)[0] else [registry.DEFAULT_MODEL]
 
 
 def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
