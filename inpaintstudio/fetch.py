@@ -649,7 +649,7 @@ def fetch_listed(spec: str | None = None, *, log: Log | None = None) -> list[str
                     log(f"{error}; trying the authors' location")
             if result is None:
                 result = fetch(source.name, progress=progress_logger(source.name, log), log=log)
-        except (FetchError, weight_sources.UnknownVariantError) as error:
+        except (FetchError, weight_sources.UnknownVariantError, weight_sources.LockFileError, OSError) as error:
             lines.append(f"{name}: not fetched: {error}")
         else:
             lines.append(result.summary())
