@@ -18,9 +18,9 @@ if ! "$PY" -c '
 import sys
 import torch
 if not torch.cuda.is_available():
-    sys.exit(f"gpu_check: no CUDA GPU is visible to torch {torch.__version__} (CUDA build: "
-             f"{torch.version.cuda or \"none\"}); nothing to check. Run it on a machine with an NVIDIA GPU "
-             "and a CUDA build of torch.")
+    cuda = torch.version.cuda or "none"
+    sys.exit(f"gpu_check: no CUDA GPU is visible to torch {torch.__version__} (CUDA build: {cuda}); nothing to "
+             "check. Run it on a machine with an NVIDIA GPU and a CUDA build of torch.")
 '; then
   exit 2
 fi
