@@ -21,7 +21,7 @@ def test_gpu_check_exits_at_once_without_a_gpu(tmp_path) -> None:
     assert done.returncode == 2
     assert "gpu_check: no CUDA GPU is visible to torch" in done.stderr
     assert "nothing to check" in done.stderr
-    assert time.perf_counter() - start < 60  # one torch import, nothing else
+    assert time.perf_counter() - start < 90  # one torch import, nothing else (slow only on a loaded machine)
     assert not (tmp_path / "report").exists()
 
 
