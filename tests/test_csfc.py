@@ -5,15 +5,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from inpaintstudio import registry
+from inpaintstudio import loading, registry
 from inpaintstudio.models import csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
+from inpaintstudio.training.backbones import VGGFeatures
+from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 from inpaintstudio.weights import save_safetensors
+
+REPO = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------------------------------------
 # Partial convolution
@@ -503,7 +508,7 @@ def test_default_parameter_count_is_stable_and_documented() -> None:
         model = csfc.build()
     count = sum(p.numel() for p in model.parameters())
     assert count == csfc.DEFAULT_PARAMETER_COUNT == 26_829_141
-    assert "26,829,141" in (csfc.__doc__ or "") and "26,829,141" in csfc.CARDS[0].notes
+    assert "26,829,141" in (csfc.__doc__ or "") and "26,829,141" in registry.get_card("csfc").notes
     # ablations remove exactly their modules: SRA = 3 × (128·64 + 64); one CCSA = 4 dilated 3×3 + MLP + fuse + λ
     with torch.device("meta"):
         no_sra = sum(p.numel() for p in csfc.build(csfc.Config(use_sra=False)).parameters())
@@ -570,7 +575,7 @@ def test_engine_runs_a_small_registered_card(tmp_path) -> None:
     card = dataclasses.replace(registry.get_card("csfc"), name="test_csfc", config=cfg, weights_path=weights)
     registry.register(card)
     try:
-        engine = registry.load("test_csfc", device="cpu")
+        engine = loading.load("test_csfc", device="cpu")
         image = np.random.default_rng(0).random((32, 64, 3)).astype(np.float32)
         hole = np.zeros((32, 64), dtype=bool)
         hole[8:20, 10:40] = True
@@ -583,3 +588,31 @@ def test_engine_runs_a_small_registered_card(tmp_path) -> None:
     assert first.shape == (32, 64, 3) and first.dtype == np.float32
     assert 0.0 <= first.min() and first.max() <= 1.0
     np.testing.assert_array_equal(first, second)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training recipe
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_training_config_is_the_papers_recipe_and_reaches_the_trainer(tmp_path) -> None:
+    from PIL import Image
+
+    data = load_config_file(REPO / "configs" / "train" / "csfc.yaml")
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        Image.fromarray(rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)).save(tmp_path / f"{k}.png")
+    data["data"]["images"] = str(tmp_path)  # the file names the user's CelebA folder
+    data.update(device="cpu", output_dir=str(tmp_path / "run"), progress=False)
+    trainer = Trainer(TrainConfig.from_dict(data), vgg=VGGFeatures(16))
+    assert trainer.card.name == "csfc" and trainer.net_cfg == csfc.Config()
+    assert trainer.cfg.iterations == 1000 * 500  # epochs × iterations per epoch
+    group = trainer.g_opt.param_groups[0]
+    assert isinstance(trainer.g_opt, torch.optim.Adam)
+    assert group["lr"] == pytest.approx(1e-4) and tuple(group["betas"]) == (0.9, 0.999)
+    assert not trainer.g_sched.milestones  # constant learning rate
+    assert trainer.discriminator is None
+    assert (trainer.loss_cfg.hole_weight, trainer.loss_cfg.perceptual, trainer.loss_cfg.style) == (5.0, 0.05, 120.0)
+    assert trainer.cfg.data.size == 128 and trainer.cfg.data.batch_size == 6
+    batch = next(iter(trainer.loader()))
+    assert batch["image"].shape == (6, 3, 128, 128) and batch["hole"].shape == (6, 1, 128, 128)
