@@ -145,6 +145,7 @@ class Corpus:
         self.outputs = root / "outputs"
         self.material.mkdir(parents=True)
         self.outputs.mkdir()
+        (root / "cwd").mkdir()  # the working folder of every run
         self.cases: list[Case] = []
         self.rng = np.random.default_rng(1234)
         self.photo = photo_pixels()
@@ -377,7 +378,7 @@ def _outputs(c: Corpus) -> None:
     image, mask = c.photo_png, c.mask_png
     base = ["inpaint", str(image), str(mask), *FAST]
     a_file = c.file("a-file.txt", b"x")
-    relative_image = os.path.relpath(image)
+    relative_image = os.path.relpath(image, c.root / "cwd")  # runs happen in root/cwd
     spellings = {
         "image": str(image),
         "image-dot": f"{image.parent}/./{image.name}",
