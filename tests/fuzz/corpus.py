@@ -672,11 +672,13 @@ def _train(c: Corpus) -> None:
         "broken.json": '{"model": "hint",',
         "unknown-model.yaml": "model: nope\n",
         "unknown-key.yaml": "model: hint\nwings: 3\n",
+        "classical-engine.yaml": "model: patchmatch\n",
         "binary.yaml": "\udcff\udcfe",
     }
     for name, text in configs.items():
         path = c.file(f"train-{name}", text.encode("utf-8", "surrogateescape"))
-        named = {"unknown-model.yaml": "nope", "unknown-key.yaml": "wings"}.get(name, path.name)
+        named = {"unknown-model.yaml": "nope", "unknown-key.yaml": "wings", "classical-engine.yaml": "classical"}.get(
+            name, path.name)
         c.add(Case(f"train/{name}", ["train", "--config", str(path), "--output", str(c.out(f"train/{name}", "run"))],
                    BAD_INPUT, stderr=(named,)))
     c.add(Case("train/missing-config", ["train", "--config", str(c.material / "none.yaml")], BAD_INPUT))
