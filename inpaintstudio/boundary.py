@@ -1,7 +1,9 @@
 """One error boundary for every command: an expected failure becomes one message on stderr and the
 documented exit code; a traceback appears only with ``--debug`` or for a real bug.
 
-Expected failures and their codes (:data:`EXPECTED_FAILURES`, first match wins):
+Expected failures and their codes (the codes are :mod:`inpaintstudio.errors`'s): an error that
+carries an integer ``exit_code`` attribute (e.g. :class:`inpaintstudio.fetch.FetchError`) gets that
+code; otherwise :data:`EXPECTED_FAILURES` decides, first match wins:
 
 * 3 weights missing: a deep model's checkpoint, the landmark detector's, LPIPS/FID backbones;
 * 2 bad input or usage: unreadable or too large images, masks of another size, an output that would
@@ -23,20 +25,18 @@ import sys
 import traceback
 from collections.abc import Callable
 
-__all__ = ["EXPECTED_FAILURES", "exit_code_of", "message_of", "run_command", "report_failure"]
+from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_WEIGHTS_MISSING
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_WEIGHTS_MISSING = 1, 2, 3
+__all__ = ["EXPECTED_FAILURES", "exit_code_of", "message_of", "run_command", "report_failure"]
 
 #: (module, class, exit code), in order: subclasses before their bases (WeightsMissingError is an OSError).
 EXPECTED_FAILURES: tuple[tuple[str, str, int], ...] = (
     ("inpaintstudio.errors", "WeightsMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.registry", "WeightsMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.landmarks", "LandmarkWeightsMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.metrics", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.training.backbones", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.landmarks", "BackendUnavailableError", EXIT_FAILED),
     ("inpaintstudio.errors", "UnknownModelError", EXIT_BAD_INPUT),
-    ("inpaintstudio.registry", "UnknownModelError", EXIT_BAD_INPUT),
     ("inpaintstudio.io", "InputError", EXIT_BAD_INPUT),
     ("inpaintstudio.engines", "DeviceError", EXIT_BAD_INPUT),
     ("inpaintstudio.pipeline", "OptionError", EXIT_BAD_INPUT),
@@ -53,6 +53,9 @@ EXPECTED_FAILURES: tuple[tuple[str, str, int], ...] = (
 
 def exit_code_of(error: BaseException) -> int | None:
     """The documented exit code of an expected failure, ``None`` for anything else (a bug)."""
+    carried = getattr(error, "exit_code", None)
+    if isinstance(carried, int) and not isinstance(carried, bool):
+        return carried
     for module_name, class_name, code in EXPECTED_FAILURES:
         module = sys.modules.get(module_name)
         kind = getattr(module, class_name, None) if module is not None else None

@@ -4,9 +4,12 @@ Every command is listed once, in :data:`COMMANDS` at the end of this file; comma
 what they drive (``clinic`` in :mod:`inpaintstudio.clinic`, ``train``/``eval`` in
 :mod:`inpaintstudio.training.commands`) are named there by module and function. Every command returns
 the exit codes of :mod:`inpaintstudio.errors` (stable, for scripts):
-    0 success; 1 a check failed (parity outside tolerance, a model that could not run);
-    2 bad usage or bad input (unreadable image, mask of another size, unknown model);
+    0 success; 1 a check failed (parity outside tolerance, files of a batch that failed);
+    2 bad usage or bad input (unreadable image, mask of another size, unknown model, refused output);
     3 weights missing.
+:func:`main` runs each command inside :mod:`inpaintstudio.boundary`: an expected failure is one line on
+stderr and its code, ``--debug`` adds the traceback. Writing commands plan their outputs with
+:mod:`inpaintstudio.outputs` before any work.
 
 Listing models and reporting argument errors import no torch.
 """
@@ -28,10 +31,6 @@ from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIG
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_WEIGHTS_MISSING", "build_parser", "main"]
 
 Adder = Callable[[argparse._SubParsersAction], None]
-
-
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------- parity

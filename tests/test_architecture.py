@@ -14,6 +14,8 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.errors", 0),
     ("inpaintstudio.modelcard", 0),
     ("inpaintstudio.io", 0),
+    ("inpaintstudio.outputs", 0),
+    ("inpaintstudio.boundary", 0),
     ("inpaintstudio.masks", 0),
     ("inpaintstudio.grid", 0),
     ("inpaintstudio.models.layers", 0),

@@ -551,7 +551,8 @@ def test_card_matches_the_network() -> None:
     assert card.input.value_range == (0.0, 1.0) and card.input.mask_hole_value == 0
     assert card.weights[0].filename == "csfc.safetensors" and card.weights[0].official_filename is None
     assert "No official checkpoint" in card.weights[0].source
-    for item in ("INFERRED", "OPEN", "softmax scale 10", "SRA design"):
+    for item in ("INFERRED", "OPEN", "softmax scale 10", "SRA design", "u2-u5", "query's neighbourhood",
+                 "input hole brought to level 2", "'two paths'", "configs/train/csfc.yaml"):
         assert item in card.notes
 
 

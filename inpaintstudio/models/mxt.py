@@ -105,7 +105,7 @@ class Config:
         use_mamba_branch, use_srsa: ablation switches (thesis Tab. 5.1).
         ffn: ``"cbfn"`` (M×T) or ``"gdfn"`` (Restormer FFN, ablation).
         mixer_arrangement: ``"parallel"`` (code) or ``"sequential"`` (thesis wording, see module docstring).
-        scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
+        scan_path: ``selective_scan`` path of every Mamba ("auto", "cpu", "triton", "cuda", "chunked", "reference").
         scan_chunk: chunk length of the chunked scan.
         checkpoint_blocks: recompute each Hybrid Module's activations in backward (training memory, not the math).
     """

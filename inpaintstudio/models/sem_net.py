@@ -87,7 +87,7 @@ class Config:
         positional_embedding: add the sinusoidal table to each sequence (code/paper); False = ablation.
         spatial_ffn: SEFN (code/paper); False = Restormer gated-dconv FFN (ablation "FN").
         reduce_last_skip: 1×1 reduction after the last skip concat (supp. Tab. 5 variant); False = code.
-        scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
+        scan_path: ``selective_scan`` path of every Mamba ("auto", "cpu", "triton", "cuda", "chunked", "reference").
         scan_chunk: chunk length of the chunked scan.
         checkpoint_blocks: recompute each SEM block's activations in backward (training memory, not the math).
     """

@@ -99,6 +99,13 @@ def run_train(args: argparse.Namespace) -> int:
         data["output_dir"] = str(args.output)
     if args.device:
         data["device"] = args.device
+    if isinstance(data.get("model"), str):
+        from inpaintstudio import registry
+
+        card = registry.get_card(data["model"])  # unknown: exit 2 through the boundary
+        if not card.needs_weights:
+            _error(f"{card.name} is a classical engine: it has no network to train")
+            return EXIT_BAD_INPUT
     distributed = _init_distributed()
     try:
         cfg = TrainConfig.from_dict(data)
@@ -111,7 +118,17 @@ def run_train(args: argparse.Namespace) -> int:
     if resume is None and not args.fresh and last.is_file():
         resume = last
     if resume is not None:
-        trainer.load_checkpoint(resume)
+        import pickle
+
+        try:
+            trainer.load_checkpoint(resume)
+        except FileNotFoundError:
+            _error(f"cannot resume: {resume} does not exist")
+            return EXIT_BAD_INPUT
+        except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError, ValueError) as error:
+            reason = " ".join(str(error).split())[:300]
+            _error(f"cannot resume from {resume}: not a training checkpoint of {cfg.model} ({reason})")
+            return EXIT_BAD_INPUT
         if trainer.rank == 0:
             print(f"resumed from {resume} at iteration {trainer.iteration}")
     logs = trainer.train()

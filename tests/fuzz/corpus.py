@@ -145,6 +145,7 @@ class Corpus:
         self.outputs = root / "outputs"
         self.material.mkdir(parents=True)
         self.outputs.mkdir()
+        (root / "cwd").mkdir()  # the working folder of every run
         self.cases: list[Case] = []
         self.rng = np.random.default_rng(1234)
         self.photo = photo_pixels()
@@ -377,7 +378,7 @@ def _outputs(c: Corpus) -> None:
     image, mask = c.photo_png, c.mask_png
     base = ["inpaint", str(image), str(mask), *FAST]
     a_file = c.file("a-file.txt", b"x")
-    relative_image = os.path.relpath(image)
+    relative_image = os.path.relpath(image, c.root / "cwd")  # runs happen in root/cwd
     spellings = {
         "image": str(image),
         "image-dot": f"{image.parent}/./{image.name}",
@@ -671,11 +672,13 @@ def _train(c: Corpus) -> None:
         "broken.json": '{"model": "hint",',
         "unknown-model.yaml": "model: nope\n",
         "unknown-key.yaml": "model: hint\nwings: 3\n",
+        "classical-engine.yaml": "model: patchmatch\n",
         "binary.yaml": "\udcff\udcfe",
     }
     for name, text in configs.items():
         path = c.file(f"train-{name}", text.encode("utf-8", "surrogateescape"))
-        named = {"unknown-model.yaml": "nope", "unknown-key.yaml": "wings"}.get(name, path.name)
+        named = {"unknown-model.yaml": "nope", "unknown-key.yaml": "wings", "classical-engine.yaml": "classical"}.get(
+            name, path.name)
         c.add(Case(f"train/{name}", ["train", "--config", str(path), "--output", str(c.out(f"train/{name}", "run"))],
                    BAD_INPUT, stderr=(named,)))
     c.add(Case("train/missing-config", ["train", "--config", str(c.material / "none.yaml")], BAD_INPUT))

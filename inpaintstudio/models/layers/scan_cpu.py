@@ -4,7 +4,8 @@
 is needed and cached in ``$INPAINTSTUDIO_CACHE`` (default ``$XDG_CACHE_HOME/inpaintstudio``, else
 ``~/.cache/inpaintstudio``) under ``torch_extensions/``; later processes load the cached library in well under a
 second. It is built for the vector width torch itself uses on this CPU (AVX-512, AVX2 or plain C++), and the build
-folder is named after it, so a cache shared by different machines keeps one build per instruction set.
+folder is named after it and the torch version, so a cache shared by different machines or torch versions keeps one
+build for each.
 
 When there is no C++ compiler or ninja, or the build fails, ``load()`` returns None after one warning, and callers
 use the pure-PyTorch chunked scan instead. ``INPAINTSTUDIO_SCAN_KERNEL=off`` skips the kernel without a build.
@@ -13,6 +14,7 @@ use the pure-PyTorch chunked scan instead. ``INPAINTSTUDIO_SCAN_KERNEL=off`` ski
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -62,7 +64,9 @@ def _build() -> Any:
     if not cpp_extension.is_ninja_available():
         raise RuntimeError("ninja is not installed (pip install ninja)")
     capability = _capability()
-    name = f"inpaintstudio_scan_{capability.lower()}"
+    # One build per instruction set and torch version (a library built against another torch must not be loaded).
+    version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
+    name = f"inpaintstudio_scan_{capability.lower()}_torch{version}"
     build_dir = cache_dir() / "torch_extensions" / name
     build_dir.mkdir(parents=True, exist_ok=True)
     flags = ["-O3", "-ffp-contract=fast"]
