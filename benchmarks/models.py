@@ -104,8 +104,8 @@ def versus_worker(name: str, size: int, repeats: int, threads: int) -> dict:
     card = registry.get_card(name)
     if card.kind == "deep":
         torch.manual_seed(0)  # random weights: this measures cost only and never reaches a user's image
-        net = loading.model_module(card).build(loading.card_config(card))
-        engine = engines.TorchEngine(card, net, "cpu")
+        module = loading.model_module(card)
+        engine = engines.TorchEngine(card, module.build(loading.card_config(card)), "cpu", module.predict)
         image = photo.astype(np.float32) / 255
 
         def fill() -> None:

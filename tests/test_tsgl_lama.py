@@ -164,7 +164,7 @@ def test_card_states_range_polarity_and_licences() -> None:
     assert card.input.value_range == (0.0, 1.0) and card.input.mask_hole_value == 1
     assert card.input.fixed_size == 512 and card.input.hole_fill == 0.0
     config = loading.card_config(card)
-    assert config == tsgl_lama.LamaConfig() and config.image_range == "unit"
+    assert card.config_class == "LamaConfig" and config == tsgl_lama.LamaConfig() and config.image_range == "unit"
     assert "Apache-2.0" in card.licence and "CC BY-NC-SA 4.0" in card.licence
     assert "without a stated licence" in card.licence and "copies no code" in card.licence
     assert "2024-10-20" in card.notes and "image_range='signed'" in card.notes
