@@ -424,6 +424,17 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
     # overlay toggles: detected landmarks on the before image, in the clinic's colour
     pair, _ = client.predict("opencv_telea", True, True, api_name="/clinic_view")
     np.testing.assert_array_equal(_load(pair[0]), landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
+    # the export carries the overlays that are switched on: here the detected points on the before half
+    pair, export = client.predict("opencv_telea", True, False, api_name="/clinic_view")
+    side_by_side = _load(export)
+    np.testing.assert_array_equal(side_by_side[:, : photo.shape[1]],
+                                  landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
+    np.testing.assert_array_equal(side_by_side[:, -photo.shape[1]:], _load(pair[1]))
+    # landmarks shown in the editor before a run, the mask kept as it was
+    shown_value = client.predict(_editor_from(value), True, api_name="/clinic_landmarks")
+    plain, dotted = _load(value["background"]), _load(shown_value["background"])
+    assert plain.shape == dotted.shape and 0 < np.any(plain != dotted, axis=2).mean() < 0.05
+    np.testing.assert_array_equal(image_io.load_mask(shown_value["layers"][0]), image_io.load_mask(value["layers"][0]))
 
 
 def test_clinic_photo_without_face_gives_readable_error(client):

@@ -12,7 +12,7 @@ import gradio as gr
 from inpaintstudio import io as image_io
 from inpaintstudio import registry, weights
 
-__all__ = ["USER_ERRORS", "user_errors", "gpu", "device_text", "skip"]
+__all__ = ["USER_ERRORS", "user_errors", "gpu", "device_text", "skip", "mask_editor", "EDITOR_CANVAS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,3 +66,29 @@ def device_text() -> str:
 
 def skip() -> Any:
     return gr.skip()
+
+
+# The editor's starting canvas. Gradio places a layer the server sends (a proposed or uploaded mask) at
+# the centre of the canvas's bounds, which never shrink below this size: with the default 800×800, a
+# 512×512 photo's mask layer landed (800 - 512) / 2 = 144 px right of and below where it belongs, and
+# that misplaced layer is what the brush then painted on and what ran. A 1×1 start makes the bounds the
+# background's own size, so server layers and brush strokes share the background's pixel grid.
+EDITOR_CANVAS = (1, 1)
+
+
+def mask_editor(label: str, elem_id: str, brush_size: int, height: int) -> gr.ImageEditor:
+    """The mask-painting editor both tabs use: PNG (lossless alpha), one "mask" layer, a fixed colour."""
+    return gr.ImageEditor(
+        label=label,
+        image_mode="RGBA",
+        format="png",
+        type="numpy",
+        sources=(),
+        transforms=(),
+        brush=gr.Brush(default_size=brush_size, colors=["#ff0050"], default_color="#ff0050", color_mode="fixed"),
+        eraser=gr.Eraser(default_size=brush_size),
+        layers=gr.LayerOptions(allow_additional_layers=False, layers=["mask"]),
+        canvas_size=EDITOR_CANVAS,
+        height=height,
+        elem_id=elem_id,
+    )
