@@ -16,7 +16,7 @@ import numpy as np
 
 from inpaintstudio import clinic, landmarks, pipeline, registry
 from inpaintstudio import io as image_io
-from inpaintstudio.ui.common import gpu, mask_editor, user_errors
+from inpaintstudio.ui.common import gpu, mask_editor, user_error, user_errors
 from inpaintstudio.ui.session import EditSession, StudioConfig, availability, model_choices
 
 __all__ = ["ClinicSession", "PRIVACY_NOTICE", "build_clinic_tab"]
@@ -154,7 +154,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
             try:
                 mask = session.detect(side)
             except landmarks.LandmarkError as error:
-                raise gr.Error(str(error), duration=None) from error
+                raise user_error(str(error)) from None
             face = session.face
             assert face is not None
             status = (f"Face found ({face.backend} landmarks, 68 points). Proposed {side} mask: "
@@ -176,14 +176,14 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         session = fresh(session)
         with session.lock:
             if not session.has_image:
-                raise gr.Error("open a face photo first")
+                raise user_error("open a face photo first")
             mask = session.mask_from_editor(editor)
             if not mask.any():
-                raise gr.Error("the mask is empty: paint the region to repair or choose a side again")
+                raise user_error("the mask is empty: paint the region to repair or choose a side again")
             try:
                 skipped = session.run_models(mask, models or [], progress)
             except landmarks.LandmarkError as error:
-                raise gr.Error(str(error), duration=None) from error
+                raise user_error(str(error)) from None
             names = [run.model for run in session.clinic_runs]
             slider, download = _pair(session, names[0], detected, predicted)
             gallery = [(session.view(r.result.after, f"view-{r.model}"), f"{r.model} · {r.seconds:.2f} s")
@@ -253,6 +253,6 @@ def build_clinic_tab(config: StudioConfig, root: Path) -> None:
     side.input(handlers["side"], [session, side], [session, editor, status], api_name="clinic_side")
     run_button.click(handlers["run"], [session, editor, models, detected, predicted],
                      [session, slider, export, gallery, shown, status], api_name="clinic_run",
-                     concurrency_limit=1, concurrency_id="inpaint")
+                     concurrency_limit=config.run_workers, concurrency_id="inpaint")
     gr.on([shown.input, detected.input, predicted.input], handlers["view"], [session, shown, detected, predicted],
           [slider, export], api_name="clinic_view")

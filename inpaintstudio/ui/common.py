@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,9 +13,10 @@ import gradio as gr
 from inpaintstudio import io as image_io
 from inpaintstudio import registry, weights
 
-__all__ = ["USER_ERRORS", "user_errors", "gpu", "device_text", "skip", "mask_editor", "EDITOR_CANVAS"]
+__all__ = ["USER_ERRORS", "user_error", "user_errors", "gpu", "device_text", "skip", "mask_editor", "EDITOR_CANVAS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+LOG = logging.getLogger("inpaintstudio.ui")
 
 # Failures a user can fix: their message is shown as it is (gr.Error), never a bare "Error".
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -27,17 +29,29 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def user_error(message: str, where: str = "studio") -> gr.Error:
+    """A message for the user (a toast that stays), logged as one line: a user's mistake is no bug,
+    so no traceback reaches the console."""
+    LOG.warning("%s: %s", where, message)
+    return gr.Error(message, duration=None, print_exception=False)
+
+
 def user_errors(function: F) -> F:
-    """Turn a user-fixable failure into ``gr.Error`` with its message (a toast in the browser)."""
+    """Turn a user-fixable failure into :func:`user_error` with its message (a toast in the browser).
+
+    Anything else is a bug: Gradio prints its traceback and the browser shows a generic error.
+    """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as error:
+            if getattr(error, "print_exception", True):
+                raise user_error(str(error.message), function.__name__) from None
             raise
         except USER_ERRORS as error:
-            raise gr.Error(str(error), duration=None) from error
+            raise user_error(str(error), function.__name__) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from inpaintstudio import registry
-from inpaintstudio.ui.common import device_text, gpu, mask_editor, user_errors
+from inpaintstudio.ui.common import device_text, gpu, mask_editor, user_error, user_errors
 from inpaintstudio.ui.session import EditSession, ModelRun, StudioConfig, model_choices
 
 __all__ = ["EditTab", "build_edit_tab", "BEFORE"]
@@ -202,7 +202,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         with session.lock:
             names = [r.model for r in session.runs]
             if not names:
-                raise gr.Error("there is no result to use yet: run a model first")
+                raise user_error("there is no result to use yet: run a model first")
             index = names.index(right) if right in names else 0
             run = session.use_result(index)
             status = f"The {run.model} result is the new base. " + _image_status(session)
@@ -248,6 +248,10 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- layout
+def _cancelled() -> str:
+    return "Cancelled: the run was stopped (a model already computing finishes in the background)."
+
+
 def _delete_session(session: EditSession | None) -> None:
     if session is not None:
         session.close()
@@ -295,7 +299,9 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                     margin = gr.Number(None, label="Context margin (px, empty = model default)", precision=0)
                     tile_size = gr.Number(None, label="Tile size (px, empty = model default)", precision=0)
             refresh_button = gr.Button("Refresh model list", size="sm")
-            run_button = gr.Button("Run", variant="primary", elem_id="run")
+            with gr.Row():
+                run_button = gr.Button("Run", variant="primary", elem_id="run", scale=3)
+                cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=1)
             status = gr.Markdown("Open a photo to start.", elem_id="status")
     with gr.Row():
         with gr.Column(scale=3):
@@ -323,14 +329,15 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                          ("invert_mask", invert_button), ("clear_mask", clear_button)):
         button.click(handlers[name], [session, editor, px], [session, editor, status], api_name=name)
     export_button.click(handlers["export_mask"], [session, editor], [session, mask_download], api_name="export_mask")
-    run_button.click(
+    run_event = run_button.click(
         handlers["run"],
         [session, editor, models, strategy, margin, tile_size, feather],
         [session, gallery, slider, result_download, mask_download, left, right, status],
         api_name="run",
-        concurrency_limit=1,
+        concurrency_limit=config.run_workers,
         concurrency_id="inpaint",
     )
+    cancel_button.click(_cancelled, None, [status], cancels=[run_event], api_name=False, queue=False)
     gr.on([left.input, right.input], handlers["compare"], [session, left, right], [slider, result_download],
           api_name="compare")
     gallery.select(handlers["select_result"], [session], [slider, result_download, right], api_name=False)

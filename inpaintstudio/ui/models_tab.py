@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from inpaintstudio import pipeline, registry, weights
-from inpaintstudio.ui.common import user_errors
+from inpaintstudio.ui.common import user_error, user_errors
 from inpaintstudio.ui.session import model_choices
 
 __all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "build_models_tab"]
@@ -98,9 +98,9 @@ def fetch_hub_weights() -> list[str]:
 @user_errors
 def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
     if not model:
-        raise gr.Error("choose the model the checkpoint belongs to")
+        raise user_error("choose the model the checkpoint belongs to")
     if not path:
-        raise gr.Error("upload a checkpoint (.pth or .safetensors)")
+        raise user_error("upload a checkpoint (.pth or .safetensors)")
     report = weights.import_checkpoint(model, path)
     pipeline.forget_engines(model)
     summary = f"Imported into `{report.destination}`.\n\n```\n{report.summary()}\n```"
@@ -110,7 +110,7 @@ def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
 @user_errors
 def download_from_hub(model: str | None) -> tuple[str, str, Any]:
     if not model:
-        raise gr.Error("choose a model")
+        raise user_error("choose a model")
     path = weights.hub_download(model)
     pipeline.forget_engines(model)
     digest = weights.sha256_file(path)

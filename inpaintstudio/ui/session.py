@@ -58,6 +58,8 @@ class StudioConfig:
         max_pixels: largest image accepted (``None``: ``$INPAINTSTUDIO_MAX_PIXELS``, else io's 60 MP).
         max_file_size: largest upload Gradio accepts.
         undo_depth: how many earlier bases "Undo" can return to.
+        run_workers: how many runs (all sessions, both tabs) go at once; a long run never holds up
+            everyone, and a run can be cancelled.
     """
 
     display_side: int = 1280
@@ -65,6 +67,7 @@ class StudioConfig:
     max_pixels: int | None = None
     max_file_size: str = "100mb"
     undo_depth: int = 8
+    run_workers: int = 2
 
 
 @dataclass
