@@ -44,7 +44,7 @@ def textured_photo(width: int, height: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(40, 165, size=(height // 64 + 2, width // 64 + 2, 3)).astype(np.float32)
     rgb = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    rgb += rng.normal(0, 12, size=(height, width, 1)).astype(np.float32)
+    rgb += rng.normal(0, 6, size=(height, width, 1)).astype(np.float32)
     rgb = np.clip(rgb, 30, 170).astype(np.uint8)
     return _framed(rgb)
 
@@ -137,7 +137,7 @@ def _stroke(page, editor_id: str, view: EditorView, points: list[tuple[float, fl
 
 
 def _download(page, selector: str, target: Path) -> Path:
-    with page.expect_download() as info:
+    with page.expect_download(timeout=300_000) as info:
         page.locator(selector).click()
     info.value.save_as(target)
     return target

@@ -173,6 +173,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
     @user_errors
     def run(session: ClinicSession | None, editor: dict | None, models: list[str] | None, detected: bool,
             predicted: bool, progress: gr.Progress = gr.Progress()) -> tuple:
+        started = time.perf_counter()
         session = fresh(session)
         with session.lock:
             if not session.has_image:
@@ -191,6 +192,8 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
             lines = [f"- **{r.model}**: {r.seconds:.2f} s" + "".join(f"; {w}" for w in r.result.warnings)
                      for r in session.clinic_runs]
             lines += [f"- ⚠ {message}" for message in skipped]
+            lines.insert(0, f"Total {time.perf_counter() - started:.2f} s on the server "
+                            f"(models {sum(r.seconds for r in session.clinic_runs):.2f} s).")
             return (session, slider, download, gallery, gr.update(choices=names, value=names[0]), "\n".join(lines))
 
     def view(session: ClinicSession | None, model: str | None, detected: bool, predicted: bool) -> tuple:

@@ -7,6 +7,7 @@ API names (gradio_client): ``open_image``, ``upload_mask``, ``grow_mask``, ``shr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,10 @@ def _image_status(session: EditSession, notes: tuple[str, ...] = ()) -> str:
     return "\n\n".join(lines)
 
 
-def _run_status(runs: list[ModelRun], skipped: list[str], mask: np.ndarray) -> str:
-    lines = [f"Mask: {int(mask.sum()):,} px ({100 * mask.mean():.2f} % of the photo)."]
+def _run_status(runs: list[ModelRun], skipped: list[str], mask: np.ndarray, total: float) -> str:
+    engines = sum(run.seconds for run in runs)
+    lines = [f"Total {total:.2f} s on the server (models {engines:.2f} s; the rest reads the editor and "
+             f"writes the images). Mask: {int(mask.sum()):,} px ({100 * mask.mean():.2f} % of the photo)."]
     for run in runs:
         tiles = f", {run.tiles} tile(s)" if run.tiles > 1 else ""
         lines.append(f"- **{run.model}**: {run.seconds:.2f} s on `{run.device}` ({run.strategy}{tiles})")
@@ -160,6 +163,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         feather: float,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple:
+        started = time.perf_counter()
         session = _session(session, config, root)
         with session.lock:
             session.adopt_background(editor)
@@ -170,7 +174,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
             gallery = [(_run_view(session, r), r.caption) for r in runs]
             choices = [BEFORE, *[r.model for r in runs]]
             slider, download = _comparison(session, BEFORE, runs[0].model)
-            status = _run_status(runs, skipped, mask)
+            status = _run_status(runs, skipped, mask, time.perf_counter() - started)
         return (
             session,
             gallery,
