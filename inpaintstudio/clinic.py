@@ -16,7 +16,7 @@ Steps (:func:`run_clinic`):
    54) where CelebA's mean aligned landmarks fall after that crop (:data:`ALIGNED_TEMPLATE_256`,
    INFERRED from CelebA's published mean positions, see below). ``rotate=False`` keeps the photo
    upright (crop + resize only, as the thesis words it).
-4. Any registered engine runs on the S×S crop (``registry.load(name, device).run``).
+4. Any registered engine runs on the S×S crop (``loading.load(card, device).run``).
 5. The filled crop is warped back with the inverse transform and written into the photo *inside the
    mask only*; every pixel outside the mask keeps its input bytes. Mask pixels that the crop does not
    reach are left unchanged and reported in ``warnings``.
@@ -30,8 +30,8 @@ Template (INFERRED): CelebA's ``img_align_celeba`` (178×218) places, on average
 (69, 111) and (108, 111) and the mouth corners at about (72, 152) and (106, 152). Removing 20 rows
 top and bottom (178×178) and scaling by 256/178 gives the 256×256 positions below.
 
-CLI (:func:`add_commands`): ``clinic IMAGE [-m MODEL] [--side both] [--landmarks auto|fan|dlib]
-[--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
+CLI (:func:`add_clinic_command`, listed in ``cli.COMMANDS``): ``clinic IMAGE [-m MODEL] [--side both]
+[--landmarks auto|fan|dlib] [--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
 side_by_side.png and landmarks.json into DIR and nowhere else.
 """
 
@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
 from inpaintstudio.grid import outline_mask
 from inpaintstudio.landmarks import (
     FaceLandmarks,
@@ -70,7 +71,7 @@ __all__ = [
     "alignment_matrix",
     "engine_input_side",
     "run_clinic",
-    "add_commands",
+    "add_clinic_command",
     "write_outputs",
     "OUTPUT_FILES",
 ]
@@ -255,7 +256,7 @@ def run_clinic(
         NoFaceError, LandmarkWeightsMissingError (detection), WeightsMissingError, UnknownModelError
         (engine), ValueError (a mask of another size, or an empty mask).
     """
-    from inpaintstudio import registry
+    from inpaintstudio import loading
 
     photo = as_uint8_rgb(image)
     if face is None:
@@ -270,7 +271,7 @@ def run_clinic(
     if not mask.any():
         raise ValueError("the mask is empty: nothing to inpaint")
     if engine is None:
-        engine = registry.load(model, device)
+        engine = loading.load(model, device)
     side_px = engine_input_side(engine.card)
     matrix = alignment_matrix(face, side_px, rotate=rotate)
 
@@ -312,7 +313,7 @@ def run_clinic(
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_clinic_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``clinic IMAGE -o DIR`` to the ``python -m inpaintstudio`` parser."""
     p = subparsers.add_parser("clinic", help="cleft-lip clinic run: landmarks, proposed mask, inpainting, overlays")
     p.add_argument("image", type=Path, help="frontal face photo")
@@ -323,19 +324,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", type=Path, help="hole mask to use instead of the proposed one (white = hole)")
     p.add_argument("--face", type=int, default=None, help="face index when several are found (0 = largest)")
     p.add_argument("--device", default=None, help="torch device (default: auto)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the six output files")
+    p.add_argument("-o", "--output", required=True, help="folder for the six output files (created when missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace the six files of an earlier run")
     p.set_defaults(func=_run_clinic_command)
 
 
 def _run_clinic_command(args: argparse.Namespace) -> int:
     from inpaintstudio import io, registry
-    from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
     from inpaintstudio.landmarks import BackendUnavailableError, LandmarkWeightsMissingError, NoFaceError
 
     def fail(message: str, code: int) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
 
+    from inpaintstudio.outputs import OutputPlan, output_target
+
+    # the six destinations are checked before any work: never over the input (a photo named
+    # before.png inside the folder), never over an earlier run without --overwrite
+    folder = output_target(args.output, folder_required=True).path
+    plan = OutputPlan(overwrite=args.overwrite)
+    plan.protect([args.image, args.mask])
+    for name in OUTPUT_FILES:
+        plan.claim(folder / name, source=args.image)
+    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
@@ -349,7 +360,7 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_WEIGHTS_MISSING)
     except BackendUnavailableError as error:
         return fail(str(error), EXIT_FAILED)
-    written = write_outputs(result, args.output, loaded)
+    written = write_outputs(result, folder, loaded, plan=plan)
     for line in result.warnings:
         print(f"warning: {line}")
     print(f"clinic: {result.model}, landmarks {result.face.backend}, {int(result.mask.sum())} mask pixels")
@@ -358,12 +369,18 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None) -> list[Path]:
-    """Write the six clinic files into ``folder`` (created if needed); returns their paths."""
-    from inpaintstudio import io
+def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None, plan: Any | None = None) -> list[Path]:
+    """Write the six clinic files into ``folder`` (created if needed); returns their paths.
+
+    ``plan``: an :class:`inpaintstudio.outputs.OutputPlan` that has claimed them (the CLI's); without
+    one, existing files are replaced, but never the input photo.
+    """
+    from inpaintstudio.outputs import OutputPlan
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if plan is None:
+        plan = OutputPlan(overwrite=True)
+        plan.protect([getattr(loaded, "source_path", None)])
     icc = getattr(loaded, "icc_profile", None)
     source = getattr(loaded, "source_path", None)
     images = {
@@ -376,11 +393,11 @@ def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None)
     written = []
     for name, rgb in images.items():
         keep_icc = icc if name != "mask.png" else None
-        io.save_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
+        plan.write_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
         written.append(folder / name)
     json_path = folder / "landmarks.json"
     payload = result.landmarks_json()
     lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in payload.items()]  # one key per line
-    json_path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    plan.write_text(json_path, "{\n" + ",\n".join(lines) + "\n}\n")
     written.append(json_path)
     return written

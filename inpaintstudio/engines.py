@@ -4,22 +4,26 @@ An engine receives a region that the pipeline has already cut, padded and sized 
 H×W×3 in [0, 1] and a boolean hole mask H×W) and returns the filled region in the same form. The
 deep-model engine applies the card's input convention (value range, hole fill, mask polarity), runs
 the network's ``predict`` and maps the output back; classical engines work on uint8 arrays.
+
+Engines are built by :mod:`inpaintstudio.loading` (``loading.load``); this module knows nothing of the
+registry or of weight files.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from inpaintstudio.registry import ModelCard, WeightsMissingError
+from inpaintstudio.modelcard import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EngineOutput", "Engine", "TorchEngine", "select_device", "make_engine", "build_network"]
+__all__ = ["EngineOutput", "Engine", "TorchEngine", "DeviceError", "select_device"]
 
 
 @dataclass
@@ -39,8 +43,16 @@ class Engine(Protocol):
         ...
 
 
+class DeviceError(RuntimeError):
+    """A device that this machine does not have, or a name torch does not know."""
+
+
 def select_device(preference: str | None = None) -> str:
-    """``None``/``"auto"``: cuda, then mps, then cpu. Otherwise the named device, checked."""
+    """``None``/``"auto"``: cuda, then mps, then cpu. Otherwise the named device, checked.
+
+    Raises:
+        DeviceError: an unknown device name, no CUDA/MPS on this machine, or a CUDA index out of range.
+    """
     import torch
 
     if preference in (None, "", "auto"):
@@ -50,36 +62,40 @@ def select_device(preference: str | None = None) -> str:
         if mps is not None and mps.is_available():
             return "mps"
         return "cpu"
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {preference!r} requested but CUDA is not available on this machine")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {preference!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {preference!r} requested but CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device {preference!r} requested but this machine has {count} CUDA device(s) "
+                              f"(cuda:0…cuda:{count - 1})")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"device {preference!r} requested but MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise DeviceError(f"unknown device {preference!r}: use auto, cpu, cuda, cuda:N or mps")
     return preference
-
-
-def build_network(card: ModelCard) -> "torch.nn.Module":
-    """The network of a card with its weights loaded (strict). Refuses when weights are missing."""
-    from inpaintstudio import registry, weights
-
-    path = weights.expected_path(card)
-    if path is None or not path.is_file():
-        expected = path if path is not None else weights.weights_dir() / "<none>"
-        raise WeightsMissingError(weights.missing_message(card, expected), card=card, expected=expected)
-    module = registry.model_module(card)
-    net = module.build(weights.card_config(card))
-    tensors, _ = weights.read_checkpoint(path)
-    weights.load_strict(net, tensors, name=card.name)
-    return net.eval()
 
 
 class TorchEngine:
     """A deep network behind the engine interface. Inference is serialised by a lock."""
 
-    def __init__(self, card: ModelCard, net: "torch.nn.Module", device: str) -> None:
-        from inpaintstudio import registry
-
+    def __init__(
+        self,
+        card: ModelCard,
+        net: "torch.nn.Module",
+        device: str,
+        predict: Callable[..., dict[str, "torch.Tensor"]],
+    ) -> None:
         self.card = card
         self.device = device
         self.net = net.to(device).eval()
-        self._predict = registry.model_module(card).predict
+        self._predict = predict
         self._lock = threading.Lock()
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
@@ -102,12 +118,3 @@ class TorchEngine:
             points = out["landmarks"][0].float().cpu().numpy().reshape(-1, 2)
             result.landmarks = points * np.array([image.shape[1], image.shape[0]], dtype=np.float32)
         return result
-
-
-def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> Engine:
-    from inpaintstudio import registry
-
-    if card.kind == "classical":
-        return registry.model_module(card).make_engine(card, device=device, **options)
-    net = build_network(card)
-    return TorchEngine(card, net, select_device(device))

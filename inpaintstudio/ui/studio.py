@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from inpaintstudio.ui import security
 from inpaintstudio.ui.cleanup import TempSpace, install_signal_handlers, release_memory
 from inpaintstudio.ui.edit_tab import build_edit_tab
 from inpaintstudio.ui.models_tab import build_models_tab
@@ -131,7 +132,7 @@ def launch(
     if not options.get("prevent_thread_lock"):
         install_signal_handlers()
     try:
-        demo.launch(**options)
+        demo.launch(**security.install(options))  # 403 for a foreign Host or Origin
     finally:
         if not options.get("prevent_thread_lock"):
             demo.temp_space.remove()
