@@ -5,8 +5,10 @@ PatchMatch comes from ``pypatchmatch`` (MIT, a prebuilt C++ library), chosen ove
 ``benchmarks/engines_compare.py``; the README records the figures. It fills holes with texture
 copied from the photo (detail close to the photo's own, where Telea/NS blur), came closest to the
 true content of the candidates with texture, and stayed fastest on large holes. The pipeline keeps
-its cost independent of the photo size (crop around the mask) and bounded for big holes (regions
-larger than the card's tile size are filled at the working size and upscaled inside the hole).
+its cost independent of the photo size (crop around the mask). Regions up to
+:data:`DIRECT_SIDE` pixels are filled by pypatchmatch directly; larger ones are filled at
+:data:`COARSE_SIDE` and refined level by level up to full resolution
+(:mod:`inpaintstudio.multiscale`), so a big hole gets the photo's full-resolution texture.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import cv2
 import numpy as np
 
 from inpaintstudio.engines import EngineOutput
+from inpaintstudio.multiscale import MultiscaleConfig, multiscale_fill
 from inpaintstudio.registry import InputConvention, ModelCard
 
-__all__ = ["CARDS", "ClassicalEngine", "make_engine", "telea", "navier_stokes", "patchmatch"]
+__all__ = ["CARDS", "ClassicalEngine", "make_engine", "telea", "navier_stokes", "patchmatch", "DIRECT_SIDE",
+           "COARSE_SIDE", "MAX_SIDE"]
 
 _OPENCV_CODE = "https://github.com/opencv/opencv"
 
@@ -52,8 +56,34 @@ _PATCHMATCH_LOCK = threading.Lock()
 LARGE_HOLE_PIXELS = 40_000
 
 
-def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0) -> np.ndarray:
-    """Exemplar-based fill with pypatchmatch, seeded so equal inputs give equal results.
+# Regions up to this side are filled by pypatchmatch at full resolution; larger ones multi-scale.
+DIRECT_SIDE = 768
+# The coarsest level of the multi-scale fill, filled by pypatchmatch.
+COARSE_SIDE = 384
+# The largest region the multi-scale fill takes in one piece (memory about 60 bytes per pixel);
+# the pipeline tiles or downsizes larger regions to this.
+MAX_SIDE = 3072
+
+
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0,
+               multiscale: bool = True) -> np.ndarray:
+    """Exemplar-based fill, seeded so equal inputs give equal results.
+
+    Regions up to :data:`DIRECT_SIDE` pixels (or all, with ``multiscale=False``) are filled by
+    pypatchmatch directly; larger ones by :func:`inpaintstudio.multiscale.multiscale_fill`, which
+    lets pypatchmatch fill the region at :data:`COARSE_SIDE` and refines that fill up to full
+    resolution with the region's own pixels.
+    """
+    if multiscale and max(mask.shape) > DIRECT_SIDE:
+        def coarse(small: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
+            return pypatchmatch(small, small_mask, patch_size=patch_size, seed=seed)
+
+        return multiscale_fill(image, mask, coarse, MultiscaleConfig(coarse_side=COARSE_SIDE, seed=seed))
+    return pypatchmatch(image, mask, patch_size=patch_size, seed=seed)
+
+
+def pypatchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0) -> np.ndarray:
+    """pypatchmatch's fill of the whole image, seeded so equal inputs give equal results.
 
     ``patch_size`` is pypatchmatch's patch *radius* (patches span (2r+1)² pixels); by default 3, or 2
     for holes larger than :data:`LARGE_HOLE_PIXELS`. The library keeps its seed globally, so seeding
@@ -99,19 +129,20 @@ CARDS = [
     ModelCard(
         name="patchmatch",
         family="patchmatch",
-        title="PatchMatch (exemplar-based, default)",
+        title="PatchMatch, multi-scale (exemplar-based, default)",
         kind="classical",
         paper="Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for Structural Image Editing, 2009",
         paper_url="https://gfx.cs.princeton.edu/pubs/Barnes_2009_PAR/",
         code_url="https://github.com/invoke-ai/PyPatchMatch",
         licence="MIT",
-        working_size=384,
-        tile_size=768,
+        working_size=MAX_SIDE,
+        tile_size=MAX_SIDE,
         tile_overlap=128,
         context_margin=128,
         input=_CLASSICAL_INPUT,
         module="inpaintstudio.classical",
-        notes="Copies texture from the rest of the crop; best of the weight-free engines for object removal.",
+        notes="Copies texture from the rest of the crop, at full resolution (big regions: coarse fill, then "
+        "refined level by level); best of the weight-free engines for object removal.",
     ),
     ModelCard(
         name="opencv_telea",
