@@ -8,9 +8,11 @@ real photos shipped by scikit-image / scikit-learn, so the true content is known
 Part 2, full resolution: the default engine through the pipeline, *before* (regions over 768 px
 filled by pypatchmatch at 384 px and upscaled, as the studio did until the multi-scale fill) and
 *after* (the current card: coarse fill refined level by level up to full resolution), in the same
-run on the same cases: photos of at least 12 MP and the same photos at 1 MP, one elliptical hole of
-0.5, 2, 5 or 10 % of the photo. The photos come from Debian's ``mate-backgrounds`` (GPL-2+;
-``apt-get install mate-backgrounds``): its 17.9 MP abstract painting at its own size and nature
+run on the same cases: photos of at least 12 MP with one elliptical hole of 0.5, 2, 5 or 10 % of
+the photo, and the same photos at 1 MP with a hole of 2, 5, 10 or 20 % (at 1 MP only regions over
+768 px, the larger holes, take the multi-scale path; smaller ones are filled as before). The
+photos come from Debian's ``mate-backgrounds`` (GPL-2+; ``apt-get install mate-backgrounds``):
+its 17.9 MP abstract painting at its own size and nature
 photos upscaled to at least 12 MP (Lanczos; their finest detail is therefore the upscale's).
 Without that package the 12 MP cases are skipped and the 1 MP cases use scikit-image photos.
 
@@ -153,7 +155,7 @@ LARGE_SOURCES = (
     ("nature/Blinds.jpg", 2.3),
     ("nature/Dune.jpg", 2.75),
 )
-HOLE_FRACTIONS = (0.005, 0.02, 0.05, 0.10)
+HOLE_FRACTIONS = {"12MP+": (0.005, 0.02, 0.05, 0.10), "1MP": (0.02, 0.05, 0.10, 0.20)}
 
 
 def _read_rgb(path: Path) -> np.ndarray | None:
@@ -219,13 +221,13 @@ def timed_fill(image: np.ndarray, mask: np.ndarray, engine=None) -> tuple[np.nda
     return result.image, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def compare_full_resolution(groups: dict[str, dict[str, np.ndarray]], fractions: tuple[float, ...],
-                            repeats: int = 1) -> list[dict]:
+def compare_full_resolution(groups: dict[str, dict[str, np.ndarray]],
+                            fractions: dict[str, tuple[float, ...]], repeats: int = 1) -> list[dict]:
     old = before_engine()
     cases = []
     for group, photos_of_group in groups.items():
         for pi, (name, image) in enumerate(photos_of_group.items()):
-            for fraction in fractions:
+            for fraction in fractions[group]:
                 mask = elliptical_hole(image.shape[:2], fraction, seed=pi * 100 + int(fraction * 1000))
                 case = {"group": group, "photo": name, "megapixels": round(image.shape[0] * image.shape[1] / 1e6, 1),
                         "hole_percent": fraction * 100, "hole_pixels": int(mask.sum())}
@@ -305,8 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-candidates", action="store_true", help="only the full-resolution comparison")
     parser.add_argument("--skip-full", action="store_true", help="only the candidate comparison")
     parser.add_argument("--photos", type=int, default=len(LARGE_SOURCES), help="photos per size (default: all)")
-    parser.add_argument("--holes", type=float, nargs="+", default=[f * 100 for f in HOLE_FRACTIONS],
-                        help="hole sizes in percent of the photo")
+    parser.add_argument("--holes", type=float, nargs="+",
+                        help="hole sizes in percent of the photo (default: 0.5 2 5 10 at 12 MP, 2 5 10 20 at 1 MP)")
     parser.add_argument("--repeats", type=int, default=1, help="time each fill this many times, keep the fastest")
     parser.add_argument("--crops", type=Path, help="write before/after crops of the first 12 MP photo, 5 %% hole")
     args = parser.parse_args(argv)
@@ -319,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         if not groups["12MP+"]:
             print("mate-backgrounds is not installed: the 12 MP cases are skipped")
         groups = {k: v for k, v in groups.items() if v}
-        fractions = tuple(h / 100 for h in args.holes)
+        fractions = {g: tuple(h / 100 for h in args.holes) if args.holes else HOLE_FRACTIONS[g] for g in groups}
         report["full_resolution_cases"] = compare_full_resolution(groups, fractions, args.repeats)
         report["full_resolution"] = summarise(report["full_resolution_cases"])
     out = Path(__file__).resolve().parent / "results" / "engines_compare.json"

@@ -48,8 +48,8 @@ class MultiscaleConfig:
     """
 
     coarse_side: int = 384
-    coarse_iterations: int = 6
-    level_iterations: int = 2
+    coarse_iterations: int = 4
+    level_iterations: int = 1
     fine_iterations: int = 1
     search_radius: int = 4
     features: int = 8
