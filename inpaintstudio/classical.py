@@ -51,7 +51,7 @@ _PATCHMATCH_LOCK = threading.Lock()
 
 
 # Above this many hole pixels the patch radius drops from 3 to 2: about 1.5x faster, and such holes are
-# large regions the pipeline already fills at the working size and upscales, where 7x7 patches buy
+# large regions whose coarse level this fills before the multi-scale refinement, where 7x7 patches buy
 # little (benchmarks/engines_compare.py: radius 3 vs 2 = 18.96 vs 18.41 dB on small holes).
 LARGE_HOLE_PIXELS = 40_000
 
