@@ -12,6 +12,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from inpaintstudio.outputs import OutputPlan
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,10 +51,7 @@ def _add_parity(sub: argparse._SubParsersAction) -> None:
 def _run_parity(args: argparse.Namespace) -> int:
     from inpaintstudio.parity import run_parity
 
-    if not (args.folder / "config.json").is_file():
-        _error(f"{args.folder} has no config.json")
-        return EXIT_BAD_INPUT
-    report = run_parity(args.folder, model=args.model)
+    report = run_parity(args.folder, model=args.model)  # unreadable fixtures: ParityInputError, exit 2
     print(report.table())
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -94,17 +95,15 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
 
 
 def _run_weights_import(args: argparse.Namespace) -> int:
-    from inpaintstudio import registry
-    from inpaintstudio.weights import WeightsError, import_checkpoint
+    from inpaintstudio.outputs import OutputPlan
+    from inpaintstudio.weights import import_checkpoint
 
-    try:
-        report = import_checkpoint(args.model, args.file, args.output)
-    except registry.UnknownModelError as error:
-        _error(str(error))
-        return EXIT_BAD_INPUT
-    except WeightsError as error:
-        _error(str(error))
-        return EXIT_FAILED
+    if args.output is not None:  # re-importing over an earlier import is normal; over the source is not
+        plan = OutputPlan(overwrite=True)
+        plan.protect([args.file])
+        plan.claim(args.output, source=args.file)
+    # unknown model, unreadable or unfitting checkpoint, unwritable destination: exit 2 (see boundary.py)
+    report = import_checkpoint(args.model, args.file, args.output)
     print(report.summary())
     return EXIT_OK
 
@@ -141,15 +140,48 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     from inpaintstudio.pipeline import STRATEGIES
 
     p.add_argument("--strategy", default="auto", choices=STRATEGIES, help="how to cover large images (default auto)")
-    p.add_argument("--margin", type=int, help="context margin around each hole, pixels")
-    p.add_argument("--tile-size", type=int, help="tile side for --strategy tile")
+    p.add_argument("--margin", type=int, help="context margin around each hole, pixels (0 or more)")
+    p.add_argument("--tile-size", type=int, help="tile side for --strategy tile (at least the model's minimum)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--resize-mask", action="store_true", help="rescale a mask of another size (nearest)")
     p.add_argument("--max-pixels", type=int, help="refuse images larger than this many pixels (default 60 MP)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (never an input)")
 
 
 def _options(args: argparse.Namespace) -> dict:
     return {"strategy": args.strategy, "margin": args.margin, "tile_size": args.tile_size, "device": args.device}
+
+
+def _check_request(args: argparse.Namespace, models: Sequence[str]) -> None:
+    """Everything about the request that can be refused before any image is read or any model runs."""
+    from inpaintstudio import io, pipeline, registry
+    from inpaintstudio.engines import select_device
+
+    io.max_pixels_limit(args.max_pixels)
+    if args.device not in (None, "", "auto"):  # "auto" always works; naming a device needs torch to check it
+        select_device(args.device)
+    for name in models:
+        pipeline.check_options(_options(args), registry.get_card(name))
+
+
+def _check_engines(models: Sequence[str], device: str) -> None:
+    """Load every engine before any work, so that a missing checkpoint stops the run before it starts."""
+    from inpaintstudio import pipeline, registry
+
+    missing: list[registry.WeightsMissingError] = []
+    for name in models:
+        try:
+            pipeline.get_engine(name, device)
+        except registry.WeightsMissingError as error:
+            missing.append(error)
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        names = ", ".join(error.card.name for error in missing)
+        raise registry.WeightsMissingError(
+            f"{names} need weights that are not on this machine:\n\n" + "\n\n".join(str(e) for e in missing),
+            card=missing[0].card, expected=missing[0].expected,
+        )
 
 
 @command("inpaint")
@@ -158,63 +190,107 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path, help="image file, or a folder of images")
     p.add_argument("mask", type=Path, help="mask file (white or opaque = hole), or a folder matched by file stem")
     p.add_argument("-m", "--model", default=None, help="model name (default: patchmatch); see `models`")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output file (PNG by default) or folder")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (PNG unless the suffix asks for JPEG/WebP) or folder (a trailing / or an "
+                        "existing folder; created when missing)")
     _add_strategy_options(p)
     p.set_defaults(func=_run_inpaint)
 
 
-def _pairs(image: Path, mask: Path, output: Path) -> list[tuple[Path, Path, Path]]:
-    """(image, mask, output) triples; masks matched by stem when ``mask`` is a folder."""
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+
+
+def _mask_for(image: Path, mask: Path) -> Path | None:
+    if not mask.is_dir():
+        return mask
+    candidates = sorted(m for m in mask.iterdir() if m.stem == image.stem and m.suffix.lower() in IMAGE_SUFFIXES)
+    return candidates[0] if candidates else None
+
+
+def _plan_pairs(args: argparse.Namespace, plan: OutputPlan) -> list[tuple[Path, Path | None, Path]]:
+    """(image, mask or None when the mask folder has none, output) triples, every output claimed."""
+    from inpaintstudio import io
+    from inpaintstudio.outputs import output_target
+
+    image, mask = args.image, args.mask
     if not image.is_dir():
-        target = output / f"{image.stem}.png" if output.is_dir() else output
-        return [(image, mask, target)]
-    images = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        target = output_target(args.output)
+        out = target.file_for(image.stem)
+        plan.protect([image, mask])
+        io.write_format(out)
+        plan.claim(out, source=image)
+        return [(image, mask, out)]
+    target = output_target(args.output, folder_required=True)
+    images = _images_in(image)
     if not images:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {image}")
-    pairs = []
+        raise io.InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {io.printable_path(image)}")
+    masks = _images_in(mask) if mask.is_dir() else [mask]
+    plan.protect([*images, *masks])
+    triples = []
     for path in images:
-        if mask.is_dir():
-            candidates = [m for m in mask.iterdir() if m.stem == path.stem and m.suffix.lower() in IMAGE_SUFFIXES]
-            if not candidates:
-                raise FileNotFoundError(f"no mask named {path.stem}.* in {mask} for image {path.name}")
-            mask_path = candidates[0]
-        else:
-            mask_path = mask
-        pairs.append((path, mask_path, output / f"{path.stem}.png"))
-    return pairs
+        out = target.file_for(path.stem)
+        plan.claim(out, source=path)
+        triples.append((path, _mask_for(path, mask), out))
+    return triples
+
+
+def _load_pair(image_path: Path, mask_path: Path, args: argparse.Namespace, *, batch: bool):
+    """The image, its hole mask and warnings; a swapped pair is refused in a batch, flagged otherwise."""
+    from inpaintstudio import io
+
+    loaded = io.load_image(image_path, max_pixels=args.max_pixels)
+    mask_image = io.load_image(mask_path, max_pixels=args.max_pixels)
+    warnings = []
+    if io.looks_like_mask(loaded.rgb) and io.looks_like_photo(mask_image.rgb):
+        message = (f"the image {io.printable_path(image_path)} looks like a mask and the mask "
+                   f"{io.printable_path(mask_path)} like a photo: were they swapped? (the image comes first)")
+        if batch:
+            raise io.InputError(message + "; skipped")
+        warnings.append(message)
+    mask = io.mask_from_loaded(mask_image, size=loaded.size, resize=args.resize_mask)
+    return loaded, mask, warnings
+
+
+def _warn(lines: Sequence[str], prefix: str = "warning") -> None:
+    for line in lines:
+        print(f"{prefix}: {line}", file=sys.stderr)
 
 
 def _run_inpaint(args: argparse.Namespace) -> int:
-    from inpaintstudio import io, pipeline, registry
+    from inpaintstudio import boundary, io, pipeline, registry
+    from inpaintstudio.outputs import OutputPlan
 
-    model = args.model or registry.DEFAULT_MODEL
-    try:
-        registry.get_card(model)
-        if args.image.is_dir():
-            args.output.mkdir(parents=True, exist_ok=True)
-        pairs = _pairs(args.image, args.mask, args.output)
-    except (registry.UnknownModelError, FileNotFoundError) as error:
-        _error(str(error))
-        return EXIT_BAD_INPUT
-    for image_path, mask_path, out_path in pairs:
+    model = args.model if args.model is not None else registry.DEFAULT_MODEL
+    _check_request(args, [model])
+    plan = OutputPlan(overwrite=args.overwrite)
+    triples = _plan_pairs(args, plan)
+    _check_engines([model], args.device)
+    batch = args.image.is_dir()
+    failures: list[tuple[Path, str]] = []
+    for image_path, mask_path, out_path in triples:
         try:
-            loaded = io.load_image(image_path, max_pixels=args.max_pixels)
-            mask = io.load_mask(mask_path, size=loaded.size, resize=args.resize_mask, max_pixels=args.max_pixels)
+            if mask_path is None:
+                raise io.ImageReadError(f"no mask named {image_path.stem}.* in {io.printable_path(args.mask)}")
+            loaded, mask, warnings = _load_pair(image_path, mask_path, args, batch=batch)
+            _warn(warnings)
             result = pipeline.inpaint(loaded.rgb, mask, model, _options(args))
-            saved = io.save_like(out_path, result.image, loaded, metadata=_provenance(result, image_path))
-        except io.InputError as error:
-            _error(str(error))
-            return EXIT_BAD_INPUT
-        except registry.WeightsMissingError as error:
-            _error(str(error))
-            return EXIT_WEIGHTS_MISSING
-        except ValueError as error:
-            _error(str(error))
-            return EXIT_BAD_INPUT
-        for notice in [*result.notices, *loaded.notes, *saved.notes]:
-            print(f"note: {notice}", file=sys.stderr)
-        print(f"{image_path} -> {saved.path}  ({model}, {len(result.regions)} region(s), "
-              f"{result.timings.get('total', 0.0):.2f} s, {result.device})")
+            saved = plan.write_image(out_path, result.image, like=loaded, metadata=_provenance(result, image_path))
+        except Exception as error:  # noqa: BLE001 - a batch goes on past a bad file; bugs still propagate
+            if not batch or boundary.exit_code_of(error) != EXIT_BAD_INPUT:
+                raise
+            failures.append((image_path, boundary.message_of(error)))
+            boundary.report_failure(error, prefix=f"skipped {io.printable_path(image_path.name)}")
+            continue
+        _warn([*result.notices, *loaded.notes], prefix="note")
+        _warn(saved.notes)
+        print(f"{io.printable_path(image_path)[1:-1]} -> {io.printable_path(saved.path)[1:-1]}  ({model}, "
+              f"{len(result.regions)} region(s), {result.timings.get('total', 0.0):.2f} s, {result.device})")
+    if failures:
+        print(f"error: {len(failures)} of {len(triples)} images failed:", file=sys.stderr)
+        for path, message in failures:
+            print(f"  {io.printable_path(path.name)[1:-1]}: {message}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -236,37 +312,34 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", type=Path)
     p.add_argument("mask", type=Path)
     p.add_argument("-m", "--model", action="append", required=True, help="model name; repeat for each model")
-    p.add_argument("-o", "--output", type=Path, required=True, help="grid PNG")
+    p.add_argument("-o", "--output", required=True, help="grid image (PNG unless the suffix asks for JPEG/WebP)")
     _add_strategy_options(p)
     p.set_defaults(func=_run_compare)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from inpaintstudio import io, pipeline, registry
+    from inpaintstudio import io, pipeline
     from inpaintstudio.grid import labelled_grid, mask_preview
+    from inpaintstudio.outputs import OutputPlan, output_target
 
-    try:
-        for name in args.model:
-            registry.get_card(name)
-        loaded = io.load_image(args.image, max_pixels=args.max_pixels)
-        mask = io.load_mask(args.mask, size=loaded.size, resize=args.resize_mask, max_pixels=args.max_pixels)
-    except (registry.UnknownModelError, io.InputError) as error:
-        _error(str(error))
-        return EXIT_BAD_INPUT
+    _check_request(args, args.model)
+    plan = OutputPlan(overwrite=args.overwrite)
+    plan.protect([args.image, args.mask])
+    out = output_target(args.output).file_for(f"{args.image.stem}_compare")
+    io.write_format(out)
+    plan.claim(out, source=args.image)
+    _check_engines(args.model, args.device)
+    loaded, mask, warnings = _load_pair(args.image, args.mask, args, batch=False)
+    _warn(warnings)
     panels = [("input", loaded.rgb), ("mask", mask_preview(loaded.rgb, mask))]
-    status = EXIT_OK
     for name in args.model:
-        try:
-            result = pipeline.inpaint(loaded.rgb, mask, name, _options(args))
-        except registry.WeightsMissingError as error:
-            _error(str(error))
-            status = EXIT_WEIGHTS_MISSING
-            continue
+        result = pipeline.inpaint(loaded.rgb, mask, name, _options(args))
         panels.append((f"{name} {result.timings.get('total', 0.0):.2f}s", result.image))
         print(f"{name}: {result.timings.get('total', 0.0):.2f} s")
-    saved = io.save_image(args.output, labelled_grid(panels), source_path=args.image)
-    print(f"wrote {saved.path}")
-    return status
+    saved = plan.write_image(out, labelled_grid(panels))
+    _warn(saved.notes)
+    print(f"wrote {io.printable_path(saved.path)[1:-1]}")
+    return EXIT_OK
 
 
 # Commands that live beside the engine they drive: the clinic workflow, training and evaluation.
@@ -285,10 +358,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_debug_flag(parser: argparse.ArgumentParser, top: bool) -> None:
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show the Python traceback of a failure")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_debug_flag(child, top=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (usage errors: 2, after argparse's message)."""
+    from inpaintstudio import boundary
+
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    _add_debug_flag(parser, top=True)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # argparse has printed the usage and the problem
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_INPUT
+    return boundary.run_command(args.func, args, debug=boundary.debug_requested(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -323,7 +323,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", type=Path, help="hole mask to use instead of the proposed one (white = hole)")
     p.add_argument("--face", type=int, default=None, help="face index when several are found (0 = largest)")
     p.add_argument("--device", default=None, help="torch device (default: auto)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the six output files")
+    p.add_argument("-o", "--output", required=True, help="folder for the six output files (created when missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace the six files of an earlier run")
     p.set_defaults(func=_run_clinic_command)
 
 
@@ -336,6 +337,16 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
 
+    from inpaintstudio.outputs import OutputPlan, output_target
+
+    # the six destinations are checked before any work: never over the input (a photo named
+    # before.png inside the folder), never over an earlier run without --overwrite
+    folder = output_target(args.output, folder_required=True).path
+    plan = OutputPlan(overwrite=args.overwrite)
+    plan.protect([args.image, args.mask])
+    for name in OUTPUT_FILES:
+        plan.claim(folder / name, source=args.image)
+    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
@@ -349,7 +360,7 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_WEIGHTS_MISSING)
     except BackendUnavailableError as error:
         return fail(str(error), EXIT_FAILED)
-    written = write_outputs(result, args.output, loaded)
+    written = write_outputs(result, folder, loaded, plan=plan)
     for line in result.warnings:
         print(f"warning: {line}")
     print(f"clinic: {result.model}, landmarks {result.face.backend}, {int(result.mask.sum())} mask pixels")
@@ -358,12 +369,18 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None) -> list[Path]:
-    """Write the six clinic files into ``folder`` (created if needed); returns their paths."""
-    from inpaintstudio import io
+def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None, plan: Any | None = None) -> list[Path]:
+    """Write the six clinic files into ``folder`` (created if needed); returns their paths.
+
+    ``plan``: an :class:`inpaintstudio.outputs.OutputPlan` that has claimed them (the CLI's); without
+    one, existing files are replaced, but never the input photo.
+    """
+    from inpaintstudio.outputs import OutputPlan
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if plan is None:
+        plan = OutputPlan(overwrite=True)
+        plan.protect([getattr(loaded, "source_path", None)])
     icc = getattr(loaded, "icc_profile", None)
     source = getattr(loaded, "source_path", None)
     images = {
@@ -376,11 +393,11 @@ def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None)
     written = []
     for name, rgb in images.items():
         keep_icc = icc if name != "mask.png" else None
-        io.save_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
+        plan.write_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
         written.append(folder / name)
     json_path = folder / "landmarks.json"
     payload = result.landmarks_json()
     lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in payload.items()]  # one key per line
-    json_path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    plan.write_text(json_path, "{\n" + ",\n".join(lines) + "\n}\n")
     written.append(json_path)
     return written

@@ -34,6 +34,10 @@ from inpaintstudio.registry import ModelCard
 
 __all__ = [
     "STRATEGIES",
+    "MIN_TILE_SIZE",
+    "OptionError",
+    "check_options",
+    "min_tile_size",
     "Box",
     "RegionPlan",
     "InpaintOptions",
@@ -48,6 +52,8 @@ __all__ = [
 Strategy = Literal["auto", "full", "crop", "tile", "resize"]
 STRATEGIES: tuple[str, ...] = ("auto", "full", "crop", "tile", "resize")
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
+MIN_TILE_SIZE = 64  # smaller tiles give no context and thousands of runs
+CROP_FALLBACK_FRACTION = 0.5  # crop hands a region to auto when the hole covers more than this of it
 Progress = Callable[[float, str], None]
 
 
@@ -80,12 +86,53 @@ class InpaintOptions:
 
 @dataclass
 class RegionPlan:
-    """How one region of the image is filled."""
+    """How one region of the image is filled (``notice``: why the plan differs from the strategy asked)."""
 
     box: Box
     mode: Literal["direct", "tile", "resize"]
     tiles: int = 1
     scale: float = 1.0
+    notice: str = ""
+
+
+class OptionError(ValueError):
+    """An option value that cannot be used; ``cli_message`` names the command-line flag instead."""
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message or message
+
+
+def min_tile_size(card: ModelCard) -> int:
+    """The smallest tile side worth running ``card``'s model on."""
+    return max(MIN_TILE_SIZE, card.input.min_size, card.input.pad_multiple)
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_options(options: InpaintOptions | dict[str, Any], card: ModelCard) -> InpaintOptions:
+    """Refuse option values that cannot work (before any pixel is touched); returns the options.
+
+    Raises:
+        OptionError: unknown strategy, negative margin or overlap, tile size below :func:`min_tile_size`.
+    """
+    if isinstance(options, dict):
+        options = InpaintOptions.from_dict(options)
+    if options.strategy not in STRATEGIES:
+        raise OptionError(f"unknown strategy {options.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    checks = (
+        ("margin", "--margin", options.margin, 0, "pixels of context, 0 or more"),
+        ("tile_size", "--tile-size", options.tile_size, min_tile_size(card),
+         f"at least {min_tile_size(card)} pixels for {card.name}"),
+        ("tile_overlap", "--tile-overlap", options.tile_overlap, 0, "0 or more pixels"),
+    )
+    for name, flag, value, lowest, wanted in checks:
+        if value is not None and (not _whole_number(value) or value < lowest):
+            raise OptionError(f"{name}={value!r} cannot be used: {wanted}",
+                              cli_message=f"{flag} {value} cannot be used: {wanted}")
+    return options
 
 
 @dataclass
@@ -191,11 +238,14 @@ def plan_regions(mask: np.ndarray, card: ModelCard, options: InpaintOptions) -> 
             mode = "tile"
         elif options.strategy == "resize":
             mode = "resize"
-        elif options.strategy == "crop":
+        elif options.strategy == "crop" and (fixed or mask[y0:y1, x0:x1].mean() <= CROP_FALLBACK_FRACTION):
             mode = "resize" if fixed else "direct"
-        else:  # auto
+        else:  # auto, or crop on a region too large to run whole that is mostly hole
             mode = "tile" if _largest_hole_fits(mask[y0:y1, x0:x1], limit, options, card) else "resize"
         plan = RegionPlan(box=box, mode=mode)
+        if options.strategy == "crop" and mode != "direct" and not fixed:
+            plan.notice = (f"crop: the {w}×{h} region is mostly hole and larger than {card.name}'s {limit}-pixel "
+                           f"tiles, so it was filled as auto would ({mode})")
         if mode == "resize":
             target = fixed or card.working_size
             plan.scale = min(1.0, target / max(w, h)) if not fixed else target / max(w, h)
@@ -369,11 +419,10 @@ def inpaint(
         options = InpaintOptions()
     elif isinstance(options, dict):
         options = InpaintOptions.from_dict(options)
-    if options.strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {options.strategy!r}; choose one of {', '.join(STRATEGIES)}")
     check_inputs(image, mask)
     hole = mask.astype(bool, copy=False)
     card = registry.get_card(model) if engine is None else engine.card
+    options = check_options(options, card)
     result = InpaintResult(image=image.copy(), model=card.name, strategy=options.strategy, device="cpu")
     if not hole.any():
         result.notices.append("the mask is empty: the image is returned unchanged")
@@ -389,6 +438,7 @@ def inpaint(
 
     t = time.perf_counter()
     result.regions = plan_regions(hole, card, options)
+    result.notices.extend(plan.notice for plan in result.regions if plan.notice)
     timings["plan"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -150,8 +150,9 @@ MODEL_MODULES: dict[str, str] = {
     "hint": "inpaintstudio.models.hint",
     "inclg": "inpaintstudio.models.inclg",
     "tsgl": "inpaintstudio.models.tsgl",
-    "tsgl_512": "inpaintstudio.models.tsgl",
+    "tsgl_512": "inpaintstudio.models.tsgl_lama",
     "csfc": "inpaintstudio.models.csfc",
+    "lama": "inpaintstudio.models.lama",
 }
 
 DEFAULT_MODEL = "patchmatch"

@@ -56,8 +56,8 @@ def test_every_card_is_consistent() -> None:
 
 def test_unknown_model_message_lists_known_models() -> None:
     with pytest.raises(registry.UnknownModelError) as info:
-        registry.get_card("lama")
-    assert "unknown model 'lama'" in str(info.value) and "patchmatch" in str(info.value)
+        registry.get_card("deepfill_v9")
+    assert "unknown model 'deepfill_v9'" in str(info.value) and "patchmatch" in str(info.value)
 
 
 def test_missing_weights_message_names_file_and_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,7 +129,7 @@ def test_cli_errors_have_stable_codes(photo_and_mask, tmp_path: Path, capsys: py
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     assert main(["inpaint", str(corrupt), str(small_mask), "-o", out]) == EXIT_BAD_INPUT
     assert "broken.png" in capsys.readouterr().err
-    assert main(["inpaint", str(image_path), str(small_mask), "-m", "lama", "-o", out]) == EXIT_BAD_INPUT
+    assert main(["inpaint", str(image_path), str(small_mask), "-m", "deepfill_v9", "-o", out]) == EXIT_BAD_INPUT
     monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(tmp_path / "none"))
     mask = tmp_path / "m.png"
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), ((0, 290), (0, 441)))).save(mask)

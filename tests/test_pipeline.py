@@ -86,8 +86,8 @@ def test_unknown_option_and_strategy_are_errors(photo: np.ndarray) -> None:
         inpaint(photo, mask, "opencv_telea", {"tile_sise": 128})
     with pytest.raises(ValueError, match="unknown strategy 'tiles'"):
         inpaint(photo, mask, "opencv_telea", {"strategy": "tiles"})
-    with pytest.raises(registry.UnknownModelError, match="unknown model 'lama'.*patchmatch"):
-        inpaint(photo, mask, "lama")
+    with pytest.raises(registry.UnknownModelError, match="unknown model 'deepfill_v9'.*patchmatch"):
+        inpaint(photo, mask, "deepfill_v9")
 
 
 def test_crop_boxes_merge_so_nothing_is_filled_twice() -> None:

@@ -65,4 +65,5 @@ def test_blocks_are_built_without_analytics_and_with_cache_sweep() -> None:
     assert demo.delete_cache == (600, 3600)
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
     assert {"open_image", "run", "compare", "use_result", "undo", "upload_mask", "export_mask", "models_table",
-            "import_weights", "hub_download", "clinic_open", "clinic_run"} <= names
+            "import_weights", "clinic_open", "clinic_run"} <= names
+    assert "hub_download" not in names  # only a Space with $INPAINTSTUDIO_HF_REPO gets that endpoint

@@ -385,9 +385,9 @@ def test_refresh_models_marks_availability(client):
     assert labels["mxt"].startswith("mxt: unavailable, weights missing")
 
 
-def test_hub_download_endpoint_without_configuration_explains_itself(client, monkeypatch):
+def test_hub_download_endpoint_exists_only_when_configured(client, monkeypatch):
     monkeypatch.delenv("INPAINTSTUDIO_HF_REPO", raising=False)
-    with pytest.raises(AppError, match="INPAINTSTUDIO_HF_REPO"):
+    with pytest.raises(ValueError, match="hub_download"):
         client.predict("mxt", api_name="/hub_download")
 
 

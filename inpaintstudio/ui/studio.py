@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from inpaintstudio.ui import security
 from inpaintstudio.ui.edit_tab import build_edit_tab
 from inpaintstudio.ui.models_tab import build_models_tab
 from inpaintstudio.ui.session import StudioConfig
@@ -115,7 +116,7 @@ def launch(
     demo = build_studio(config, startup_notes)
     options = launch_options(config, port, host)
     options.update(overrides)
-    demo.launch(**options)
+    demo.launch(**security.install(options))  # 403 for a foreign Host or Origin
     return demo
 
 
