@@ -155,6 +155,7 @@ LARGE_SOURCES = (
     ("nature/Blinds.jpg", 2.3),
     ("nature/Dune.jpg", 2.75),
 )
+CROP_PHOTOS = ("Elephants", "Blinds")
 HOLE_FRACTIONS = {"12MP+": (0.005, 0.02, 0.05, 0.10), "1MP": (0.02, 0.05, 0.10, 0.20)}
 
 
@@ -273,7 +274,7 @@ def summarise(cases: list[dict]) -> list[dict]:
 
 
 def write_crops(path: Path, image: np.ndarray, mask: np.ndarray, side: int = 512) -> None:
-    """Truth | before | after, one full-resolution crop at the hole's centre and a view of the hole."""
+    """Truth | before | after: a 1:1 crop at the hole's centre (top) and the whole hole (bottom)."""
     before, _, _ = timed_fill(image, mask, before_engine())
     after, _, _ = timed_fill(image, mask)
     ys, xs = np.nonzero(mask)
@@ -310,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--holes", type=float, nargs="+",
                         help="hole sizes in percent of the photo (default: 0.5 2 5 10 at 12 MP, 2 5 10 20 at 1 MP)")
     parser.add_argument("--repeats", type=int, default=1, help="time each fill this many times, keep the fastest")
-    parser.add_argument("--crops", type=Path, help="write before/after crops of the first 12 MP photo, 5 %% hole")
+    parser.add_argument("--crops", type=Path, metavar="DIR",
+                        help="write DIR/fill-multiscale-<photo>.png: before/after crops of 12 MP photos, 5 %% hole")
     args = parser.parse_args(argv)
     report: dict = {"note": __doc__}
     if not args.skip_candidates:
@@ -329,10 +331,10 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps(report, indent=1))
     print(f"wrote {out}")
     if args.crops:
-        photos_large = large_photos()
-        if photos_large:
-            name, image = next(iter(photos_large.items()))
-            write_crops(args.crops, image, elliptical_hole(image.shape[:2], 0.05, seed=50))
+        for pi, (name, image) in enumerate(large_photos().items()):
+            if name in CROP_PHOTOS:
+                mask = elliptical_hole(image.shape[:2], 0.05, seed=pi * 100 + 50)  # the 5 % case above
+                write_crops(args.crops / f"fill-multiscale-{name.lower()}.png", image, mask)
 
 
 if __name__ == "__main__":
