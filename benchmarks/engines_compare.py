@@ -207,7 +207,11 @@ def elliptical_hole(shape: tuple[int, int], fraction: float, seed: int) -> np.nd
 
 
 def before_engine():
-    """The default engine as it was: regions over 768 px filled by pypatchmatch at 384 px, upscaled."""
+    """The default engine as it was: regions over 768 px filled by pypatchmatch at 384 px, upscaled.
+
+    Run with the ``resize`` strategy, which for these cases (one hole larger than a 768 px tile can
+    take) is what ``auto`` did then.
+    """
     from inpaintstudio import classical, registry
 
     card = replace(registry.get_card("patchmatch"), working_size=384, tile_size=768)
@@ -217,8 +221,9 @@ def before_engine():
 def timed_fill(image: np.ndarray, mask: np.ndarray, engine=None) -> tuple[np.ndarray, float, float]:
     from inpaintstudio import pipeline
 
+    options = {"strategy": "resize"} if engine is not None else None
     wall, cpu = time.perf_counter(), time.process_time()
-    result = pipeline.inpaint(image, mask, "patchmatch", engine=engine)
+    result = pipeline.inpaint(image, mask, "patchmatch", engine=engine, options=options)
     return result.image, time.perf_counter() - wall, time.process_time() - cpu
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["MultiscaleConfig", "multiscale_fill", "pyramid_sizes"]
+__all__ = ["MultiscaleConfig", "multiscale_fill", "pyramid_sizes", "refine_at_full_resolution"]
 
 PATCH_RADIUS = 2  # 5×5 patches for matching; voting reads at most this far from a source centre
 _ZERO = 0  # linear position of the padded corner pixel, kept black
@@ -44,6 +44,8 @@ class MultiscaleConfig:
         fine_vote_radius: the same at full resolution, where ``fine_vote_sigma`` (smaller: the
             pixel's own patch dominates, seams soften without blurring the texture) sets the weights.
         seam_sigma: spatial scale in pixels of the colour correction along the border (0 = off).
+        max_hole_pixels: levels with more hole pixels than this are not refined; the last refined
+            level is upscaled into the hole instead (bounds time and memory, about 120 bytes a pixel).
         seed: seed of the random initialisation and search; equal inputs give equal results.
     """
 
@@ -57,6 +59,7 @@ class MultiscaleConfig:
     fine_vote_radius: int = 1
     fine_vote_sigma: float = 0.6
     seam_sigma: float = 6.0
+    max_hole_pixels: int = 3_000_000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -412,7 +415,11 @@ def multiscale_fill(image: np.ndarray, mask: np.ndarray, coarse_fill: CoarseFill
     jumps = [1 << k for k in range(int(np.log2(reach)) - 1, -1, -1)]
     match = _refine(level, match, config.coarse_iterations, reach, jumps, config, rng, fixed_target=True)
 
+    hole_fraction = float(hole.mean())
     for index, size in enumerate(sizes[1:], start=1):
+        if hole_fraction * size[0] * size[1] > config.max_hole_pixels:
+            p = level.pad
+            return _upscaled(image, hole, level.image[p : p + level.shape[0], p : p + level.shape[1]])
         fine_image, fine_hole = _level_inputs(image, hole, size)
         fine = _make_level(fine_image, fine_hole, max(config.search_radius, PATCH_RADIUS + 1))
         if not fine.valid.any():
@@ -430,6 +437,20 @@ def multiscale_fill(image: np.ndarray, mask: np.ndarray, coarse_fill: CoarseFill
         values = values + _seam_correction(level, match, config.seam_sigma)
     result[level.ys, level.xs] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     return result
+
+
+def refine_at_full_resolution(image01: np.ndarray, mask: np.ndarray, coarse_side: int,
+                              coarse_fill: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The pipeline's ``refine`` route on float images in [0, 1]: ``coarse_fill`` (any engine, float in
+    and out) fills the region at ``coarse_side``, and the texture is refined up to full resolution."""
+
+    def coarse(small: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
+        out = coarse_fill(small.astype(np.float32) / 255.0, small_mask)
+        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+    image = np.clip(np.rint(image01 * 255.0), 0, 255).astype(np.uint8)
+    filled = multiscale_fill(image, mask, coarse, MultiscaleConfig(coarse_side=max(16, coarse_side)))
+    return filled.astype(np.float32) / 255.0
 
 
 def _upscaled(image: np.ndarray, hole: np.ndarray, filled_small: np.ndarray) -> np.ndarray:

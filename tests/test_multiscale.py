@@ -152,7 +152,17 @@ def test_default_engine_fills_big_regions_at_full_resolution_through_the_pipelin
     card = registry.get_card("patchmatch")
     assert card.tile_size == classical.MAX_SIDE and card.working_size == classical.MAX_SIDE
     # the engine as it was (coarse fill upscaled) is what the benchmark compares against
-    before = pipeline.inpaint(image, hole, "patchmatch", engine=classical.make_engine(
+    before = pipeline.inpaint(image, hole, "patchmatch", options={"strategy": "resize"}, engine=classical.make_engine(
         replace(card, working_size=384, tile_size=768), multiscale=False))
     assert [p.mode for p in before.regions] == ["resize"]
     assert laplacian_spread(before.image, hole) / laplacian_spread(image, hole) < 0.6
+
+
+def test_levels_over_the_hole_budget_are_upscaled_not_refined() -> None:
+    image = textured(240, 360, seed=4)
+    hole = ellipse(240, 360, (90, 60))
+    budgeted = multiscale_fill(image, hole, coarse_patchmatch, replace(SMALL, max_hole_pixels=int(hole.sum()) // 2))
+    np.testing.assert_array_equal(budgeted[~hole], image[~hole])
+    refined = multiscale_fill(image, hole, coarse_patchmatch, SMALL)
+    # the full-resolution level was skipped: the budgeted fill is an upscale, visibly softer
+    assert laplacian_spread(budgeted, hole) < 0.8 * laplacian_spread(refined, hole)
