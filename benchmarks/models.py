@@ -32,12 +32,12 @@ sys.path.insert(0, str(HERE.parent))
 def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     import torch
 
-    from inpaintstudio import registry, weights
+    from inpaintstudio import loading, registry
 
     torch.manual_seed(0)
     card = registry.get_card(name)
-    module = registry.model_module(card)
-    net = module.build(weights.card_config(card)).eval().to(device)
+    module = loading.model_module(card)
+    net = module.build(loading.card_config(card)).eval().to(device)
     size = card.input.fixed_size or 256  # the papers report 256×256 (tsgl_512: its fixed 512)
     image = torch.rand(1, 3, size, size, device=device)
     mask = torch.zeros(1, 1, size, size, device=device)
@@ -95,7 +95,7 @@ def versus_worker(name: str, size: int, repeats: int, threads: int) -> dict:
     import numpy as np
     import torch
 
-    from inpaintstudio import engines, pipeline, registry, weights
+    from inpaintstudio import engines, loading, pipeline, registry
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -104,7 +104,7 @@ def versus_worker(name: str, size: int, repeats: int, threads: int) -> dict:
     card = registry.get_card(name)
     if card.kind == "deep":
         torch.manual_seed(0)  # random weights: this measures cost only and never reaches a user's image
-        net = registry.model_module(card).build(weights.card_config(card))
+        net = loading.model_module(card).build(loading.card_config(card))
         engine = engines.TorchEngine(card, net, "cpu")
         image = photo.astype(np.float32) / 255
 

@@ -1,14 +1,20 @@
-"""``python -m inpaintstudio``: a thin command line over ``pipeline`` and ``registry``.
+"""``python -m inpaintstudio``: a thin command line over ``pipeline``, ``registry`` and ``loading``.
 
-Exit codes (stable, for scripts):
+Every command is listed once, in :data:`COMMANDS` at the end of this file; commands that live beside
+what they drive (``clinic`` in :mod:`inpaintstudio.clinic`, ``train``/``eval`` in
+:mod:`inpaintstudio.training.commands`) are named there by module and function. Every command returns
+the exit codes of :mod:`inpaintstudio.errors` (stable, for scripts):
     0 success; 1 a check failed (parity outside tolerance, a model that could not run);
     2 bad usage or bad input (unreadable image, mask of another size, unknown model);
     3 weights missing.
+
+Listing models and reporting argument errors import no torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,22 +23,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from inpaintstudio.outputs import OutputPlan
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_WEIGHTS_MISSING = 3
+from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
 
-_COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {}
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_WEIGHTS_MISSING", "build_parser", "main"]
 
-
-def command(name: str) -> Callable[[Callable[[argparse._SubParsersAction], None]], Callable]:
-    """Register a function that adds subcommand ``name`` to the parser."""
-
-    def decorate(adder: Callable[[argparse._SubParsersAction], None]) -> Callable:
-        _COMMANDS[name] = adder
-        return adder
-
-    return decorate
+Adder = Callable[[argparse._SubParsersAction], None]
 
 
 def _error(message: str) -> None:
@@ -40,7 +35,6 @@ def _error(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------- parity
-@command("parity")
 def _add_parity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("parity", help="check a fixture folder against the authors' outputs")
     p.add_argument("folder", type=Path, help="folder with config.json, weights/inputs/outputs.safetensors")
@@ -57,7 +51,6 @@ def _run_parity(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------------------------- weights
-@command("weights")
 def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="import or check model weights")
     wsub = p.add_subparsers(dest="weights_command", required=True)
@@ -95,8 +88,8 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
 
 
 def _run_weights_import(args: argparse.Namespace) -> int:
+    from inpaintstudio.loading import import_checkpoint
     from inpaintstudio.outputs import OutputPlan
-    from inpaintstudio.weights import import_checkpoint
 
     if args.output is not None:  # re-importing over an earlier import is normal; over the source is not
         plan = OutputPlan(overwrite=True)
@@ -109,18 +102,17 @@ def _run_weights_import(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- models
-@command("models")
 def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list models and their weight status")
     p.set_defaults(func=_run_models)
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from inpaintstudio import registry
+    from inpaintstudio import registry, weights
 
     rows = []
     for card in registry.list_cards():
-        state = registry.weight_status(card)
+        state = weights.status(card)
         where = state["path"] or "-"
         licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
         rows.append((card.name, card.kind, state["state"], licence or "-", where))
@@ -184,7 +176,6 @@ def _check_engines(models: Sequence[str], device: str) -> None:
         )
 
 
-@command("inpaint")
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inpaint", help="fill the masked part of an image (or a folder of images)")
     p.add_argument("image", type=Path, help="image file, or a folder of images")
@@ -306,7 +297,6 @@ def _provenance(result, source: Path) -> dict[str, str]:
 
 
 # -------------------------------------------------------------------------------------------- compare
-@command("compare")
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="run several models on one mask and write a side-by-side grid")
     p.add_argument("image", type=Path)
@@ -342,19 +332,34 @@ def _run_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# Commands that live beside the engine they drive: the clinic workflow, training and evaluation.
-_COMMAND_MODULES = ("inpaintstudio.clinic", "inpaintstudio.training.commands")
+# ------------------------------------------------------------------------------------- command table
+def _elsewhere(module: str, function: str) -> Adder:
+    """The adder ``function`` of ``module``, imported when the parser is built."""
+
+    def add(sub: argparse._SubParsersAction) -> None:
+        getattr(importlib.import_module(module), function)(sub)
+
+    return add
+
+
+#: Every command, in the order ``--help`` lists them: name -> the function that adds its parser.
+COMMANDS: dict[str, Adder] = {
+    "parity": _add_parity,
+    "weights": _add_weights,
+    "models": _add_models,
+    "inpaint": _add_inpaint,
+    "compare": _add_compare,
+    "clinic": _elsewhere("inpaintstudio.clinic", "add_clinic_command"),
+    "train": _elsewhere("inpaintstudio.training.commands", "add_train_command"),
+    "eval": _elsewhere("inpaintstudio.training.commands", "add_eval_command"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = argparse.ArgumentParser(prog="python -m inpaintstudio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for adder in _COMMANDS.values():
+    for adder in COMMANDS.values():
         adder(sub)
-    for module_name in _COMMAND_MODULES:
-        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ Steps (:func:`run_clinic`):
    54) where CelebA's mean aligned landmarks fall after that crop (:data:`ALIGNED_TEMPLATE_256`,
    INFERRED from CelebA's published mean positions, see below). ``rotate=False`` keeps the photo
    upright (crop + resize only, as the thesis words it).
-4. Any registered engine runs on the S×S crop (``registry.load(name, device).run``).
+4. Any registered engine runs on the S×S crop (``loading.load(card, device).run``).
 5. The filled crop is warped back with the inverse transform and written into the photo *inside the
    mask only*; every pixel outside the mask keeps its input bytes. Mask pixels that the crop does not
    reach are left unchanged and reported in ``warnings``.
@@ -30,8 +30,8 @@ Template (INFERRED): CelebA's ``img_align_celeba`` (178×218) places, on average
 (69, 111) and (108, 111) and the mouth corners at about (72, 152) and (106, 152). Removing 20 rows
 top and bottom (178×178) and scaling by 256/178 gives the 256×256 positions below.
 
-CLI (:func:`add_commands`): ``clinic IMAGE [-m MODEL] [--side both] [--landmarks auto|fan|dlib]
-[--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
+CLI (:func:`add_clinic_command`, listed in ``cli.COMMANDS``): ``clinic IMAGE [-m MODEL] [--side both]
+[--landmarks auto|fan|dlib] [--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
 side_by_side.png and landmarks.json into DIR and nowhere else.
 """
 
@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
 from inpaintstudio.grid import outline_mask
 from inpaintstudio.landmarks import (
     FaceLandmarks,
@@ -70,7 +71,7 @@ __all__ = [
     "alignment_matrix",
     "engine_input_side",
     "run_clinic",
-    "add_commands",
+    "add_clinic_command",
     "write_outputs",
     "OUTPUT_FILES",
 ]
@@ -255,7 +256,7 @@ def run_clinic(
         NoFaceError, LandmarkWeightsMissingError (detection), WeightsMissingError, UnknownModelError
         (engine), ValueError (a mask of another size, or an empty mask).
     """
-    from inpaintstudio import registry
+    from inpaintstudio import loading
 
     photo = as_uint8_rgb(image)
     if face is None:
@@ -270,7 +271,7 @@ def run_clinic(
     if not mask.any():
         raise ValueError("the mask is empty: nothing to inpaint")
     if engine is None:
-        engine = registry.load(model, device)
+        engine = loading.load(model, device)
     side_px = engine_input_side(engine.card)
     matrix = alignment_matrix(face, side_px, rotate=rotate)
 
@@ -312,7 +313,7 @@ def run_clinic(
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
+def add_clinic_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``clinic IMAGE -o DIR`` to the ``python -m inpaintstudio`` parser."""
     p = subparsers.add_parser("clinic", help="cleft-lip clinic run: landmarks, proposed mask, inpainting, overlays")
     p.add_argument("image", type=Path, help="frontal face photo")
@@ -330,7 +331,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_clinic_command(args: argparse.Namespace) -> int:
     from inpaintstudio import io, registry
-    from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
     from inpaintstudio.landmarks import BackendUnavailableError, LandmarkWeightsMissingError, NoFaceError
 
     def fail(message: str, code: int) -> int:

@@ -4,22 +4,26 @@ An engine receives a region that the pipeline has already cut, padded and sized 
 H×W×3 in [0, 1] and a boolean hole mask H×W) and returns the filled region in the same form. The
 deep-model engine applies the card's input convention (value range, hole fill, mask polarity), runs
 the network's ``predict`` and maps the output back; classical engines work on uint8 arrays.
+
+Engines are built by :mod:`inpaintstudio.loading` (``loading.load``); this module knows nothing of the
+registry or of weight files.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from inpaintstudio.registry import ModelCard, WeightsMissingError
+from inpaintstudio.modelcard import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EngineOutput", "Engine", "TorchEngine", "DeviceError", "select_device", "make_engine", "build_network"]
+__all__ = ["EngineOutput", "Engine", "TorchEngine", "DeviceError", "select_device"]
 
 
 @dataclass
@@ -78,31 +82,20 @@ def select_device(preference: str | None = None) -> str:
     return preference
 
 
-def build_network(card: ModelCard) -> "torch.nn.Module":
-    """The network of a card with its weights loaded (strict). Refuses when weights are missing."""
-    from inpaintstudio import registry, weights
-
-    path = weights.expected_path(card)
-    if path is None or not path.is_file():
-        expected = path if path is not None else weights.weights_dir() / "<none>"
-        raise WeightsMissingError(weights.missing_message(card, expected), card=card, expected=expected)
-    module = registry.model_module(card)
-    net = module.build(weights.card_config(card))
-    tensors, _ = weights.read_checkpoint(path)
-    weights.load_strict(net, tensors, name=card.name)
-    return net.eval()
-
-
 class TorchEngine:
     """A deep network behind the engine interface. Inference is serialised by a lock."""
 
-    def __init__(self, card: ModelCard, net: "torch.nn.Module", device: str) -> None:
-        from inpaintstudio import registry
-
+    def __init__(
+        self,
+        card: ModelCard,
+        net: "torch.nn.Module",
+        device: str,
+        predict: Callable[..., dict[str, "torch.Tensor"]],
+    ) -> None:
         self.card = card
         self.device = device
         self.net = net.to(device).eval()
-        self._predict = registry.model_module(card).predict
+        self._predict = predict
         self._lock = threading.Lock()
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
@@ -125,12 +118,3 @@ class TorchEngine:
             points = out["landmarks"][0].float().cpu().numpy().reshape(-1, 2)
             result.landmarks = points * np.array([image.shape[1], image.shape[0]], dtype=np.float32)
         return result
-
-
-def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> Engine:
-    from inpaintstudio import registry
-
-    if card.kind == "classical":
-        return registry.model_module(card).make_engine(card, device=device, **options)
-    net = build_network(card)
-    return TorchEngine(card, net, select_device(device))

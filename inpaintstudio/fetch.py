@@ -509,7 +509,8 @@ def _remove_if_empty(folder: Path) -> None:
 def _verify_convert_lock(source: Source, staged: Path, location: Location, listing: list[str],
                          entry: dict[str, Any] | None, destination: Path, *, action: str, force: bool,
                          log: Log) -> FetchResult:
-    from inpaintstudio.weights import WeightsError, import_checkpoint
+    from inpaintstudio.loading import import_checkpoint
+    from inpaintstudio.weights import WeightsError
 
     original_name = staged.name
     download_sha256 = _sha256(staged)
@@ -581,7 +582,7 @@ def import_variant(model: str, variant: str, checkpoint: str | os.PathLike[str],
 
     An explicit import may replace an earlier file of the same variant; the lock then records the new one.
     """
-    from inpaintstudio.weights import import_checkpoint
+    from inpaintstudio.loading import import_checkpoint
 
     if not variant or not variant.replace("_", "").replace("-", "").isalnum():
         raise FetchError(f"variant name {variant!r}: use letters, digits, '-' and '_' only")

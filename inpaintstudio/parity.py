@@ -61,14 +61,14 @@ def run_parity(folder: str | Path, model: str | None = None) -> ParityReport:
     import torch
     from safetensors.torch import load_file
 
-    from inpaintstudio import registry, weights
+    from inpaintstudio import loading, weights
 
     folder = Path(folder)
     config = read_fixture_config(folder)
     name = model or config.get("model") or folder.name
     if not isinstance(name, str):
         raise ParityInputError(f"{folder / 'config.json'}: 'model' must be a model name, got {name!r}")
-    module = registry.model_module(name)
+    module = loading.model_module(name)
     if not hasattr(module, "config_from_fixture"):
         raise ParityInputError(f"{name} has no network to check against a fixture")
     try:

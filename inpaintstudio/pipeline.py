@@ -30,10 +30,11 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from inpaintstudio import loading, registry
 from inpaintstudio import masks as mask_ops
-from inpaintstudio import registry
 from inpaintstudio.engines import Engine, EngineOutput, select_device
-from inpaintstudio.registry import ModelCard
+from inpaintstudio.modelcard import ModelCard
+from inpaintstudio.multiscale import refine_at_full_resolution
 
 __all__ = [
     "STRATEGIES",
@@ -155,15 +156,15 @@ _ENGINES: dict[tuple[str, str], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def get_engine(model: str, device: str | None = None) -> Engine:
+def get_engine(model: str | ModelCard, device: str | None = None) -> Engine:
     """A loaded engine, cached per (model, device) so front ends do not reload weights per request."""
-    card = registry.get_card(model)
+    card = registry.resolve(model)
     resolved = "cpu" if card.kind == "classical" else select_device(device)
-    key = (model, resolved)
+    key = (card.name, resolved)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = registry.load(model, device=resolved)
+            engine = loading.load(card, device=resolved)
             _ENGINES[key] = engine
         return engine
 
@@ -339,8 +340,6 @@ def _run_resized(engine: Engine, image: np.ndarray, mask: np.ndarray, scale: flo
 
 def _run_refined(engine: Engine, image: np.ndarray, mask: np.ndarray, scale: float) -> EngineOutput:
     """Fill at ``scale`` like :func:`_run_resized`, then rebuild the texture at full resolution."""
-    from inpaintstudio.multiscale import refine_at_full_resolution
-
     h, w = mask.shape
     coarse_runs: list[tuple[EngineOutput, tuple[int, int]]] = []
 
@@ -429,12 +428,13 @@ def _fill_region(
 def inpaint(
     image: np.ndarray,
     mask: np.ndarray,
-    model: str = registry.DEFAULT_MODEL,
+    model: str | ModelCard = registry.DEFAULT_MODEL,
     options: InpaintOptions | dict[str, Any] | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
 ) -> InpaintResult:
-    """Fill ``mask`` (H×W, True/nonzero = hole) in ``image`` (H×W×3 uint8 RGB) with ``model``.
+    """Fill ``mask`` (H×W, True/nonzero = hole) in ``image`` (H×W×3 uint8 RGB) with ``model`` (a name or
+    a card resolved by the caller).
 
     The input arrays are never modified. Pixels outside the mask are byte-identical to ``image``.
     """
@@ -446,7 +446,7 @@ def inpaint(
         options = InpaintOptions.from_dict(options)
     check_inputs(image, mask)
     hole = mask.astype(bool, copy=False)
-    card = registry.get_card(model) if engine is None else engine.card
+    card = registry.resolve(model) if engine is None else engine.card
     options = check_options(options, card)
     result = InpaintResult(image=image.copy(), model=card.name, strategy=options.strategy, device="cpu")
     if not hole.any():
@@ -457,7 +457,7 @@ def inpaint(
 
     t = time.perf_counter()
     if engine is None:
-        engine = get_engine(model, options.device)
+        engine = get_engine(card, options.device)
     result.device = engine.device
     timings["load"] = time.perf_counter() - t
 

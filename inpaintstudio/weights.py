@@ -7,6 +7,10 @@ the official format carries; loading is ``strict=True`` and a failure lists miss
 mis-shaped keys.
 
 Where weights live: ``$INPAINTSTUDIO_WEIGHTS`` when set, else the repository's ``weights/`` folder.
+
+This module works on cards and tensors it is given; it never looks a model up. Finding a card's network
+module and building it is :mod:`inpaintstudio.loading`'s job (``loading.import_checkpoint`` calls
+:func:`import_checkpoint` here with the model's remapping and expected keys).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from inpaintstudio.registry import ModelCard
+    from inpaintstudio.modelcard import ModelCard
 
 __all__ = [
     "WeightsError",
@@ -35,6 +39,7 @@ __all__ = [
     "sha256_file",
     "read_checkpoint",
     "clean_state_dict",
+    "key_mismatches",
     "load_strict",
     "import_checkpoint",
     "save_safetensors",
@@ -261,16 +266,27 @@ def clean_state_dict(state_dict: Mapping[str, "torch.Tensor"]) -> dict[str, "tor
     return cleaned
 
 
+def key_mismatches(
+    state_dict: Mapping[str, "torch.Tensor"], expected: Mapping[str, tuple[int, ...]]
+) -> tuple[list[str], list[str], list[str]]:
+    """``(missing, unexpected, mis-shaped)`` keys of ``state_dict`` against ``expected`` key -> shape."""
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    misshaped = [
+        f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(expected[key])}"
+        for key in expected
+        if key in state_dict and tuple(state_dict[key].shape) != tuple(expected[key])
+    ]
+    return missing, unexpected, misshaped
+
+
+def _shapes(net: "torch.nn.Module") -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+
 def load_strict(net: "torch.nn.Module", state_dict: Mapping[str, "torch.Tensor"], name: str = "model") -> None:
     """``load_state_dict(strict=True)`` with a readable list of missing / unexpected / mis-shaped keys."""
-    own = net.state_dict()
-    missing = [key for key in own if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in own]
-    misshaped = [
-        f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
-        for key in own
-        if key in state_dict and tuple(state_dict[key].shape) != tuple(own[key].shape)
-    ]
+    missing, unexpected, misshaped = key_mismatches(state_dict, _shapes(net))
     if missing or unexpected or misshaped:
         parts = [f"weights do not fit {name}:"]
         for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
@@ -310,51 +326,41 @@ def _sort_header(path: Path) -> None:
 
 
 def import_checkpoint(
-    model: str, source: str | os.PathLike[str], destination: str | os.PathLike[str] | None = None
+    card: "ModelCard",
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str] | None = None,
+    *,
+    remap: Callable[[dict[str, "torch.Tensor"]], tuple[dict[str, "torch.Tensor"], dict[str, Any]]],
+    expected: Callable[[Mapping[str, Any]], tuple[Mapping[str, tuple[int, ...]], Any]],
+    read: Callable[[str | os.PathLike[str]], tuple[dict[str, "torch.Tensor"], dict[str, Any]]] | None = None,
 ) -> ImportReport:
-    """Convert an official checkpoint of ``model`` to safetensors in the weights folder.
+    """Convert an official checkpoint of ``card``'s model to safetensors in the weights folder.
 
-    The file is read by the model's ``read_official_checkpoint(path) -> (tensors, metadata)`` when it
-    has one, else by :func:`read_checkpoint`. The model's ``remap_official_state_dict`` names what it
-    drops; the result must hold every key of the default network with the right shape, else nothing
-    is written.
+    ``read`` is the model's own reader when its official files need more than :func:`read_checkpoint`
+    (e.g. TorchScript); ``remap`` is the model's ``remap_official_state_dict`` (it names what it drops);
+    ``expected(metadata)`` gives every key of the network the file stands for with its shape, and that
+    network's config (from the file's metadata when it carries one). The result must hold every expected
+    key with the right shape, else nothing is written. ``inpaintstudio.loading.import_checkpoint``
+    supplies all three.
     """
-    import torch
-
-    from inpaintstudio import registry
-
-    card = registry.get_card(model)
-    if not card.needs_weights:
-        deep = ", ".join(c.name for c in registry.list_cards() if c.needs_weights)
-        raise WeightsError(f"{card.name} is a classical engine and takes no weights; deep models: {deep}")
-    module = registry.model_module(card)
     name = Path(source).name
-    # a model whose official files need more than read_checkpoint (e.g. TorchScript) brings its own reader
-    reader = getattr(module, "read_official_checkpoint", read_checkpoint)
-    tensors, meta = reader(source)
+    tensors, meta = (read or read_checkpoint)(source)
     tensors = clean_state_dict(tensors)
     report = ImportReport(model=card.name, source=name)
     iteration = meta.get("iteration")
     report.iteration = int(iteration) if isinstance(iteration, (int, float)) else None
     try:
-        remapped, remap_info = module.remap_official_state_dict(tensors)
+        remapped, remap_info = remap(tensors)
     except (KeyError, ValueError, IndexError) as error:
         message = error.args[0] if error.args else type(error).__name__
         raise WeightsError(f"{name} is not a {card.title} generator checkpoint ({message})") from error
     report.dropped = sorted(remap_info.get("dropped", []))
     report.renamed = dict(remap_info.get("renamed", {}))
 
-    network_config = config_from_metadata(card_config(card), meta)
-    with torch.device("meta"):
-        reference = module.build(network_config)
-    expected = reference.state_dict()
-    report.missing = sorted(key for key in expected if key not in remapped)
-    unexpected = sorted(key for key in remapped if key not in expected)
-    misshaped = [
-        f"{key} {tuple(remapped[key].shape)} instead of {tuple(expected[key].shape)}"
-        for key in expected
-        if key in remapped and tuple(remapped[key].shape) != tuple(expected[key].shape)
-    ]
+    shapes, network_config = expected(meta)
+    missing, unexpected, misshaped = key_mismatches(remapped, shapes)
+    report.missing = sorted(missing)
+    unexpected = sorted(unexpected)
     if report.missing or unexpected or misshaped:
         problems = [
             f"{len(items)} {title} ({_first(items)})"
@@ -364,7 +370,7 @@ def import_checkpoint(
         official = card.weights[0].official_filename if card.weights else None
         raise WeightsError(
             f"{name} does not fit {card.name}: " + "; ".join(problems) + f". Expected the {card.title} generator"
-            + (f" as the authors publish it ({official})" if official else "") + f": {len(expected)} tensors"
+            + (f" as the authors publish it ({official})" if official else "") + f": {len(shapes)} tensors"
         )
     report.tensors = len(remapped)
     report.parameters = sum(int(t.numel()) for t in remapped.values())
@@ -442,24 +448,12 @@ def _first(items: list[str], count: int = 5) -> str:
     return ", ".join(items[:count]) + (f", … {len(items) - count} more" if len(items) > count else "")
 
 
-def card_config(card: "ModelCard") -> Any:
-    """The network config a card stands for: the module's ``Config`` with the card's overrides."""
-    from inpaintstudio import registry
-
-    if card.config is not None:
-        return card.config
-    module = registry.model_module(card)
-    return module.Config(**dict(card.config_overrides))
-
-
 # ------------------------------------------------------------------------------- Hugging Face Hub
 HF_REPO_ENV = "INPAINTSTUDIO_HF_REPO"
 HF_REVISION_ENV = "INPAINTSTUDIO_HF_REVISION"
 
 
-def hub_download(
-    card: "ModelCard | str", repo_id: str | None = None, revision: str | None = None
-) -> Path:
+def hub_download(card: "ModelCard", repo_id: str | None = None, revision: str | None = None) -> Path:
     """Fetch a card's weight file from a Hugging Face Hub repository at a pinned revision (for a Space).
 
     The repository is ``repo_id``, else ``$INPAINTSTUDIO_HF_REPO``, else the card's ``hub_repo``; the
@@ -471,9 +465,6 @@ def hub_download(
     Raises:
         WeightsError: no repository or revision named, the download failed, or the digest differs.
     """
-    from inpaintstudio import registry
-
-    card = registry.get_card(card) if isinstance(card, str) else card
     if not card.weights:
         raise WeightsError(f"{card.name} needs no weights")
     wanted = card.weights[0]

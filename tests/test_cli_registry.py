@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING, main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +49,60 @@ def test_every_card_is_consistent() -> None:
     assert len(names) == len(set(names))
     assert registry.DEFAULT_MODEL == "patchmatch" and registry.get_card("patchmatch").kind == "classical"
     for card in registry.list_cards():
-        assert registry.MODEL_MODULES[card.name] == card.module, card.name
-        if card.kind == "deep":
-            assert card.weights and card.weights[0].filename.endswith(".safetensors"), card.name
-            assert card.input.pad_multiple >= 1 and card.working_size > 0
+        module = loading.model_module(card)
+        assert module.__name__ == card.module, card.name
+        if card.kind == "classical":
+            assert callable(module.make_engine), card.name
+            continue
+        assert card.weights and card.weights[0].filename.endswith(".safetensors"), card.name
+        assert card.input.pad_multiple >= 1 and card.working_size > 0
+        for function in ("build", "predict", "remap_official_state_dict", "config_from_fixture", "parity_forward"):
+            assert callable(getattr(module, function)), f"{card.module} lacks {function}"
+        # the torch-free card repeats what the network requires; the two must agree
+        if hasattr(module, "SIZE_MULTIPLE"):
+            assert card.input.pad_multiple == module.SIZE_MULTIPLE, card.name
+        config = loading.card_config(card)
+        if hasattr(config, "pad_multiple"):
+            assert card.input.pad_multiple == config.pad_multiple, card.name
+        if hasattr(config, "input_size"):
+            assert card.working_size == config.input_size, card.name
+
+
+def test_cards_are_found_from_the_card_files_without_importing_torch() -> None:
+    code = (
+        "import sys\n"
+        "from inpaintstudio import registry\n"
+        "from inpaintstudio.cli import main\n"
+        "names = [card.name for card in registry.list_cards()]\n"
+        "assert main(['models']) == 0\n"
+        "try:\n"
+        "    main(['inpaint', 'only-one-argument'])\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code == 2\n"
+        "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('inpaintstudio.models'))\n"
+        "print(','.join(names)); print('loaded:', loaded)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "loaded: []"
+    assert lines[-2].split(",") == [card.name for card in registry.builtin_cards()]
+    for path in (REPO / "inpaintstudio" / "cards").glob("*.py"):
+        if path.stem != "__init__":
+            module = importlib.import_module(f"inpaintstudio.cards.{path.stem}")
+            assert module.CARDS and all(card in registry.builtin_cards() for card in module.CARDS), path.name
+
+
+def test_a_registered_card_wins_and_unregistering_restores_the_builtin() -> None:
+    builtin = registry.get_card("hint")
+    replacement = registry.register(dataclasses.replace(builtin, title="a test stand-in"))
+    try:
+        assert registry.get_card("hint") is replacement
+        assert registry.resolve("hint") is replacement and registry.resolve(builtin) is builtin
+        assert [card.name for card in registry.list_cards()].count("hint") == 1
+    finally:
+        registry.unregister("hint")
+    assert registry.get_card("hint") is builtin
 
 
 def test_unknown_model_message_lists_known_models() -> None:
@@ -65,10 +116,10 @@ def test_missing_weights_message_names_file_and_folder(tmp_path: Path, monkeypat
     deep = [card for card in registry.list_cards() if card.kind == "deep"]
     assert deep, "at least one deep model is registered"
     for card in deep:
-        status = registry.weight_status(card)
+        status = loading.weight_status(card)
         assert status["state"] == "missing"
         with pytest.raises(registry.WeightsMissingError) as info:
-            registry.load(card.name)
+            loading.load(card.name)
         message = str(info.value)
         assert f"Expected file: {card.weights[0].filename}" in message
         assert f"In folder:     {tmp_path / 'w'}" in message
@@ -82,11 +133,11 @@ def test_weight_status_verifies_sha256(tmp_path: Path) -> None:
     digest = weights.sha256_file(payload)
     good = dataclasses.replace(card, weights_path=payload,
                                weights=(dataclasses.replace(card.weights[0], sha256=digest),))
-    assert registry.weight_status(good)["state"] == "verified"
+    assert loading.weight_status(good)["state"] == "verified"
     bad = dataclasses.replace(good, weights=(dataclasses.replace(card.weights[0], sha256="0" * 64),))
-    assert registry.weight_status(bad)["state"] == "corrupt"
-    assert registry.weight_status(dataclasses.replace(card, weights_path=payload))["state"] == "present"
-    assert registry.weight_status("patchmatch")["state"] == "builtin"
+    assert loading.weight_status(bad)["state"] == "corrupt"
+    assert loading.weight_status(dataclasses.replace(card, weights_path=payload))["state"] == "present"
+    assert loading.weight_status("patchmatch")["state"] == "builtin"
 
 
 def test_cli_inpaint_end_to_end(photo_and_mask, tmp_path: Path) -> None:

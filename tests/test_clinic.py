@@ -46,7 +46,7 @@ def result(photo: np.ndarray) -> clinic.ClinicResult:
 
 def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    clinic.add_commands(parser.add_subparsers(dest="command", required=True))
+    clinic.add_clinic_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))
 

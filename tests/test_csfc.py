@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintstudio import registry
+from inpaintstudio import loading, registry
 from inpaintstudio.models import csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
 from inpaintstudio.training.backbones import VGGFeatures
@@ -508,7 +508,7 @@ def test_default_parameter_count_is_stable_and_documented() -> None:
         model = csfc.build()
     count = sum(p.numel() for p in model.parameters())
     assert count == csfc.DEFAULT_PARAMETER_COUNT == 26_829_141
-    assert "26,829,141" in (csfc.__doc__ or "") and "26,829,141" in csfc.CARDS[0].notes
+    assert "26,829,141" in (csfc.__doc__ or "") and "26,829,141" in registry.get_card("csfc").notes
     # ablations remove exactly their modules: SRA = 3 × (128·64 + 64); one CCSA = 4 dilated 3×3 + MLP + fuse + λ
     with torch.device("meta"):
         no_sra = sum(p.numel() for p in csfc.build(csfc.Config(use_sra=False)).parameters())
@@ -575,7 +575,7 @@ def test_engine_runs_a_small_registered_card(tmp_path) -> None:
     card = dataclasses.replace(registry.get_card("csfc"), name="test_csfc", config=cfg, weights_path=weights)
     registry.register(card)
     try:
-        engine = registry.load("test_csfc", device="cpu")
+        engine = loading.load("test_csfc", device="cpu")
         image = np.random.default_rng(0).random((32, 64, 3)).astype(np.float32)
         hole = np.zeros((32, 64), dtype=bool)
         hole[8:20, 10:40] = True

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import hint
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
@@ -193,7 +193,7 @@ def test_import_official_checkpoint_drops_refinement_and_reproduces_fixture(
     source = tmp_path / "InpaintingModel_gen.pth"
     _fake_official_checkpoint(source, {**fixture_weights, **refinement})
 
-    report = weights.import_checkpoint(import_card.name, source, tmp_path / "out.safetensors")
+    report = loading.import_checkpoint(import_card.name, source, tmp_path / "out.safetensors")
 
     assert report.dropped == sorted(refinement)
     assert report.iteration == 42 and report.missing == [] and report.tensors == 253
@@ -214,7 +214,7 @@ def test_import_refuses_checkpoint_missing_a_used_key(tmp_path, import_card) -> 
     source = tmp_path / "InpaintingModel_gen.pth"
     _fake_official_checkpoint(source, generator)
     with pytest.raises(weights.WeightsError, match=r"latent\.1\.attn\.temperature"):
-        weights.import_checkpoint(import_card.name, source, tmp_path / "out.safetensors")
+        loading.import_checkpoint(import_card.name, source, tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
 
 

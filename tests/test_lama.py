@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import lama
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
@@ -221,7 +221,7 @@ def test_import_lightning_checkpoint(tmp_path, fixture_config, fixture_tensors) 
     _TrainingConfig.built = False
     name = _register_fixture_card(fixture_config)
     try:
-        report = weights.import_checkpoint(name, source, tmp_path / "lama.safetensors")
+        report = loading.import_checkpoint(name, source, tmp_path / "lama.safetensors")
     finally:
         registry.unregister(name)
     assert not _TrainingConfig.built, "the pickled config was rebuilt"
@@ -261,7 +261,7 @@ def test_import_torchscript_checkpoint(tmp_path, fixture_config, fixture_tensors
         weights.read_checkpoint(source)  # weights_only torch.load refuses TorchScript archives
     name = _register_fixture_card(fixture_config)
     try:
-        report = weights.import_checkpoint(name, source, tmp_path / "lama.safetensors")
+        report = loading.import_checkpoint(name, source, tmp_path / "lama.safetensors")
     finally:
         registry.unregister(name)
     assert report.dropped == [] and report.missing == [] and report.tensors == 157

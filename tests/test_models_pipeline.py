@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from inpaintstudio import pipeline, registry
+from inpaintstudio import loading, pipeline, registry
 from tests.conftest import FIXTURES
 
 FIXTURE_MODELS = ["sem_net", "mxt", "hint", "inclg", "tsgl"]
@@ -20,7 +20,7 @@ FIXTURE_MODELS = ["sem_net", "mxt", "hint", "inclg", "tsgl"]
 def register_fixture_model(model: str) -> registry.ModelCard:
     folder = FIXTURES / model
     config = json.loads((folder / "config.json").read_text())
-    module = registry.model_module(model)
+    module = loading.model_module(model)
     card = registry.get_card(model)
     fixed = card.input.fixed_size
     test_card = dataclasses.replace(
@@ -84,7 +84,7 @@ def test_official_checkpoint_format_imports(fixture_model: registry.ModelCard, t
     tensors, _ = weights.read_checkpoint(fixture_model.weights_path)
     official = tmp_path / "InpaintingModel_gen.pth"
     torch.save({"iteration": 1234, "generator": {f"module.{k}": v for k, v in tensors.items()}}, official)
-    report = weights.import_checkpoint(fixture_model.name, official, tmp_path / "out.safetensors")
+    report = loading.import_checkpoint(fixture_model.name, official, tmp_path / "out.safetensors")
     assert report.iteration == 1234 and report.missing == [] and report.tensors == len(tensors)
     reloaded, meta = weights.read_checkpoint(tmp_path / "out.safetensors")
     assert meta["model"] == fixture_model.name and meta["iteration"] == "1234"

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.engines import TorchEngine
 from inpaintstudio.models import mxt
 from inpaintstudio.parity import run_parity
@@ -78,7 +78,7 @@ def test_intermediates_and_input_convention(fixture_net, fixture_inputs) -> None
 def test_engine_uses_card_convention(fixture_net, fixture_inputs) -> None:
     """The card's convention (fill 1.0, mask 1 = hole, range [0,1]) fed through the engine reproduces the fixture."""
     card = registry.get_card("mxt")
-    engine = TorchEngine(card, fixture_net, "cpu")
+    engine = TorchEngine(card, fixture_net, "cpu", mxt.predict)
     image = fixture_inputs["image"][0].permute(1, 2, 0).numpy()
     hole = fixture_inputs["mask"][0, 0].numpy() > 0.5
     out = engine.run(image, hole)
@@ -267,7 +267,7 @@ def test_import_official_checkpoint(tmp_path, fixture_inputs) -> None:
     config = mxt.config_from_fixture(FIXTURE_JSON)
     card = registry.register(dataclasses.replace(registry.get_card("mxt"), name="test_mxt_import", config=config))
     try:
-        report = weights.import_checkpoint(card.name, source, tmp_path / "out.safetensors")
+        report = loading.import_checkpoint(card.name, source, tmp_path / "out.safetensors")
         assert report.dropped == [extra] and report.missing == [] and report.iteration == 7
         assert report.tensors == len(official) == 774
         net = mxt.build(card.config)
@@ -282,7 +282,7 @@ def test_import_official_checkpoint(tmp_path, fixture_inputs) -> None:
         del generator["module.refinement.0.mam.mamba2.D"]
         torch.save({"iteration": 7, "generator": generator}, source)
         with pytest.raises(weights.WeightsError, match=r"refinement\.0\.mam\.mamba2\.D"):
-            weights.import_checkpoint(card.name, source, tmp_path / "refused.safetensors")
+            loading.import_checkpoint(card.name, source, tmp_path / "refused.safetensors")
         assert not (tmp_path / "refused.safetensors").exists()
     finally:
         registry.unregister(card.name)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import sem_net
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
@@ -158,7 +158,7 @@ def test_import_official_checkpoint(tmp_path) -> None:
     )
     registry.register(card)
     try:
-        report = weights.import_checkpoint(card.name, source, tmp_path / "sem_net.safetensors")
+        report = loading.import_checkpoint(card.name, source, tmp_path / "sem_net.safetensors")
         assert report.dropped == ["extra_head.weight"]
         assert report.iteration == 123 and report.tensors == len(fixture_weights) == 554
         assert report.parameters == 429_126
@@ -168,6 +168,6 @@ def test_import_official_checkpoint(tmp_path) -> None:
         del generator["module.latent.0.attn.mamba2.D"]
         torch.save({"iteration": 5, "generator": generator}, source)
         with pytest.raises(weights.WeightsError, match="latent.0.attn.mamba2.D"):
-            weights.import_checkpoint(card.name, source, tmp_path / "other.safetensors")
+            loading.import_checkpoint(card.name, source, tmp_path / "other.safetensors")
     finally:
         registry.unregister(card.name)

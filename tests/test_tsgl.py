@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import tsgl
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
@@ -189,7 +189,7 @@ def test_import_official_checkpoint_round_trip(tmp_path, fixture_config, fixture
         official = {f"module.{key}": value.clone() for key, value in fixture_tensors["weights"].items()}
         source = tmp_path / "G_10.pth"
         torch.save(official, source)
-        report = weights.import_checkpoint(name, source, tmp_path / "out.safetensors")
+        report = loading.import_checkpoint(name, source, tmp_path / "out.safetensors")
     finally:
         registry.unregister(name)
     assert report.dropped == [] and report.missing == []
@@ -216,7 +216,7 @@ def test_card() -> None:
     assert card.input.mask_hole_value == 0 and card.input.hole_fill == 0.0
     assert card.weights[0].filename == "tsgl.safetensors" and card.weights[0].official_filename == "G_<n>.pth"
     assert "pan.baidu.com" in card.weights[0].source
-    assert card.config is None and weights.card_config(card) == tsgl.Config()
+    assert card.config is None and loading.card_config(card) == tsgl.Config()
     assert "Apache-2.0" in card.licence and "CC BY-NC-SA 4.0" in card.licence and "no code" in card.licence
 
 

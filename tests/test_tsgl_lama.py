@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import tsgl_lama
 from inpaintstudio.parity import run_parity
 from tests.conftest import REPO, parity_dir
@@ -181,7 +181,7 @@ def test_import_dataparallel_checkpoint(tmp_path, fixture_json, fixture_tensors)
         assert "module.model_low_4.0.ffc.convl2g.weight" in official and "module.up_high.20.weight" in official
         source = tmp_path / "G_1.pth"
         torch.save(official, source)
-        report = weights.import_checkpoint(name, source, tmp_path / "out.safetensors")
+        report = loading.import_checkpoint(name, source, tmp_path / "out.safetensors")
     finally:
         registry.unregister(name)
     assert report.dropped == [] and report.missing == [] and report.tensors == 634

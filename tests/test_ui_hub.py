@@ -51,13 +51,13 @@ def _run(tmp_path: Path, code: str, **env: str) -> dict:
 SCENARIOS = """
 import json, os
 from dataclasses import replace
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.ui.models_tab import fetch_hub_weights
 
 def attempt(card="mxt", **kwargs):
     try:
-        path = weights.hub_download(card, **kwargs)
-        return {"path": str(path), "bytes": path.read_bytes().decode(), "state": registry.weight_status("mxt")["state"]}
+        path = weights.hub_download(registry.resolve(card), **kwargs)
+        return {"path": str(path), "bytes": path.read_bytes().decode(), "state": loading.weight_status("mxt")["state"]}
     except weights.WeightsError as error:
         return {"error": str(error)}
 

@@ -20,8 +20,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from inpaintstudio import io as image_io  # noqa: E402
+from inpaintstudio import loading, pipeline, registry  # noqa: E402
 from inpaintstudio import masks as mask_ops  # noqa: E402
-from inpaintstudio import pipeline, registry  # noqa: E402
 from inpaintstudio.ui.session import StudioConfig, display_size  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -357,13 +357,12 @@ def test_models_table_lists_paper_licence_and_weight_status(client):
 def test_import_checkpoint_by_upload_makes_the_model_runnable(client, tmp_path, tiny_deep_card, weights_folder):
     import torch
 
-    from inpaintstudio import weights
 
     with pytest.raises(AppError, match="not a readable PyTorch checkpoint"):
         junk = tmp_path / "junk.pth"
         junk.write_bytes(b"not a checkpoint")
         client.predict("csfc_tiny", handle_file(str(junk)), api_name="/import_weights")
-    net = registry.model_module(tiny_deep_card).build(weights.card_config(tiny_deep_card))
+    net = loading.model_module(tiny_deep_card).build(loading.card_config(tiny_deep_card))
     source = tmp_path / "InpaintingModel_gen.pth"
     torch.save({"generator": net.state_dict(), "iteration": 7}, source)
     report, table, choices = client.predict("csfc_tiny", handle_file(str(source)), api_name="/import_weights")

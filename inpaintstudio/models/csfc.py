@@ -92,7 +92,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
     "Config",
@@ -110,7 +109,6 @@ __all__ = [
     "refinement_known",
     "SMOOTH_MODES",
     "DEFAULT_PARAMETER_COUNT",
-    "CARDS",
     "build",
     "config_from_fixture",
     "parity_forward",
@@ -706,55 +704,3 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """``image`` B×3×H×W in [0, 1]; ``mask`` B×1×H×W with 1 = known (the card's polarity)."""
     return {"image": net(image, mask)}
-
-
-_NOTES = (
-    f"Default network: {DEFAULT_PARAMETER_COUNT:,} parameters. No official code or weights exist; the architecture "
-    "is the spec's reconstruction (cross_scale.md). INFERRED/OPEN: PSR-Net basic-block U-Net (channels 64-512, "
-    "kernels 7/7/5/3, shared down/up layers), depths (2,3,4,5) at 128x128, PSR-form partial convolutions (no "
-    "input*mask, renormalise k*k*cin/count, multi-channel mask; no renormalisation at down levels >=3 and up "
-    "layers u2,u3), symmetric padding instead of TF 'same', Keras BN/init defaults, CCSA at level 2 with f_lo = "
-    "previous block's level-2 feature after its own CCSA, cosine similarity normalising both patches, 3x3 mean "
-    "smoothing, softmax scale 10, lambda blend (init 0.5, clamped), per-pixel reconstruction, SCA on hole "
-    "positions (raster order, sequential), dilations 1/2/4/8 with MLP 256-32-1024, fusion [F, f_hi], separate "
-    "CCSA per link, SRA design (OPEN), head on last two blocks with gated 1x1 and bottleneck, working size 128, "
-    "range [0,1], mask 1 = known (holes are zeroed by the network itself)."
-)
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="csfc",
-        family="csfc",
-        title="CSFC (cross-scale coherent semantic attention + semantic residual attention)",
-        kind="deep",
-        paper="Cross-scale space semantic-feature-coherent image inpainting, Mobile Information Systems 2022, "
-        "article 5165962 (title and authors not recovered)",
-        paper_url="https://www.hindawi.com/journals/misy/2022/5165962/",
-        code_url="",
-        licence="no official code or weights; implementation is InpaintStudio's own (project licence)",
-        working_size=Config().input_size,
-        tile_size=Config().input_size,
-        tile_overlap=32,
-        context_margin=32,
-        input=InputConvention(
-            value_range=(0.0, 1.0),
-            hole_fill=0.0,
-            mask_hole_value=0,
-            pad_multiple=Config().pad_multiple,
-            pad_mode="reflect",
-            fixed_size=None,
-            min_size=Config().pad_multiple,
-        ),
-        weights=(
-            WeightFile(
-                filename="csfc.safetensors",
-                sha256=None,
-                source="No official checkpoint is published (the paper released no code or weights); "
-                "csfc.safetensors comes from training with InpaintStudio's trainer (inpaintstudio.training).",
-                official_filename=None,
-            ),
-        ),
-        module="inpaintstudio.models.csfc",
-        notes=_NOTES,
-    )
-]

@@ -56,8 +56,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
-
 __all__ = [
     "Config",
     "INCLGOutput",
@@ -71,7 +69,6 @@ __all__ = [
     "landmark_cells",
     "downscaled_masks",
     "ALIAS_PREFIXES",
-    "CARDS",
 ]
 
 
@@ -438,49 +435,3 @@ def predict(net: InpaintGenerator, image: Tensor, mask: Tensor) -> dict[str, Ten
     if out.landmarks is not None:
         result["landmarks"] = out.landmarks.reshape(image.shape[0], cfg.points_num, 2)
     return result
-
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="inclg",
-        family="inclg",
-        title="INCLG (non-cleft lip generation, image + 68 landmarks)",
-        kind="deep",
-        paper=(
-            "Chen et al., A Feasibility Study on Image Inpainting for Non-cleft Lip Generation from Patients "
-            "with Cleft Lip, IEEE BHI 2022; INCLG, Software Impacts 17 (2023) 100517"
-        ),
-        paper_url="https://arxiv.org/abs/2208.01149",
-        code_url="https://github.com/ChrisChen1023/INCLG",
-        licence="unstated in the official repository (ask the authors); CelebA weights: CelebA non-commercial terms",
-        working_size=256,
-        tile_size=256,
-        tile_overlap=64,
-        context_margin=64,
-        input=InputConvention(
-            value_range=(0.0, 1.0), hole_fill=1.0, mask_hole_value=1, pad_multiple=1, pad_mode="reflect",
-            fixed_size=256, min_size=256,
-        ),
-        weights=(
-            WeightFile(
-                filename="inclg.safetensors",
-                sha256=None,
-                source=(
-                    "Google Drive folder linked from the INCLG and NCLG-MT READMEs: "
-                    "https://drive.google.com/drive/folders/1H9FZ-jJUkYBDcNASX8kBnmipgGgv_y7t "
-                    "(CelebA checkpoint; also packaged on CodeOcean)"
-                ),
-                official_filename="InpaintingModel_gen.pth",
-            ),
-        ),
-        capabilities=frozenset({"landmarks"}),
-        module="inpaintstudio.models.inclg",
-        notes=(
-            "Reference behaviour = released code (white hole fill, replicated 68-channel landmark map, two "
-            "down-samplings). Runs only at exactly 256×256. Trained on CelebA aligned crops (centre square, "
-            "resized to 256); clinical use expects a face crop aligned the same way (inpaintstudio.clinic). "
-            "INFERRED: licence not stated in the repository; which code revision (with or without F2 fusion) "
-            "trained the Drive weights is unknown (switch landmark_fusion)."
-        ),
-    ),
-]

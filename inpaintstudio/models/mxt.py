@@ -65,7 +65,6 @@ from torch import Tensor, nn
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.models.layers.stage import Stage
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
     "Config",
@@ -81,7 +80,6 @@ __all__ = [
     "parity_forward",
     "remap_official_state_dict",
     "predict",
-    "CARDS",
 ]
 
 SIZE_MULTIPLE = 8  # three pixel-unshuffles
@@ -512,50 +510,3 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """``image`` B×3×H×W in [0,1] with holes already white, ``mask`` B×1×H×W (1 = hole), H, W multiples of 8."""
     return {"image": net(image, mask)}
-
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="mxt",
-        family="mxt",
-        title="M×T (Mamba × Transformer)",
-        kind="deep",
-        paper="Chen et al., M×T: Mamba × Transformer for Image Inpainting, BMVC 2024",
-        paper_url="https://arxiv.org/abs/2407.16126",
-        code_url="https://github.com/ChrisChen1023/MxT",
-        licence="not recorded in the spec; see the official repository",
-        working_size=256,
-        tile_size=256,
-        tile_overlap=64,
-        context_margin=64,
-        input=InputConvention(
-            value_range=(0.0, 1.0),
-            hole_fill=1.0,
-            mask_hole_value=1,
-            pad_multiple=SIZE_MULTIPLE,
-            pad_mode="reflect",
-            min_size=SIZE_MULTIPLE,
-        ),
-        weights=(
-            WeightFile(
-                filename="mxt.safetensors",
-                sha256=None,
-                source=(
-                    "one Google-Drive folder linked from the README of https://github.com/ChrisChen1023/MxT "
-                    "(CelebA-HQ / Places2 generators; file names inside are not listed)"
-                ),
-                official_filename="InpaintingModel_gen.pth",
-            ),
-        ),
-        capabilities=frozenset(),
-        module="inpaintstudio.models.mxt",
-        notes=(
-            "Trained at 256×256; H, W must be multiples of 8. Released-code behaviour: Mamba branch and SRSA run in "
-            "parallel and are fused by a 1×1 conv (thesis text reads sequential); raster scan only (the spiral "
-            "order the official wrapper computes is never applied). [INFERRED] pad_mode reflect and min_size 8 are "
-            "studio choices (the spec states neither). The thesis' 180 M parameters do not match the released "
-            "definitions (155 257 780 registered, 37 610 544 used). Which dataset each published checkpoint was "
-            "trained on is not listed."
-        ),
-    )
-]

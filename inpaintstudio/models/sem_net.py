@@ -46,7 +46,6 @@ from torch import Tensor, nn
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
 from inpaintstudio.models.layers.stage import Stage
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
     "Config",
@@ -62,7 +61,6 @@ __all__ = [
     "predict",
     "remap_official_state_dict",
     "infer_config",
-    "CARDS",
 ]
 
 SIZE_MULTIPLE = 16  # three pixel-unshuffles, then the SEFN 2x2 average pool at the deepest level
@@ -454,48 +452,3 @@ def parity_forward(net: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tenso
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     """image B×3×H×W in [0,1], holes already white; mask B×1×H×W, 1 = hole; H, W multiples of 16."""
     return {"image": net(image, mask)}
-
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="sem_net",
-        family="sem_net",
-        title="SEM-Net (Spatially-Enhanced Mamba Network)",
-        kind="deep",
-        paper=(
-            "S. Chen, H. Zhang, A. Atapour-Abarghouei, H. P. H. Shum, 'SEM-Net: Efficient Pixel Modelling for "
-            "Image Inpainting with Spatially Enhanced SSM', WACV 2025"
-        ),
-        paper_url="https://arxiv.org/abs/2411.06318",
-        code_url="https://github.com/ChrisChen1023/SEM-Net",
-        licence="not stated in the implementation spec; check the official repository",
-        working_size=256,
-        tile_size=256,
-        tile_overlap=64,
-        context_margin=64,
-        input=InputConvention(
-            value_range=(0.0, 1.0), hole_fill=1.0, mask_hole_value=1, pad_multiple=SIZE_MULTIPLE, pad_mode="reflect",
-            min_size=SIZE_MULTIPLE,
-        ),
-        weights=(
-            WeightFile(
-                filename="sem_net.safetensors",
-                source=(
-                    "Google Drive folders linked from the README of https://github.com/ChrisChen1023/SEM-Net "
-                    "(one per dataset: CelebA-HQ, Places2), each holding InpaintingModel_gen.pth "
-                    "({'iteration', 'generator'}), InpaintingModel_dis.pth and config.yml"
-                ),
-                official_filename="InpaintingModel_gen.pth",
-            ),
-        ),
-        module="inpaintstudio.models.sem_net",
-        notes=(
-            "Trained at 256×256 (CelebA-HQ or Places2 checkpoints); fully convolutional + scans, runs at any H, W "
-            "multiple of 16 (paper shows 2K inference). Output is the full image; the pipeline composites. "
-            "Paper reports 163 M parameters; the released definition registers 138 099 744, of which 81 438 048 "
-            "are used in forward (the rest are registered-but-unused modules kept for strict loading). "
-            "[INFERRED] The Drive files follow the code's names. The official loader is strict=False: import "
-            "drops and names any key the definition does not register."
-        ),
-    ),
-]

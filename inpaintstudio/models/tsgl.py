@@ -50,7 +50,6 @@ from torch import Tensor, nn
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
 from inpaintstudio.models.layers.rtv import rtv_smooth
 from inpaintstudio.models.layers.spade import SPADE, Reconstruction
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
 
 __all__ = [
     "Config",
@@ -67,10 +66,6 @@ __all__ = [
     "structure_inputs",
     "rtv_smooth",
     "prepare_official_inputs",
-    "PAPER",
-    "WEIGHT_SOURCE",
-    "LICENCE",
-    "CARDS",
 ]
 
 
@@ -818,39 +813,3 @@ def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     gray, edge = _structure_batch(image, known, cfg.fold_structure_inputs, cfg.canny_sigma)
     texture = _texture_batch(image, cfg)
     return {"image": net(image * known, edge * known, texture * known, gray * known, known)}
-
-
-PAPER = ("Liu, Wang, Qian, Rui, Wang. Thinking inside the Convolution for Image Inpainting: Reconstructing "
-         "Texture via Structure under Global and Local Side. arXiv 2602.03013")
-WEIGHT_SOURCE = ("Baidu Netdisk https://pan.baidu.com/s/1Qm1AGFHcWuE09NvusZfonA (extraction code feqj), linked from "
-                 "github.com/htyjers/ConvInpaint-TSGL; folders PSV, CelebA, Places2 (256) and Places2 (512, LaMa "
-                 "variant); file names inside the share are not documented")
-LICENCE = ("repository Apache-2.0; its SPADE files carry NVIDIA's CC BY-NC-SA 4.0 (non-commercial); the weights are "
-           "published without a stated licence. This re-implementation copies no code.")
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="tsgl",
-        family="tsgl",
-        title="TSGL (MEDFE host, 256×256)",
-        paper=PAPER,
-        paper_url="https://arxiv.org/abs/2602.03013",
-        code_url="https://github.com/htyjers/ConvInpaint-TSGL",
-        licence=LICENCE,
-        working_size=256,
-        tile_size=256,
-        tile_overlap=64,
-        context_margin=64,
-        input=InputConvention(value_range=(-1.0, 1.0), hole_fill=0.0, mask_hole_value=0, fixed_size=256,
-                              min_size=256),
-        weights=(WeightFile(filename="tsgl.safetensors", source=WEIGHT_SOURCE, official_filename="G_<n>.pth"),),
-        module="inpaintstudio.models.tsgl",
-        notes=(
-            "Mask 1 = KNOWN (opposite to the other models). Holes filled with 0 (mid-grey), as I·M does. "
-            "INFERRED: at inference grey/Canny/RTV are computed from the hole-filled image (the official test "
-            "computes them from the complete ground truth); Canny is restricted to known pixels (scikit-image "
-            "mask) so the fill draws no edges; RTV reproduces MATLAB's PCG(0.1)+michol solve to ≤1 grey level. "
-            "Which checkpoint revision (last-stage depth 6 vs 2) is published is not documented: depth 6 assumed."
-        ),
-    ),
-]

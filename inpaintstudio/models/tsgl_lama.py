@@ -40,8 +40,7 @@ from inpaintstudio.models.layers.ffc import (
     upsampling_layers,
 )
 from inpaintstudio.models.layers.spade import Reconstruction
-from inpaintstudio.models.tsgl import LICENCE, PAPER, WEIGHT_SOURCE, structure_inputs
-from inpaintstudio.registry import InputConvention, ModelCard, WeightFile
+from inpaintstudio.models.tsgl import structure_inputs
 
 __all__ = [
     "LamaConfig",
@@ -52,7 +51,6 @@ __all__ = [
     "parity_forward",
     "remap_official_state_dict",
     "predict",
-    "CARDS",
 ]
 
 
@@ -253,33 +251,3 @@ def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
     x = image * 2 - 1 if cfg.image_range == "signed" else image
     out = net(x * known, edge * known, gray * known, holes)
     return {"image": (out + 1) / 2 if cfg.image_range == "signed" else out}
-
-
-CARDS: list[ModelCard] = [
-    ModelCard(
-        name="tsgl_512",
-        family="tsgl",
-        title="TSGL (LaMa host, 512×512)",
-        paper=PAPER,
-        paper_url="https://arxiv.org/abs/2602.03013",
-        code_url="https://github.com/htyjers/ConvInpaint-TSGL",
-        licence=LICENCE,
-        working_size=512,
-        tile_size=512,
-        tile_overlap=128,
-        context_margin=128,
-        input=InputConvention(value_range=(0.0, 1.0), hole_fill=0.0, mask_hole_value=1, fixed_size=512,
-                              min_size=512),
-        weights=(WeightFile(filename="tsgl_512.safetensors", source=WEIGHT_SOURCE, official_filename="G_<n>.pth"),),
-        module="inpaintstudio.models.tsgl_lama",
-        config=LamaConfig(),
-        notes=(
-            "Mask 1 = HOLE (LaMa convention of this variant). Image in [0, 1] as the released test script feeds it: "
-            "its loader does not normalise, and the [−1, 1] normalisation of the training loader arrived on "
-            "2024-10-20, after the Places2-512 weights (2024-10-11); LamaConfig(image_range='signed') serves "
-            "checkpoints trained after that change. The tanh output is read as [0, 1] pixels, as test.py writes it. "
-            "Grey/Canny come from the hole-filled image, Canny restricted to known pixels (INFERRED: the test "
-            "computes them from the complete image). Parity with the authors' code: fixture tsgl_512."
-        ),
-    ),
-]

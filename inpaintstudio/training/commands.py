@@ -1,11 +1,12 @@
-"""``train`` and ``eval`` subcommands; ``cli.py`` wires them in with :func:`add_commands`.
+"""``train`` and ``eval`` subcommands, listed in ``cli.COMMANDS`` (:func:`add_train_command`,
+:func:`add_eval_command`).
 
     python -m inpaintstudio train --model hint --config runs/hint.yaml [--resume CKPT] [--iterations N]
     python -m inpaintstudio eval --model hint --images DIR (--masks DIR | --mask-ratio 20-40) \\
         [--weights FILE] [--json FILE] [--csv FILE] [--save DIR] [--limit N]
 
 Multi-process training: ``torchrun --nproc_per_node N -m inpaintstudio train …`` (gloo on CPU, NCCL on CUDA).
-Exit codes follow ``cli.py``: 0 ok, 1 failed, 2 bad input, 3 weights missing.
+Exit codes are :mod:`inpaintstudio.errors`'s: 0 ok, 1 failed, 2 bad input, 3 weights missing.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands", "run_train", "run_eval"]
+from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_WEIGHTS_MISSING = 0, 1, 2, 3
+__all__ = ["add_commands", "add_train_command", "add_eval_command", "run_train", "run_eval"]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``eval`` to a subparsers object."""
+    add_train_command(sub)
+    add_eval_command(sub)
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train a model from a YAML/JSON config")
     t.add_argument("--model", help="model name (overrides the config's 'model')")
     t.add_argument("--config", type=Path, required=True, help="YAML or JSON training config")
@@ -34,6 +40,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", help="auto, cpu, cuda …")
     t.set_defaults(func=run_train)
 
+
+def add_eval_command(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="score a model on images with the thesis protocol (per mask bin)")
     e.add_argument("--model", required=True, help="model name")
     e.add_argument("--images", type=Path, required=True, help="folder of test images (sorted) or a file list")
@@ -120,7 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _make_engine(args: argparse.Namespace) -> Any:
-    from inpaintstudio import engines, registry
+    from inpaintstudio import loading, registry
 
     card = registry.get_card(args.model)
     if args.weights is not None:
@@ -128,8 +136,8 @@ def _make_engine(args: argparse.Namespace) -> Any:
             raise FileNotFoundError(f"weights file not found: {args.weights}")
         if not card.needs_weights:
             raise ValueError(f"{card.name} needs no weights: drop --weights")
-        return engines.make_engine(card.with_weights_path(args.weights), device=args.device)
-    return registry.load(args.model, device=args.device)
+        card = card.with_weights_path(args.weights)
+    return loading.load(card, device=args.device)
 
 
 def run_eval(args: argparse.Namespace) -> int:

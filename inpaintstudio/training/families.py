@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from inpaintstudio.registry import ModelCard
+from inpaintstudio.modelcard import ModelCard
 from inpaintstudio.training.discriminators import PatchDiscriminator, TSGLDiscriminator
 
 __all__ = ["OptimConfig", "FAMILY_OPTIM", "optim_config_for", "make_discriminator", "run_generator", "to_range",

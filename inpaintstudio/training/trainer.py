@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from inpaintstudio import registry, weights
+from inpaintstudio import loading, registry, weights
 from inpaintstudio.training import families
 from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.data import DataConfig, InpaintDataset, StepBatchSampler, list_images
@@ -176,8 +176,8 @@ class Trainer:
         self._seed(cfg.seed + self.rank)
 
         self.card = registry.get_card(cfg.model)
-        self.module = registry.model_module(self.card)
-        net_cfg = weights.card_config(self.card)
+        self.module = loading.model_module(self.card)
+        net_cfg = loading.card_config(self.card)
         if cfg.model_config:
             known = {f.name for f in fields(net_cfg)}
             unknown = sorted(set(cfg.model_config) - known)

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from inpaintstudio import fetch, pipeline, registry, weight_sources, weights
+from inpaintstudio import fetch, loading, pipeline, registry, weight_sources, weights
 from inpaintstudio.ui.common import user_errors
 from inpaintstudio.ui.session import model_choices
 
@@ -33,7 +33,7 @@ def _cell(text: str) -> str:
 
 
 def _status_cell(card: registry.ModelCard) -> str:
-    status = registry.weight_status(card)
+    status = weights.status(card)
     text = STATE_TEXT.get(status["state"], status["state"])
     if status["state"] in ("missing", "corrupt") and status.get("path"):
         text += f": `{Path(status['path']).name}` in `{Path(status['path']).parent}`"
@@ -97,7 +97,7 @@ def fetch_hub_weights() -> list[str]:
         return []
     lines = []
     for card in registry.list_cards():
-        if not card.needs_weights or ":" in card.name or registry.weight_status(card)["state"] != "missing":
+        if not card.needs_weights or ":" in card.name or weights.status(card)["state"] != "missing":
             continue
         try:
             path = weights.hub_download(card)
@@ -148,7 +148,7 @@ def import_weights(model: str | None, path: str | None, variant: str | None = No
             raise gr.Error(str(error), duration=None) from error
         name = f"{model}:{variant}"
     else:
-        report = weights.import_checkpoint(model, path)
+        report = loading.import_checkpoint(model, path)
         destination, name = Path(report.destination), model
     pipeline.forget_engines(name)
     summary = f"Imported `{name}` into `{destination}`.\n\n```\n{report.summary()}\n```"
@@ -161,7 +161,7 @@ def download_from_hub(model: str | None) -> tuple[str, str, Any]:
         raise gr.Error(f"Hub downloads are off: set {weights.HF_REPO_ENV} to enable them")
     if not model:
         raise gr.Error("choose a model")
-    path = weights.hub_download(model)
+    path = weights.hub_download(registry.get_card(model))
     pipeline.forget_engines(model)
     digest = weights.sha256_file(path)
     return f"Fetched `{path.name}` into `{path.parent}` (sha256 {digest[:16]}…).", models_markdown(), gr.update(

@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from inpaintstudio import io as image_io
+from inpaintstudio import loading, pipeline, registry
 from inpaintstudio import masks as mask_ops
-from inpaintstudio import pipeline, registry
 
 __all__ = [
     "MASK_COLOUR",
@@ -120,7 +120,7 @@ def feathered(original: np.ndarray, filled: np.ndarray, mask: np.ndarray, px: fl
 def availability(name: str) -> tuple[bool, str]:
     """Whether ``name`` can run here, and a one-line reason when it cannot."""
     try:
-        status = registry.weight_status(name)
+        status = loading.weight_status(name)
     except registry.UnknownModelError as error:
         return False, str(error)
     state = status["state"]

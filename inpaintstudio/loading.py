@@ -1,0 +1,129 @@
+"""The loading layer: from a card to a built network, a ready engine, a weight status or an import.
+
+Layers, bottom up (an arrow only ever points down):
+
+    errors, modelcard          exceptions, exit codes, the card dataclasses (no package imports)
+    cards/<model>.py           one torch-free card file per model
+    registry                   discovers the cards, looks names up
+    weights, engines           checkpoint files and tensors; the engine interface and TorchEngine
+    loading (this module)      card -> network module, config, network, engine
+    pipeline                   one request -> one result
+    cli, clinic, training, ui  front ends
+
+A card names the module that implements its model (``card.module``); :func:`model_module` imports it, so
+there is no second table of models. A deep model's module provides ``Config`` (or the class the card's
+``config_class`` names), ``build(cfg)``, ``predict(net, image, mask)``, ``remap_official_state_dict(sd)``,
+``config_from_fixture(dict)`` and ``parity_forward(net, inputs)``; a classical engine's module provides
+``make_engine(card, device, **options)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from inpaintstudio import registry, weights
+from inpaintstudio.engines import Engine, TorchEngine, select_device
+from inpaintstudio.errors import WeightsMissingError
+from inpaintstudio.modelcard import ModelCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = [
+    "model_module",
+    "card_config",
+    "build_network",
+    "make_engine",
+    "load",
+    "weight_status",
+    "import_checkpoint",
+]
+
+
+def model_module(model: str | ModelCard) -> ModuleType:
+    """The module that implements a model (by card, or by name through the registry)."""
+    return importlib.import_module(registry.resolve(model).module)
+
+
+def card_config(card: ModelCard) -> Any:
+    """The network config a card stands for: ``card.config`` when set, else the module's config class
+    (``card.config_class``) with the card's overrides."""
+    if card.config is not None:
+        return card.config
+    return getattr(model_module(card), card.config_class)(**dict(card.config_overrides))
+
+
+def build_network(card: ModelCard) -> "torch.nn.Module":
+    """The network of a card with its weights loaded (strict). Refuses when weights are missing.
+
+    Raises:
+        WeightsMissingError: the card's weight file is not on disk; the message names it and its folder.
+    """
+    path = weights.expected_path(card)
+    if path is None or not path.is_file():
+        expected = path if path is not None else weights.weights_dir() / "<none>"
+        raise WeightsMissingError(weights.missing_message(card, expected), card=card, expected=expected)
+    net = model_module(card).build(card_config(card))
+    tensors, _ = weights.read_checkpoint(path)
+    weights.load_strict(net, tensors, name=card.name)
+    return net.eval()
+
+
+def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> Engine:
+    """A ready engine for ``card`` on ``device`` (``None`` = auto); classical engines run on the CPU."""
+    module = model_module(card)
+    if card.kind == "classical":
+        return module.make_engine(card, device=device, **options)
+    return TorchEngine(card, build_network(card), select_device(device), module.predict)
+
+
+def load(model: str | ModelCard, device: str | None = None, **options: Any) -> Engine:
+    """Build a ready-to-run engine for a model (name or card) on ``device`` (``None`` = auto).
+
+    Raises:
+        UnknownModelError: no such model.
+        WeightsMissingError: a deep model whose weights are not on disk; the message names the
+            expected file and folder. Random weights never reach a user's image.
+    """
+    return make_engine(registry.resolve(model), device=device, **options)
+
+
+def weight_status(model: str | ModelCard) -> dict[str, Any]:
+    """Weight status without building anything: ``{"state": ..., "path": ..., "message": ...}``.
+
+    ``state`` is ``"builtin"`` (classical engine, no weights), ``"missing"``, ``"present"`` (found,
+    no known digest to check), ``"verified"`` (found, sha256 matches the card) or ``"corrupt"``.
+    """
+    return weights.status(registry.resolve(model))
+
+
+def import_checkpoint(
+    model: str | ModelCard, source: str | os.PathLike[str], destination: str | os.PathLike[str] | None = None
+) -> weights.ImportReport:
+    """Convert an official checkpoint of ``model`` to safetensors (see :func:`weights.import_checkpoint`).
+
+    The expected keys come from the network the file stands for (the card's config, or the config in
+    the file's metadata when ``Trainer.export`` wrote one), built on the ``meta`` device (no memory).
+    """
+    import torch
+
+    card = registry.resolve(model)
+    if not card.needs_weights:
+        deep = ", ".join(c.name for c in registry.list_cards() if c.needs_weights)
+        raise weights.WeightsError(f"{card.name} is a classical engine and takes no weights; deep models: {deep}")
+    module = model_module(card)
+
+    def expected(metadata: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], Any]:
+        config = weights.config_from_metadata(card_config(card), metadata)
+        with torch.device("meta"):
+            reference = module.build(config)
+        return {key: tuple(value.shape) for key, value in reference.state_dict().items()}, config
+
+    return weights.import_checkpoint(
+        card, source, destination, remap=module.remap_official_state_dict, expected=expected,
+        read=getattr(module, "read_official_checkpoint", None),
+    )
