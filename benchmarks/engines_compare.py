@@ -155,7 +155,7 @@ LARGE_SOURCES = (
     ("nature/Blinds.jpg", 2.3),
     ("nature/Dune.jpg", 2.75),
 )
-CROP_PHOTOS = ("Elephants", "Blinds")
+CROP_PHOTOS = ("Elephants", "Blinds", "Dune")
 HOLE_FRACTIONS = {"12MP+": (0.005, 0.02, 0.05, 0.10), "1MP": (0.02, 0.05, 0.10, 0.20)}
 
 
@@ -331,10 +331,11 @@ def main(argv: list[str] | None = None) -> None:
         fractions = {g: tuple(h / 100 for h in args.holes) if args.holes else HOLE_FRACTIONS[g] for g in groups}
         report["full_resolution_cases"] = compare_full_resolution(groups, fractions, args.repeats)
         report["full_resolution"] = summarise(report["full_resolution_cases"])
-    out = Path(__file__).resolve().parent / "results" / "engines_compare.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"wrote {out}")
+    if len(report) > 1:
+        out = Path(__file__).resolve().parent / "results" / "engines_compare.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+        print(f"wrote {out}")
     if args.crops:
         for pi, (name, image) in enumerate(large_photos().items()):
             if name in CROP_PHOTOS:
