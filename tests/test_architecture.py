@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.boundary", 0),
     ("inpaintstudio.masks", 0),
     ("inpaintstudio.grid", 0),
+    ("inpaintstudio.multiscale", 0),
     ("inpaintstudio.models.layers", 0),
     ("inpaintstudio.cards", 1),
     ("inpaintstudio.models", 1),

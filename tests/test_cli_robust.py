@@ -80,11 +80,11 @@ def _mask(path: Path, size: tuple[int, int] = (40, 32)) -> Path:
 def test_crop_hands_a_mostly_hole_region_to_auto() -> None:
     """The all-hole 2400×1800 run with --strategy crop took 171 s as one direct region (auto: 2.9 s)."""
     card = registry.get_card("patchmatch")
-    hole = np.ones((1800, 2400), bool)
+    hole = np.ones((2400, 3600), bool)  # larger than the card's tile size
     crop = pipeline.plan_regions(hole, card, pipeline.InpaintOptions(strategy="crop"))
     auto = pipeline.plan_regions(hole, card, pipeline.InpaintOptions(strategy="auto"))
     assert [(p.box, p.mode, p.scale) for p in crop] == [(p.box, p.mode, p.scale) for p in auto]
-    assert crop[0].mode == "resize" and "mostly hole" in crop[0].notice
+    assert crop[0].mode == "refine" and "mostly hole" in crop[0].notice
     frame = np.zeros((1800, 2400), bool)
     frame[100:1500, 100:1000] = True
     frame[120:1480, 120:980] = False  # a thin frame: a large region, little of it hole: crop keeps it whole
@@ -96,8 +96,8 @@ def test_crop_notice_reaches_the_command_line(tmp_path: Path) -> None:
     image = _photo(tmp_path / "big.png", (900, 800))
     mask = tmp_path / "all.png"
     Image.new("L", (900, 800), 255).save(mask)
-    case = Case("crop", ["inpaint", str(image), str(mask), "-m", "patchmatch", "--strategy", "crop", "-o",
-                         str(tmp_path / "out.png")], 0)
+    case = Case("crop", ["inpaint", str(image), str(mask), "-m", "patchmatch", "--strategy", "crop",
+                         "--tile-size", "512", "-o", str(tmp_path / "out.png")], 0)
     code, _, stderr = run_in_process(case)
     assert code == 0 and "mostly hole" in stderr
 

@@ -219,9 +219,9 @@ def test_auto_choices() -> None:
     modes = [p.mode for p in plan_regions(scattered, card, InpaintOptions())]
     assert modes == ["tile"]
     big = np.zeros((300, 300), bool)
-    big[50:250, 50:250] = True  # one large hole: resize the region to the working size
+    big[50:250, 50:250] = True  # one large hole: fill at the card's largest size, refine at full size
     (plan,) = plan_regions(big, card, InpaintOptions())
-    assert plan.mode == "resize" and plan.scale == pytest.approx(64 / 208)
+    assert plan.mode == "refine" and plan.scale == pytest.approx(64 / 208)
 
 
 def test_resize_pastes_only_inside_the_hole(photo: np.ndarray) -> None:

@@ -22,7 +22,7 @@ from inpaintstudio.ui.session import EditSession, ModelRun, StudioConfig, model_
 __all__ = ["EditTab", "build_edit_tab", "BEFORE"]
 
 BEFORE = "before"
-STRATEGY_CHOICES = ["auto", "crop", "tile", "resize"]
+STRATEGY_CHOICES = ["auto", "crop", "tile", "resize", "refine"]
 
 
 @dataclass
