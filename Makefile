@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: studio test test-fast test-browser lint bench
+.PHONY: studio test test-fast test-browser screenshots lint bench bench-ui
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-fan.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,18 @@ test-browser: $(STAMP)
 	bash scripts/install_browser.sh $(BIN)/python
 	$(BIN)/python -m pytest -m browser
 
+# refresh docs/studio-*.png (tests alone write screenshots to a temporary folder only)
+screenshots: $(STAMP)
+	bash scripts/install_browser.sh $(BIN)/python
+	INPAINTSTUDIO_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -m browser tests/test_browser_studio.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/models.py
+
+bench-ui: $(STAMP)
+	bash scripts/install_browser.sh $(BIN)/python
+	$(BIN)/python benchmarks/ui_latency.py

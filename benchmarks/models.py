@@ -7,6 +7,12 @@ model's own ``predict``, in a subprocess so the peak RSS is the model's own. On 
 it also times float32 and bf16 autocast.
 
 Prints a table and writes ``benchmarks/results/models.json``.
+
+``--versus-default`` instead times LaMa on the CPU at full resolution (512² and 1024² by default, ``--sizes``)
+against the studio's default engine in the same run, on the same photo and the same holes (an ellipse of about
+5 % of the image and a thin stroke): LaMa through its engine on the whole image (the card runs it at full
+resolution), the default engine through the pipeline as the studio calls it. Each case runs in its own
+subprocess (peak RSS per case). Writes ``benchmarks/results/lama_vs_default.json``.
 """
 
 from __future__ import annotations
@@ -68,12 +74,106 @@ def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     return row
 
 
+def _photo_and_holes(size: int):
+    """A real photo (scikit-image's ``chelsea``) resized to size×size and a boolean hole mask: an ellipse of about
+    5 % of the image plus a 6-pixel diagonal stroke."""
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    photo = cv2.resize(data.chelsea(), (size, size), interpolation=cv2.INTER_AREA)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, (size // 2, size // 2), (size // 7, size // 9), 30, 0, 360, 1, -1)
+    cv2.line(mask, (size // 10, size // 8), (size // 3, size // 2), 1, max(2, size // 85))
+    return photo, mask.astype(bool)
+
+
+def versus_worker(name: str, size: int, repeats: int, threads: int) -> dict:
+    """Seconds (best of ``repeats`` after a warm-up) for one engine on the photo and holes of ``size``;
+    ``threads`` > 0 sets torch's and OpenCV's thread count."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from inpaintstudio import engines, loading, pipeline, registry
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+    photo, mask = _photo_and_holes(size)
+    card = registry.get_card(name)
+    if card.kind == "deep":
+        torch.manual_seed(0)  # random weights: this measures cost only and never reaches a user's image
+        module = loading.model_module(card)
+        engine = engines.TorchEngine(card, module.build(loading.card_config(card)), "cpu", module.predict)
+        image = photo.astype(np.float32) / 255
+
+        def fill() -> None:
+            engine.run(image, mask)
+    else:
+        def fill() -> None:
+            pipeline.inpaint(photo, mask, name)
+
+    fill()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fill()
+        times.append(time.perf_counter() - start)
+    return {
+        "model": name,
+        "size": size,
+        "hole_fraction": round(float(mask.mean()), 4),
+        "seconds": round(min(times), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def versus_default(sizes: list[int], repeats: int, threads: int) -> None:
+    from inpaintstudio import registry
+
+    names = ["lama", registry.DEFAULT_MODEL]
+    rows = []
+    print(f"{'size':>6}{'hole %':>8}  {'engine':<12}{'seconds':>9}{'peak RSS MB':>13}{'threads':>9}")
+    for size in sizes:
+        for name in names:
+            cmd = [sys.executable, __file__, "--versus-worker", name, str(size), str(repeats), str(threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{size:>6}{'':>8}  {name:<12} failed: {proc.stderr.strip().splitlines()[-1]}")
+                continue
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{size:>6}{100 * row['hole_fraction']:>8.1f}  {name:<12}{row['seconds']:>9.3f}"
+                  f"{row['peak_rss_mb']:>13.1f}{row['threads']:>9}")
+        pair = [r for r in rows if r["size"] == size]
+        if len(pair) == 2:
+            print(f"{'':>16}lama / {names[1]}: {pair[0]['seconds'] / pair[1]['seconds']:.1f}x")
+    out = HERE / "results" / "lama_vs_default.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows}, indent=1))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="model names (default: every deep model)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--worker", nargs=4, metavar=("MODEL", "DEVICE", "DTYPE", "REPEATS"))
+    parser.add_argument("--versus-default", action="store_true",
+                        help="LaMa at full resolution against the default engine on the same holes (CPU)")
+    parser.add_argument("--sizes", nargs="*", type=int, default=[512, 1024], help="sides for --versus-default")
+    parser.add_argument("--threads", type=int, default=0, help="--versus-default: intra-op threads (0 = default)")
+    parser.add_argument("--versus-worker", nargs=4, metavar=("MODEL", "SIZE", "REPEATS", "THREADS"))
     args = parser.parse_args()
+    if args.versus_worker:
+        name, size, repeats, threads = args.versus_worker
+        print(json.dumps(versus_worker(name, int(size), int(repeats), int(threads))))
+        return
+    if args.versus_default:
+        versus_default(args.sizes, args.repeats, args.threads)
+        return
     if args.worker:
         name, device, dtype, repeats = args.worker
         print(json.dumps(worker(name, device, dtype, int(repeats))))

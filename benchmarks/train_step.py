@@ -12,7 +12,10 @@ float32 and under AMP (float16 autocast + GradScaler), peak = ``torch.cuda.max_m
 Prints a table and writes ``benchmarks/results/train_step.json``.
 
     python benchmarks/train_step.py [--models hint,mxt] [--steps 2] [--threads 2] [--timeout 1800] \
-        [--max-gib 10] [--append] [--checkpoint-blocks]
+        [--max-gib 10] [--append] [--checkpoint-blocks] [--scan-path chunked] [--size 128]
+
+``--scan-path`` sets the selective-scan path of SEM-Net and M×T ("auto": the fused kernel; "chunked": the
+pure-PyTorch scan), so both can be timed in one run.
 
 A worker stopped by ``--max-gib`` or ``--timeout`` leaves an ``error`` row instead of numbers.
 """
@@ -63,7 +66,8 @@ def _batch(landmarks: bool, texture: bool, size: int):  # noqa: ANN202 - dict of
     return batch
 
 
-def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: int, checkpoint_blocks: bool) -> dict:
+def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: int, checkpoint_blocks: bool,
+           scan_path: str) -> dict:
     import dataclasses
 
     import torch
@@ -82,6 +86,10 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
     net_config = loading.card_config(card)
     model_fields = {f.name for f in dataclasses.fields(net_config)}
     checkpoint_blocks = checkpoint_blocks and "checkpoint_blocks" in model_fields
+    model_config: dict = {"checkpoint_blocks": True} if checkpoint_blocks else {}
+    scan_path = scan_path if "scan_path" in model_fields else "none"
+    if scan_path != "none":
+        model_config["scan_path"] = scan_path
     loss_cfg = loss_config_for(model)
     vgg_note = "none"
     vgg = None
@@ -96,7 +104,7 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
         cfg = TrainConfig.from_dict({
             "model": model, "device": device, "amp": amp, "iterations": steps + 1, "progress": False,
             "log_every": 0, "sample_every": 0, "checkpoint_every": 0, "output_dir": tmp,
-            "model_config": {"checkpoint_blocks": True} if checkpoint_blocks else {},
+            "model_config": model_config,
             "data": {"images": tmp, "size": size, "batch_size": 1,
                      **({"landmarks": tmp} if uses_landmarks(card) else {})},
         })
@@ -121,7 +129,7 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {
         "model": model, "device": device, "amp": amp, "batch": 1, "size": size, "threads": threads,
-        "checkpoint_blocks": checkpoint_blocks,
+        "checkpoint_blocks": checkpoint_blocks, "scan_path": scan_path,
         "generator_params_m": round(params / 1e6, 2), "warmup_s": round(warmup, 2),
         "step_s": round(min(times), 3), "it_per_s": round(1 / min(times), 4), "peak_mib": round(peak, 1),
         "peak_kind": "cuda max_memory_allocated" if device == "cuda" else "process peak RSS",
@@ -148,6 +156,7 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="merge the rows into an existing output file")
     parser.add_argument("--checkpoint-blocks", action="store_true",
                         help="recompute block activations in backward (models whose Config has checkpoint_blocks)")
+    parser.add_argument("--scan-path", default="auto", help="selective-scan path of SEM-Net and M×T")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "train_step.json")
     args = parser.parse_args()
     if args.worker:
@@ -156,7 +165,7 @@ def main() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         model, device, amp = args.worker
         print(json.dumps(worker(model, device, amp == "1", args.steps, args.threads, args.size,
-                                args.checkpoint_blocks)))
+                                args.checkpoint_blocks, args.scan_path)))
         return
 
     import torch
@@ -173,6 +182,7 @@ def main() -> None:
                 cmd += ["--max-gib", str(args.max_gib)]
             if args.checkpoint_blocks:
                 cmd.append("--checkpoint-blocks")
+            cmd += ["--scan-path", args.scan_path]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
                 if done.returncode != 0:
@@ -180,16 +190,17 @@ def main() -> None:
                     if args.max_gib and "allocate" in error:
                         error = f"over the --max-gib {args.max_gib} limit: {error}"
                     rows.append({"model": model, "device": device, "amp": amp == "1", "error": error,
-                                 "checkpoint_blocks": args.checkpoint_blocks})
+                                 "checkpoint_blocks": args.checkpoint_blocks, "scan_path": args.scan_path})
                 else:
                     rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             except subprocess.TimeoutExpired:
                 rows.append({"model": model, "device": device, "amp": amp == "1",
-                             "error": f"timed out after {args.timeout} s", "checkpoint_blocks": args.checkpoint_blocks})
+                             "error": f"timed out after {args.timeout} s", "checkpoint_blocks": args.checkpoint_blocks,
+                             "scan_path": args.scan_path})
             print(_row(rows[-1]), flush=True)
     if args.append and args.output.is_file():
         def key(r: dict) -> tuple:
-            return r["model"], r["device"], r["amp"], r.get("checkpoint_blocks", False)
+            return r["model"], r["device"], r["amp"], r.get("checkpoint_blocks", False), r.get("scan_path", "auto")
 
         fresh = {key(r) for r in rows}
         old = json.loads(args.output.read_text()).get("rows", [])
@@ -213,6 +224,8 @@ def _row(row: dict) -> str:
     head = f"{row['model']:<8} {row['device']:<5} amp={'on ' if row.get('amp') else 'off'}"
     if row.get("checkpoint_blocks"):
         head += " ckpt"
+    if row.get("scan_path") not in (None, "none", "auto"):
+        head += f" scan={row['scan_path']}"
     if "error" in row:
         return f"{head}  ERROR {row['error']}"
     return (f"{head}  {row['generator_params_m']:>7.2f} M  {row['step_s']:>8.3f} s/it  {row['it_per_s']:>7.3f} it/s  "

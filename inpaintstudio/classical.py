@@ -5,8 +5,10 @@ PatchMatch comes from ``pypatchmatch`` (MIT, a prebuilt C++ library), chosen ove
 ``benchmarks/engines_compare.py``; the README records the figures. It fills holes with texture
 copied from the photo (detail close to the photo's own, where Telea/NS blur), came closest to the
 true content of the candidates with texture, and stayed fastest on large holes. The pipeline keeps
-its cost independent of the photo size (crop around the mask) and bounded for big holes (regions
-larger than the card's tile size are filled at the working size and upscaled inside the hole).
+its cost independent of the photo size (crop around the mask). Regions up to
+:data:`DIRECT_SIDE` pixels are filled by pypatchmatch directly; larger ones are filled at
+:data:`COARSE_SIDE` and refined level by level up to full resolution
+(:mod:`inpaintstudio.multiscale`), so a big hole gets the photo's full-resolution texture.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import numpy as np
 
 from inpaintstudio.engines import EngineOutput
 from inpaintstudio.modelcard import ModelCard
+from inpaintstudio.multiscale import MultiscaleConfig, multiscale_fill
 
-__all__ = ["ClassicalEngine", "make_engine", "telea", "navier_stokes", "patchmatch"]
+__all__ = ["ClassicalEngine", "make_engine", "telea", "navier_stokes", "patchmatch", "pypatchmatch", "DIRECT_SIDE",
+           "COARSE_SIDE", "MAX_SIDE"]
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -45,13 +49,39 @@ _PATCHMATCH_LOCK = threading.Lock()
 
 
 # Above this many hole pixels the patch radius drops from 3 to 2: about 1.5x faster, and such holes are
-# large regions the pipeline already fills at the working size and upscales, where 7x7 patches buy
+# large regions whose coarse level this fills before the multi-scale refinement, where 7x7 patches buy
 # little (benchmarks/engines_compare.py: radius 3 vs 2 = 18.96 vs 18.41 dB on small holes).
 LARGE_HOLE_PIXELS = 40_000
 
 
-def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0) -> np.ndarray:
-    """Exemplar-based fill with pypatchmatch, seeded so equal inputs give equal results.
+# Regions up to this side are filled by pypatchmatch at full resolution; larger ones multi-scale.
+DIRECT_SIDE = 768
+# The coarsest level of the multi-scale fill, filled by pypatchmatch.
+COARSE_SIDE = 384
+# The largest region the multi-scale fill takes in one piece (memory about 60 bytes per pixel);
+# the pipeline tiles or downsizes larger regions to this.
+MAX_SIDE = 3072
+
+
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0,
+               multiscale: bool = True) -> np.ndarray:
+    """Exemplar-based fill, seeded so equal inputs give equal results.
+
+    Regions up to :data:`DIRECT_SIDE` pixels (or all, with ``multiscale=False``) are filled by
+    pypatchmatch directly; larger ones by :func:`inpaintstudio.multiscale.multiscale_fill`, which
+    lets pypatchmatch fill the region at :data:`COARSE_SIDE` and refines that fill up to full
+    resolution with the region's own pixels.
+    """
+    if multiscale and max(mask.shape) > DIRECT_SIDE:
+        def coarse(small: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
+            return pypatchmatch(small, small_mask, patch_size=patch_size, seed=seed)
+
+        return multiscale_fill(image, mask, coarse, MultiscaleConfig(coarse_side=COARSE_SIDE, seed=seed))
+    return pypatchmatch(image, mask, patch_size=patch_size, seed=seed)
+
+
+def pypatchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int | None = None, seed: int = 0) -> np.ndarray:
+    """pypatchmatch's fill of the whole image, seeded so equal inputs give equal results.
 
     ``patch_size`` is pypatchmatch's patch *radius* (patches span (2r+1)² pixels); by default 3, or 2
     for holes larger than :data:`LARGE_HOLE_PIXELS`. The library keeps its seed globally, so seeding

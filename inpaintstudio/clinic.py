@@ -226,9 +226,23 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.hstack([left, gap, right])
 
 
+#: The clinic's model: INCLG with its authors' CelebA weights (faces, predicted landmarks).
+DEFAULT_MODEL = "inclg:celeba"
+
+
+def default_model() -> str:
+    """:data:`DEFAULT_MODEL`, or ``inclg`` when only a plain import of INCLG is on this machine."""
+    from inpaintstudio import loading
+
+    if loading.weight_status(DEFAULT_MODEL)["state"] in ("missing", "corrupt") and \
+            loading.weight_status("inclg")["state"] not in ("missing", "corrupt"):
+        return "inclg"
+    return DEFAULT_MODEL
+
+
 def run_clinic(
     image: np.ndarray,
-    model: str = "inclg",
+    model: str | None = None,
     mask: np.ndarray | None = None,
     side: Side = "both",
     backend: str = "auto",
@@ -243,7 +257,8 @@ def run_clinic(
     """The whole clinic run on an RGB uint8 photo (H×W×3, already EXIF-upright).
 
     Args:
-        model: a registered engine name (``inclg``, ``patchmatch``, …); ignored when ``engine`` is given.
+        model: a registered engine name (``inclg:celeba``, ``patchmatch``, …; default :func:`default_model`);
+            ignored when ``engine`` is given.
         mask: a replacement or edited hole mask (bool H×W); ``None`` = the proposed one.
         side / margin / grow: passed to the mask generator when ``mask`` is ``None``.
         backend / face_index / device: landmark detection (``face`` skips detection).
@@ -269,7 +284,7 @@ def run_clinic(
     if not mask.any():
         raise ValueError("the mask is empty: nothing to inpaint")
     if engine is None:
-        engine = loading.load(model, device)
+        engine = loading.load(model or default_model(), device)
     side_px = engine_input_side(engine.card)
     matrix = alignment_matrix(face, side_px, rotate=rotate)
 
@@ -315,14 +330,16 @@ def add_clinic_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``clinic IMAGE -o DIR`` to the ``python -m inpaintstudio`` parser."""
     p = subparsers.add_parser("clinic", help="cleft-lip clinic run: landmarks, proposed mask, inpainting, overlays")
     p.add_argument("image", type=Path, help="frontal face photo")
-    p.add_argument("-m", "--model", default="inclg", help="inpainting engine (default: inclg)")
+    p.add_argument("-m", "--model", default=None,
+                   help=f"inpainting engine (default: {DEFAULT_MODEL}, INCLG's CelebA weights)")
     p.add_argument("--side", choices=("left", "right", "both"), default="both",
                    help="cleft side for the proposed mask, image left/right (default: both)")
     p.add_argument("--landmarks", choices=("auto", "fan", "dlib"), default="auto", help="landmark backend")
     p.add_argument("--mask", type=Path, help="hole mask to use instead of the proposed one (white = hole)")
     p.add_argument("--face", type=int, default=None, help="face index when several are found (0 = largest)")
     p.add_argument("--device", default=None, help="torch device (default: auto)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder for the six output files")
+    p.add_argument("-o", "--output", required=True, help="folder for the six output files (created when missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace the six files of an earlier run")
     p.set_defaults(func=_run_clinic_command)
 
 
@@ -334,6 +351,17 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         print(f"error: {message}", file=sys.stderr)
         return code
 
+    from inpaintstudio.outputs import OutputPlan, output_target
+
+    # the six destinations are checked before any work: never over the input (a photo named
+    # before.png inside the folder), never over an earlier run without --overwrite
+    folder = output_target(args.output, folder_required=True).path
+    plan = OutputPlan(overwrite=args.overwrite)
+    plan.protect([args.image, args.mask])
+    for name in OUTPUT_FILES:
+        plan.claim(folder / name, source=args.image)
+    args.model = args.model or default_model()
+    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
@@ -347,7 +375,7 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_WEIGHTS_MISSING)
     except BackendUnavailableError as error:
         return fail(str(error), EXIT_FAILED)
-    written = write_outputs(result, args.output, loaded)
+    written = write_outputs(result, folder, loaded, plan=plan)
     for line in result.warnings:
         print(f"warning: {line}")
     print(f"clinic: {result.model}, landmarks {result.face.backend}, {int(result.mask.sum())} mask pixels")
@@ -356,12 +384,18 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None) -> list[Path]:
-    """Write the six clinic files into ``folder`` (created if needed); returns their paths."""
-    from inpaintstudio import io
+def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None, plan: Any | None = None) -> list[Path]:
+    """Write the six clinic files into ``folder`` (created if needed); returns their paths.
+
+    ``plan``: an :class:`inpaintstudio.outputs.OutputPlan` that has claimed them (the CLI's); without
+    one, existing files are replaced, but never the input photo.
+    """
+    from inpaintstudio.outputs import OutputPlan
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if plan is None:
+        plan = OutputPlan(overwrite=True)
+        plan.protect([getattr(loaded, "source_path", None)])
     icc = getattr(loaded, "icc_profile", None)
     source = getattr(loaded, "source_path", None)
     images = {
@@ -374,11 +408,11 @@ def write_outputs(result: ClinicResult, folder: Path, loaded: Any | None = None)
     written = []
     for name, rgb in images.items():
         keep_icc = icc if name != "mask.png" else None
-        io.save_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
+        plan.write_image(folder / name, rgb, icc_profile=keep_icc, source_path=source)
         written.append(folder / name)
     json_path = folder / "landmarks.json"
     payload = result.landmarks_json()
     lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in payload.items()]  # one key per line
-    json_path.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    plan.write_text(json_path, "{\n" + ",\n".join(lines) + "\n}\n")
     written.append(json_path)
     return written

@@ -24,7 +24,8 @@ from inpaintstudio.modelcard import InputConvention, ModelCard
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EngineOutput", "Engine", "TorchEngine", "select_device", "to_value_range", "to_network", "from_network"]
+__all__ = ["EngineOutput", "Engine", "TorchEngine", "DeviceError", "select_device", "to_value_range",
+           "to_network", "from_network"]
 
 Array = Any  # a torch.Tensor or a numpy array: the conversions below are plain arithmetic
 
@@ -71,8 +72,16 @@ class Engine(Protocol):
         ...
 
 
+class DeviceError(RuntimeError):
+    """A device that this machine does not have, or a name torch does not know."""
+
+
 def select_device(preference: str | None = None) -> str:
-    """``None``/``"auto"``: cuda, then mps, then cpu. Otherwise the named device, checked."""
+    """``None``/``"auto"``: cuda, then mps, then cpu. Otherwise the named device, checked.
+
+    Raises:
+        DeviceError: an unknown device name, no CUDA/MPS on this machine, or a CUDA index out of range.
+    """
     import torch
 
     if preference in (None, "", "auto"):
@@ -82,8 +91,23 @@ def select_device(preference: str | None = None) -> str:
         if mps is not None and mps.is_available():
             return "mps"
         return "cpu"
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {preference!r} requested but CUDA is not available on this machine")
+    try:
+        device = torch.device(preference)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {preference!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {preference!r} requested but CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device {preference!r} requested but this machine has {count} CUDA device(s) "
+                              f"(cuda:0…cuda:{count - 1})")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"device {preference!r} requested but MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise DeviceError(f"unknown device {preference!r}: use auto, cpu, cuda, cuda:N or mps")
     return preference
 
 

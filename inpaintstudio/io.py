@@ -43,8 +43,10 @@ names the file.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import math
 import os
 import uuid
 import warnings
@@ -66,6 +68,17 @@ __all__ = [
     "ImageTooLargeError",
     "MaskSizeError",
     "OverwriteError",
+    "OutputError",
+    "safe_resolve",
+    "looks_like_mask",
+    "looks_like_photo",
+    "mask_from_loaded",
+    "LOSSY_FORMAT_NOTE",
+    "same_file",
+    "printable_path",
+    "describe_os_error",
+    "write_bytes_atomically",
+    "write_format",
     "LoadedImage",
     "SavedImage",
     "ImageSource",
@@ -84,6 +97,9 @@ DEFAULT_MAX_PIXELS = 60_000_000
 MAX_PIXELS_ENV = "INPAINTSTUDIO_MAX_PIXELS"
 READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "TGA", "AVIF")
 EMPTY_MASK_NOTICE = "the mask is empty: the image is returned unchanged"
+LOSSY_FORMAT_NOTE = (
+    "{format} is lossy: pixels outside the mask will not stay identical to the input (write .png to keep them)"
+)
 
 _ORIENTATION_TAG = 0x0112
 _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".webp": "WEBP"}
@@ -94,7 +110,15 @@ ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Im
 
 # ----------------------------------------------------------------------------------------------- errors
 class InputError(ValueError):
-    """A user-supplied image, mask or destination that cannot be used; the message says why."""
+    """A user-supplied image, mask or destination that cannot be used; the message says why.
+
+    ``cli_message`` is the same message with its advice worded for the command line (flags instead
+    of Python arguments); front ends other than the CLI use ``str(error)``.
+    """
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message or message
 
 
 class ImageReadError(InputError):
@@ -108,14 +132,25 @@ class ImageTooLargeError(InputError):
 class MaskSizeError(InputError):
     """The mask and the image differ in size."""
 
-    def __init__(self, message: str, *, mask_size: tuple[int, int], image_size: tuple[int, int]) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        mask_size: tuple[int, int],
+        image_size: tuple[int, int],
+        cli_message: str | None = None,
+    ) -> None:
+        super().__init__(message, cli_message=cli_message)
         self.mask_size = mask_size
         self.image_size = image_size
 
 
 class OverwriteError(InputError):
     """A save would replace the input file."""
+
+
+class OutputError(InputError):
+    """A destination that cannot be written (missing permission, a file where a folder should be...)."""
 
 
 # ------------------------------------------------------------------------------------------ data types
@@ -168,25 +203,46 @@ class SavedImage:
 def max_pixels_limit(max_pixels: int | None = None) -> int:
     """The pixel limit in force: the argument, else ``$INPAINTSTUDIO_MAX_PIXELS``, else 60 MP."""
     if max_pixels is not None:
-        limit = int(max_pixels)
-    else:
-        raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if not raw:
-            return DEFAULT_MAX_PIXELS
-        try:
-            limit = int(float(raw))
-        except ValueError:
-            raise InputError(f"{MAX_PIXELS_ENV}={raw!r} is not a number of pixels") from None
-    if limit < 1:
-        raise InputError(f"the pixel limit must be at least 1, got {limit}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+            raise InputError(
+                f"the pixel limit must be a positive whole number, got {max_pixels!r}",
+                cli_message=f"--max-pixels must be a positive whole number of pixels, got {max_pixels!r}",
+            )
+        return int(max_pixels)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    limit = _parse_pixel_count(raw)
+    if limit is None:
+        raise InputError(
+            f"{MAX_PIXELS_ENV}={raw!r} is not a positive whole number of pixels "
+            f"(e.g. {DEFAULT_MAX_PIXELS}); unset it for the default"
+        )
     return limit
+
+
+def _parse_pixel_count(raw: str) -> int | None:
+    """A positive whole number from ``"60000000"``, ``"60_000_000"`` or ``"6e7"``; ``None`` otherwise."""
+    try:
+        return value if (value := int(raw)) >= 1 else None
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 1 or number != int(number):
+        return None
+    return int(number)
 
 
 def _check_pixel_count(width: int, height: int, limit: int, label: str) -> None:
     if width * height > limit:
         raise ImageTooLargeError(
             f"{label} is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of "
-            f"{limit / 1e6:.1f} MP (raise it with max_pixels or {MAX_PIXELS_ENV})"
+            f"{limit / 1e6:.1f} MP (raise it with max_pixels or {MAX_PIXELS_ENV})",
+            cli_message=f"{label} is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of "
+            f"{limit / 1e6:.1f} MP (raise it with --max-pixels or {MAX_PIXELS_ENV})",
         )
 
 
@@ -222,8 +278,10 @@ def _open_lazily(src: object, label: str) -> Image.Image:
         stream: object = io.BytesIO(bytes(src))
     elif isinstance(src, (str, os.PathLike)):
         path = Path(src)
-        if not path.exists():
-            raise ImageReadError(f"{label}: no such file")
+        try:
+            path.stat()
+        except OSError as error:
+            raise ImageReadError(f"{label} cannot be read: {_reason(error)}") from None
         if not path.is_file():
             raise ImageReadError(f"{label} is not a file")
         stream = path
@@ -240,6 +298,23 @@ def _open_lazily(src: object, label: str) -> Image.Image:
         raise ImageReadError(f"{label} is not an image InpaintStudio can read (supported: {names})") from None
     except OSError as error:
         raise ImageReadError(f"{label} could not be opened: {error}") from error
+    except Exception as error:  # noqa: BLE001 - untrusted data (e.g. a zTXt bomb raises ValueError)
+        raise ImageReadError(f"{label} could not be opened: the file is corrupt ({error})") from error
+
+
+def _reason(error: OSError) -> str:
+    """A short reason for an OS error: ``no such file``, ``too many levels of symbolic links``..."""
+    if error.errno == errno.ENOENT:
+        return "no such file"
+    return (error.strerror or str(error)).lower()
+
+
+def safe_resolve(path: str | os.PathLike) -> Path:
+    """``Path.resolve`` that never raises: a symlink loop or an unreadable part gives the absolute path."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
+        return Path(os.path.abspath(path))
 
 
 def _decode(image: Image.Image, label: str) -> None:
@@ -345,9 +420,13 @@ def _owned(array: np.ndarray) -> np.ndarray:
     return np.array(array, dtype=np.uint8, order="C", copy=True)
 
 
-def _exif_orientation(image: Image.Image) -> tuple[Image.Exif, int]:
-    exif = image.getexif()
-    orientation = exif.get(_ORIENTATION_TAG, 1)
+def _exif_orientation(image: Image.Image, notes: list[str]) -> tuple[Image.Exif, int]:
+    try:
+        exif = image.getexif()
+        orientation = exif.get(_ORIENTATION_TAG, 1)
+    except Exception as error:  # noqa: BLE001 - untrusted metadata: a corrupt EXIF block is ignored
+        notes.append(f"EXIF block unreadable and ignored ({error})")
+        return Image.Exif(), 1
     return exif, int(orientation) if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
 
 
@@ -356,7 +435,10 @@ def _exif_bytes_upright(exif: Image.Exif) -> bytes | None:
     if len(exif) == 0:
         return None
     upright = Image.Exif()
-    upright.load(exif.tobytes())
+    try:
+        upright.load(exif.tobytes())
+    except Exception:  # noqa: BLE001 - EXIF that cannot be re-serialised is not kept
+        return None
     if _ORIENTATION_TAG in upright:
         upright[_ORIENTATION_TAG] = 1
     return upright.tobytes()
@@ -366,7 +448,7 @@ def _loaded_from_pil(
     image: Image.Image, source_name: str, *, source_path: Path | None, file_format: str | None
 ) -> LoadedImage:
     notes: list[str] = []
-    exif, orientation = _exif_orientation(image)
+    exif, orientation = _exif_orientation(image, notes)
     source_mode = image.mode
     icc = image.info.get("icc_profile") or None
     upright = ImageOps.exif_transpose(image) if orientation != 1 else image
@@ -423,9 +505,9 @@ def load_image(src: ImageSource, *, max_pixels: int | None = None, name: str | N
         _check_pixel_count(src.width, src.height, limit, label)
         _decode(src, label)
         filename = getattr(src, "filename", "")
-        origin = Path(filename).resolve() if isinstance(filename, str) and filename else None
+        origin = safe_resolve(filename) if isinstance(filename, str) and filename else None
         return _loaded_from_pil(src, source_name, source_path=origin, file_format=src.format)
-    source_path = Path(src).resolve() if isinstance(src, (str, os.PathLike)) else None
+    source_path = safe_resolve(src) if isinstance(src, (str, os.PathLike)) else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
         image = _open_lazily(src, label)
@@ -457,6 +539,8 @@ def _fit_mask(hole: np.ndarray, size: tuple[int, int] | None, resize: bool, labe
             "use a mask of the same size or allow resizing (resize=True)",
             mask_size=mask_size,
             image_size=(width, height),
+            cli_message=f"the mask {label} is {mask_size[0]}×{mask_size[1]} pixels but the image is "
+            f"{width}×{height}; use a mask of the same size or pass --resize-mask",
         )
     resized = cv2.resize(hole.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
     return resized.astype(bool)
@@ -525,6 +609,45 @@ def load_mask(
     return _fit_mask(hole, size, resize, _quote(loaded.source_name))
 
 
+def mask_from_loaded(
+    loaded: LoadedImage, size: tuple[int, int] | None = None, *, resize: bool = False, threshold: int = 127
+) -> np.ndarray:
+    """The hole mask of an already loaded mask image (same rule and checks as :func:`load_mask`)."""
+    threshold = _check_threshold(threshold)
+    hole = _hole_from_rgb_alpha(loaded.rgb, loaded.alpha, threshold)
+    return _fit_mask(hole, size, resize, _quote(loaded.source_name))
+
+
+def _near_binary_grey(rgb: np.ndarray) -> np.ndarray:
+    """Pixels that are grey (R = G = B within 8) and near black or white (within 24)."""
+    values = rgb.astype(np.int16)
+    grey = (values.max(axis=2) - values.min(axis=2)) <= 8
+    level = values.mean(axis=2)
+    return grey & ((level <= 24) | (level >= 231))
+
+
+def _sample(rgb: np.ndarray, side: int = 256) -> np.ndarray:
+    step = max(1, max(rgb.shape[:2]) // side)
+    return rgb[::step, ::step]
+
+
+def looks_like_mask(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bool:
+    """Whether an image looks like a hole mask: nine pixels in ten black or white grey, some of each
+    (or a transparency plane that does the same on top of a flat colour)."""
+    small = _sample(np.asarray(rgb))
+    binary = _near_binary_grey(small)
+    if binary.mean() < 0.9:
+        return False
+    level = small.astype(np.int16).mean(axis=2)[binary]
+    return bool((level >= 231).any() and (level <= 24).any())
+
+
+def looks_like_photo(rgb: np.ndarray) -> bool:
+    """Whether an image looks like a photo rather than a mask: a good share of mid-tone or coloured pixels."""
+    small = _sample(np.asarray(rgb))
+    return bool((~_near_binary_grey(small)).mean() > 0.25 and len(np.unique(small.reshape(-1, 3), axis=0)) > 64)
+
+
 def check_mask(mask: np.ndarray) -> str | None:
     """:data:`EMPTY_MASK_NOTICE` when nothing is masked, else ``None``."""
     return EMPTY_MASK_NOTICE if not np.any(mask) else None
@@ -543,8 +666,20 @@ def _resolve_format(path: Path | None, format: str | None) -> str:
     if path is None or not path.suffix:
         return "PNG"
     if by_suffix is None:
-        raise InputError(f"cannot write {path.name!r}: unknown suffix {path.suffix!r} (use .png, .jpg or .webp)")
+        raise OutputError(
+            f"cannot write {printable_path(path.name)}: unknown suffix {_encodable(path.suffix)!r} "
+            "(use .png, .jpg or .webp)"
+        )
     return by_suffix
+
+
+def write_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The format a save to ``path`` would write (``PNG``, ``JPEG``, ``WEBP``), checked before any work.
+
+    Raises:
+        OutputError / InputError: an unknown suffix or a format that disagrees with it.
+    """
+    return _resolve_format(Path(path), format)
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -581,6 +716,11 @@ def _upright_exif(exif: bytes | None, notes: list[str]) -> bytes | None:
     return _exif_bytes_upright(parsed)
 
 
+def _encodable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable file-name bytes) written as escapes, so it encodes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _png_text(metadata: dict[str, str]) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     for key, value in metadata.items():
@@ -590,7 +730,7 @@ def _png_text(metadata: dict[str, str]) -> PngImagePlugin.PngInfo:
             key.encode("latin-1")
         except UnicodeEncodeError:
             raise InputError(f"PNG metadata key {key!r} must be Latin-1") from None
-        info.add_text(key, str(value))  # Pillow switches to iTXt for non-Latin-1 values
+        info.add_text(key, _encodable(str(value)))  # Pillow switches to iTXt for non-Latin-1 values
     return info
 
 
@@ -620,6 +760,8 @@ def encode_image(
     if fmt == "JPEG" and alpha is not None:
         notes.append("JPEG has no alpha channel: transparency dropped (save as PNG or WebP to keep it)")
         alpha = None
+    if fmt == "JPEG" or (fmt == "WEBP" and int(quality) < 100):
+        notes.append(LOSSY_FORMAT_NOTE.format(format="JPEG" if fmt == "JPEG" else f"WebP at quality {quality}"))
     pixels = np.dstack([rgb, alpha]) if alpha is not None else rgb
     image = Image.fromarray(pixels, "RGBA" if alpha is not None else "RGB")
     if fmt == "PNG":
@@ -628,7 +770,8 @@ def encode_image(
     elif fmt == "JPEG":
         options.update(quality=int(quality), subsampling=0)
         if metadata:
-            options["comment"] = json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+            text = {key: _encodable(str(value)) for key, value in metadata.items()}
+            options["comment"] = json.dumps(text, ensure_ascii=False).encode("utf-8")
     else:
         if not features.check("webp"):
             raise InputError("this Pillow build cannot write WebP; save as PNG or JPEG")
@@ -653,22 +796,65 @@ def encode_png(
     return data
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two spellings name one file: symlinks, ``./``, ``..``, hard links and letter case on a
+    case-insensitive file system all compare equal (by device and inode when both exist)."""
     try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return safe_resolve(a) == safe_resolve(b)
+
+
+def describe_os_error(path: str | os.PathLike, error: OSError) -> str:
+    """One line for a failed write: the path (printable even when its bytes are not UTF-8) and why."""
+    reasons = {
+        errno.ENAMETOOLONG: "the file name is too long",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.ENOENT: "the folder does not exist",
+        errno.EEXIST: "a part of the path is a file, not a folder",
+        errno.ELOOP: "too many levels of symbolic links",
+    }
+    reason = reasons.get(error.errno or -1) or (error.strerror or str(error)).lower()
+    return f"cannot write {printable_path(path)}: {reason}"
+
+
+def printable_path(path: str | os.PathLike) -> str:
+    """``'path'`` with undecodable bytes shown as escapes, so that printing it never fails."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    return "'" + text.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so that a
+    reader never sees half a file and a failure leaves any earlier file as it was.
+
+    Raises:
+        OutputError: the folder cannot be created or written, the name is too long, etc. (one line).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".inpaintstudio-{uuid.uuid4().hex[:12]}.tmp")  # short: long names still fit
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
         with open(temporary, "xb") as handle:
             handle.write(data)
         os.replace(temporary, path)
+    except OSError as error:
+        raise OutputError(describe_os_error(path, error)) from None
     finally:
-        if temporary.exists():
-            temporary.unlink()
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass
+
 
 
 def save_image(
@@ -696,14 +882,14 @@ def save_image(
     """
     destination = Path(path)
     fmt = _resolve_format(destination, format)
-    if source_path is not None and _same_file(destination, Path(source_path)):
+    if source_path is not None and same_file(destination, Path(source_path)):
         raise OverwriteError(f"refusing to overwrite the input file '{source_path}': choose another output path")
-    if destination.exists() and not destination.is_file():
-        raise InputError(f"cannot write '{destination}': it exists and is not a file")
+    if os.path.exists(destination) and not os.path.isfile(destination):  # never raises (long names...)
+        raise OutputError(f"cannot write {printable_path(destination)}: it exists and is not a file")
     data, notes = encode_image(
         rgb, fmt, alpha=alpha, exif=exif, icc_profile=icc_profile, quality=quality, metadata=metadata
     )
-    _write_atomically(destination, data)
+    write_bytes_atomically(destination, data)
     return SavedImage(path=destination, format=fmt, notes=notes)
 
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from inpaintstudio import registry, weights
+from inpaintstudio import registry, weight_sources, weights
 from inpaintstudio.engines import Engine, TorchEngine, select_device
 from inpaintstudio.errors import WeightsMissingError
 from inpaintstudio.modelcard import ModelCard
@@ -65,9 +67,11 @@ def build_network(card: ModelCard) -> "torch.nn.Module":
     path = weights.expected_path(card)
     if path is None or not path.is_file():
         expected = path if path is not None else weights.weights_dir() / "<none>"
-        raise WeightsMissingError(weights.missing_message(card, expected), card=card, expected=expected)
-    net = model_module(card).build(card_config(card))
-    tensors, _ = weights.read_checkpoint(path)
+        message = weights.missing_message(card, expected, weight_sources.missing_hints(card.name))
+        raise WeightsMissingError(message, card=card, expected=expected)
+    tensors, metadata = weights.read_checkpoint(path)
+    # a checkpoint written by the trainer (or an import of one) carries the config it was built with
+    net = model_module(card).build(weights.config_from_metadata(card_config(card), metadata))
     weights.load_strict(net, tensors, name=card.name)
     return net.eval()
 
@@ -95,9 +99,20 @@ def weight_status(model: str | ModelCard) -> dict[str, Any]:
     """Weight status without building anything: ``{"state": ..., "path": ..., "message": ...}``.
 
     ``state`` is ``"builtin"`` (classical engine, no weights), ``"missing"``, ``"present"`` (found,
-    no known digest to check), ``"verified"`` (found, sha256 matches the card) or ``"corrupt"``.
+    no known digest to check), ``"verified"`` (found, sha256 matches the card, or the lock file's record
+    of a fetched or imported variant) or ``"corrupt"`` (it matches neither).
     """
-    return weights.status(registry.resolve(model))
+    card = registry.resolve(model)
+    status = weights.status(card)
+    if status["state"] == "missing":
+        path = Path(status["path"])
+        status["message"] = weights.missing_message(card, path, weight_sources.missing_hints(card.name))
+    elif status["state"] == "present" and card.weights_path is None:
+        path = Path(status["path"])
+        state, message = weight_sources.check_against_lock(card.name, path, path.parent)
+        if state in ("verified", "mismatch"):
+            status = {"state": "verified" if state == "verified" else "corrupt", "path": str(path), "message": message}
+    return status
 
 
 def import_checkpoint(
@@ -105,15 +120,24 @@ def import_checkpoint(
 ) -> weights.ImportReport:
     """Convert an official checkpoint of ``model`` to safetensors (see :func:`weights.import_checkpoint`).
 
-    The expected keys come from the card's network built on the ``meta`` device (no memory, no values).
+    The expected keys come from the network the file stands for (the card's config, or the config in
+    the file's metadata when ``Trainer.export`` wrote one), built on the ``meta`` device (no memory).
     """
     import torch
 
     card = registry.resolve(model)
+    if not card.needs_weights:
+        deep = ", ".join(c.name for c in registry.list_cards() if c.needs_weights)
+        raise weights.WeightsError(f"{card.name} is a classical engine and takes no weights; deep models: {deep}")
     module = model_module(card)
-    with torch.device("meta"):
-        reference = module.build(card_config(card))
-    expected = {key: tuple(value.shape) for key, value in reference.state_dict().items()}
+
+    def expected(metadata: Mapping[str, Any]) -> tuple[dict[str, tuple[int, ...]], Any]:
+        config = weights.config_from_metadata(card_config(card), metadata)
+        with torch.device("meta"):
+            reference = module.build(config)
+        return {key: tuple(value.shape) for key, value in reference.state_dict().items()}, config
+
     return weights.import_checkpoint(
-        card, source, destination, remap=module.remap_official_state_dict, expected=expected
+        card, source, destination, remap=module.remap_official_state_dict, expected=expected,
+        read=getattr(module, "read_official_checkpoint", None),
     )

@@ -89,6 +89,9 @@ class ModelCard:
     config_class: str = "Config"
     config_overrides: tuple[tuple[str, Any], ...] = ()
     notes: str = ""
+    # measured forward time of the default network on a 2-core CPU (benchmarks/models.py), one image at the
+    # card's fixed size or 256×256; None where not measured
+    cpu_seconds: float | None = None
     weights_path: Path | None = None
     config: Any = None  # a ready network config; when set it wins over config_class and config_overrides
 

@@ -12,7 +12,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ParityRow", "ParityReport", "run_parity"]
+__all__ = ["ParityInputError", "ParityRow", "ParityReport", "run_parity", "read_fixture_config"]
+
+FIXTURE_FILES = ("weights.safetensors", "inputs.safetensors", "outputs.safetensors")
+
+
+class ParityInputError(ValueError):
+    """A fixture folder that cannot be run: missing files, a config.json that is not what it should be."""
 
 
 @dataclass
@@ -58,10 +64,21 @@ def run_parity(folder: str | Path, model: str | None = None) -> ParityReport:
     from inpaintstudio import loading, weights
 
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = read_fixture_config(folder)
     name = model or config.get("model") or folder.name
+    if not isinstance(name, str):
+        raise ParityInputError(f"{folder / 'config.json'}: 'model' must be a model name, got {name!r}")
     module = loading.model_module(name)
-    net = module.build(module.config_from_fixture(config))
+    if not hasattr(module, "config_from_fixture"):
+        raise ParityInputError(f"{name} has no network to check against a fixture")
+    try:
+        net_config = module.config_from_fixture(config)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ParityInputError(f"{folder / 'config.json'} does not describe a {name} network: {error}") from None
+    missing = [file for file in FIXTURE_FILES if not (folder / file).is_file()]
+    if missing:
+        raise ParityInputError(f"{folder} lacks {', '.join(missing)}")
+    net = module.build(net_config)
     tensors, _ = weights.read_checkpoint(folder / "weights.safetensors")
     weights.load_strict(net, tensors, name=f"{name} ({folder})")
     net.eval()
@@ -84,3 +101,21 @@ def run_parity(folder: str | Path, model: str | None = None) -> ParityReport:
             err = float((got - want).abs().max()) if got.numel() else 0.0
             report.rows.append(ParityRow(out_name, err, float(atol), is_required))
     return report
+
+
+def read_fixture_config(folder: Path) -> dict:
+    """``config.json`` of a fixture folder as a dict with a ``config`` object, or :class:`ParityInputError`."""
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise ParityInputError(f"{folder} has no config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ParityInputError(f"{path} is not valid JSON: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ParityInputError(f"{path} cannot be read: {error}") from None
+    if not isinstance(config, dict):
+        raise ParityInputError(f"{path} must hold a JSON object, not {type(config).__name__}")
+    if not isinstance(config.get("config"), dict):
+        raise ParityInputError(f"{path} has no 'config' object (the network's constructor arguments)")
+    return config

@@ -12,8 +12,11 @@ Strategies:
             only tiles that touch the hole are computed.
     resize  like crop, and a region larger than the model's working size is downscaled to it,
             filled, upscaled, and pasted inside the hole only.
+    refine  like resize, and the upscaled fill's texture is then rebuilt level by level up to full
+            resolution from the region's own pixels (inpaintstudio.multiscale).
     auto    crop; a region larger than the tile size is tiled when its largest hole component fits
-            in one tile, else resized. Fixed-size networks always see exactly their size.
+            in one tile, else filled at the card's largest size (tile or fixed size) and refined at
+            full resolution. Fixed-size networks always see exactly their size.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ from inpaintstudio import loading, registry
 from inpaintstudio import masks as mask_ops
 from inpaintstudio.engines import Engine, EngineOutput, select_device
 from inpaintstudio.modelcard import ModelCard
+from inpaintstudio.multiscale import refine_at_full_resolution
 
 __all__ = [
     "STRATEGIES",
+    "MIN_TILE_SIZE",
+    "OptionError",
+    "check_options",
+    "min_tile_size",
     "Box",
     "RegionPlan",
     "InpaintOptions",
@@ -45,9 +53,11 @@ __all__ = [
     "blend_weights",
 ]
 
-Strategy = Literal["auto", "full", "crop", "tile", "resize"]
-STRATEGIES: tuple[str, ...] = ("auto", "full", "crop", "tile", "resize")
+Strategy = Literal["auto", "full", "crop", "tile", "resize", "refine"]
+STRATEGIES: tuple[str, ...] = ("auto", "full", "crop", "tile", "resize", "refine")
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive ends)
+MIN_TILE_SIZE = 64  # smaller tiles give no context and thousands of runs
+CROP_FALLBACK_FRACTION = 0.5  # crop hands a region to auto when the hole covers more than this of it
 Progress = Callable[[float, str], None]
 
 
@@ -80,12 +90,53 @@ class InpaintOptions:
 
 @dataclass
 class RegionPlan:
-    """How one region of the image is filled."""
+    """How one region of the image is filled (``notice``: why the plan differs from the strategy asked)."""
 
     box: Box
-    mode: Literal["direct", "tile", "resize"]
+    mode: Literal["direct", "tile", "resize", "refine"]
     tiles: int = 1
     scale: float = 1.0
+    notice: str = ""
+
+
+class OptionError(ValueError):
+    """An option value that cannot be used; ``cli_message`` names the command-line flag instead."""
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message or message
+
+
+def min_tile_size(card: ModelCard) -> int:
+    """The smallest tile side worth running ``card``'s model on."""
+    return max(MIN_TILE_SIZE, card.input.min_size, card.input.pad_multiple)
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_options(options: InpaintOptions | dict[str, Any], card: ModelCard) -> InpaintOptions:
+    """Refuse option values that cannot work (before any pixel is touched); returns the options.
+
+    Raises:
+        OptionError: unknown strategy, negative margin or overlap, tile size below :func:`min_tile_size`.
+    """
+    if isinstance(options, dict):
+        options = InpaintOptions.from_dict(options)
+    if options.strategy not in STRATEGIES:
+        raise OptionError(f"unknown strategy {options.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    checks = (
+        ("margin", "--margin", options.margin, 0, "pixels of context, 0 or more"),
+        ("tile_size", "--tile-size", options.tile_size, min_tile_size(card),
+         f"at least {min_tile_size(card)} pixels for {card.name}"),
+        ("tile_overlap", "--tile-overlap", options.tile_overlap, 0, "0 or more pixels"),
+    )
+    for name, flag, value, lowest, wanted in checks:
+        if value is not None and (not _whole_number(value) or value < lowest):
+            raise OptionError(f"{name}={value!r} cannot be used: {wanted}",
+                              cli_message=f"{flag} {value} cannot be used: {wanted}")
+    return options
 
 
 @dataclass
@@ -186,22 +237,26 @@ def plan_regions(mask: np.ndarray, card: ModelCard, options: InpaintOptions) -> 
         w, h = x1 - x0, y1 - y0
         limit = fixed or tile
         fits = w <= limit and h <= limit if fixed else max(w, h) <= limit
-        mode: Literal["direct", "tile", "resize"]
+        mode: Literal["direct", "tile", "resize", "refine"]
         if options.strategy == "full":
             mode = "resize" if (fixed and (w, h) != (fixed, fixed)) else "direct"
         elif fits:
             mode = "direct"
         elif options.strategy == "tile":
             mode = "tile"
-        elif options.strategy == "resize":
-            mode = "resize"
-        elif options.strategy == "crop":
+        elif options.strategy in ("resize", "refine"):
+            mode = options.strategy
+        elif options.strategy == "crop" and (fixed or mask[y0:y1, x0:x1].mean() <= CROP_FALLBACK_FRACTION):
             mode = "resize" if fixed else "direct"
-        else:  # auto
-            mode = "tile" if _largest_hole_fits(mask[y0:y1, x0:x1], limit, options, card) else "resize"
+        else:  # auto, or crop on a region too large to run whole that is mostly hole
+            mode = "tile" if _largest_hole_fits(mask[y0:y1, x0:x1], limit, options, card) else "refine"
         plan = RegionPlan(box=box, mode=mode)
-        if mode == "resize":
-            target = fixed or card.working_size
+        if options.strategy == "crop" and mode != "direct" and not fixed:
+            plan.notice = (f"crop: the {w}×{h} region is mostly hole and larger than {card.name}'s {limit}-pixel "
+                           f"tiles, so it was filled as auto would ({mode})")
+        if mode in ("resize", "refine"):
+            # resize and refine ask for the working size; auto for the largest size the card runs
+            target = fixed or (card.working_size if options.strategy in ("resize", "refine") else limit)
             plan.scale = min(1.0, target / max(w, h)) if not fixed else target / max(w, h)
         plans.append(plan)
     return plans
@@ -287,6 +342,23 @@ def _run_resized(engine: Engine, image: np.ndarray, mask: np.ndarray, scale: flo
     return out
 
 
+def _run_refined(engine: Engine, image: np.ndarray, mask: np.ndarray, scale: float) -> EngineOutput:
+    """Fill at ``scale`` like :func:`_run_resized`, then rebuild the texture at full resolution."""
+    h, w = mask.shape
+    coarse_runs: list[tuple[EngineOutput, tuple[int, int]]] = []
+
+    def coarse(small: np.ndarray, small_mask: np.ndarray) -> np.ndarray:
+        out = _run_padded(engine, small, small_mask)
+        coarse_runs.append((out, small_mask.shape))
+        return out.image
+
+    out = EngineOutput(image=refine_at_full_resolution(image, mask, round(max(h, w) * scale), coarse))
+    first, (sh, sw) = coarse_runs[0] if coarse_runs else (None, (h, w))
+    if first is not None and first.landmarks is not None:
+        out.landmarks = first.landmarks * np.array([w / sw, h / sh], np.float32)
+    return out
+
+
 def _run_tiled(
     engine: Engine,
     image: np.ndarray,
@@ -343,6 +415,8 @@ def _fill_region(
                 return _run_padded(engine, image01, mask)
             if plan.mode == "resize":
                 return _run_resized(engine, image01, mask, plan.scale)
+            if plan.mode == "refine":
+                return _run_refined(engine, image01, mask, plan.scale)
             out, plan.tiles = _run_tiled(engine, image01, mask, tile, overlap, progress)
             return out
         except Exception as error:
@@ -375,11 +449,10 @@ def inpaint(
         options = InpaintOptions()
     elif isinstance(options, dict):
         options = InpaintOptions.from_dict(options)
-    if options.strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {options.strategy!r}; choose one of {', '.join(STRATEGIES)}")
     check_inputs(image, mask)
     hole = mask.astype(bool, copy=False)
     card = registry.resolve(model) if engine is None else engine.card
+    options = check_options(options, card)
     result = InpaintResult(image=image.copy(), model=card.name, strategy=options.strategy, device="cpu")
     if keep_float:
         result.image01 = image.astype(np.float32) / 255.0
@@ -397,6 +470,7 @@ def inpaint(
 
     t = time.perf_counter()
     result.regions = plan_regions(hole, card, options)
+    result.notices.extend(plan.notice for plan in result.regions if plan.notice)
     timings["plan"] = time.perf_counter() - t
 
     t = time.perf_counter()

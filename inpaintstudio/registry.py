@@ -22,6 +22,7 @@ import importlib
 import pkgutil
 
 from inpaintstudio import cards as _cards_package
+from inpaintstudio import weight_sources
 from inpaintstudio.errors import UnknownModelError, WeightsMissingError
 from inpaintstudio.modelcard import InputConvention, ModelCard, WeightFile
 
@@ -69,10 +70,29 @@ def builtin_cards() -> tuple[ModelCard, ...]:
 
 
 def list_cards() -> list[ModelCard]:
-    """Every known card: the built-in ones, then the ones registered at run time."""
+    """Every known card: the built-in ones, then the ones registered at run time; each deep model is
+    followed by its variants (``sem_net:places2`` …: the published ones, then the user's imported ones)."""
     builtin = builtin_cards()
     taken = {card.name for card in builtin}
-    return [*builtin, *(card for card in _extra_cards.values() if card.name not in taken)]
+    cards = [*builtin, *(card for card in _extra_cards.values() if card.name not in taken)]
+    return [each for card in cards for each in (card, *_variant_cards(card))]
+
+
+def _variant_cards(card: ModelCard) -> list[ModelCard]:
+    if not card.needs_weights or ":" in card.name:
+        return []
+    return [weight_sources.variant_card(card, source) for source in weight_sources.all_variants(card.name)]
+
+
+def _variant(name: str) -> ModelCard:
+    """The card of ``model:variant``: the model's card with the variant's weight file and purpose."""
+    base_name, variant = name.split(":", 1)
+    base = get_card(base_name)
+    source = weight_sources.find_variant(base.name, variant) if base.needs_weights else None
+    if source is None:
+        known = ", ".join(s.variant for s in weight_sources.all_variants(base.name)) or "none"
+        raise UnknownModelError(f"{base.name} has no variant {variant!r}; its variants: {known}")
+    return weight_sources.variant_card(base, source)
 
 
 def _unknown_message(name: str) -> str:
@@ -84,6 +104,8 @@ def get_card(name: str) -> ModelCard:
     """The card called ``name``; a run-time registration wins over a built-in card of that name."""
     if name in _extra_cards:
         return _extra_cards[name]
+    if ":" in name:
+        return _variant(name)
     for card in builtin_cards():
         if card.name == name:
             return card

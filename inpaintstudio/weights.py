@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,26 +114,30 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def missing_message(card: "ModelCard", path: Path) -> str:
+def missing_message(card: "ModelCard", path: Path, hints: tuple[str, ...] = ()) -> str:
+    """What is missing and where it goes; ``hints`` are lines on how to get it (the loading layer adds
+    the variant's fetch command)."""
     wf = card.weights[0] if card.weights else None
     lines = [
         f"{card.title} ({card.name}) needs weights that are not on this machine.",
         f"Expected file: {path.name}",
         f"In folder:     {path.parent}",
+        *hints,
     ]
-    if wf is not None and wf.official_filename:
+    if ":" not in card.name and wf is not None and wf.official_filename:
         lines.append(
             f"Convert the authors' {wf.official_filename} with: "
-            f"python -m inpaintstudio weights import --model {card.family} PATH/{wf.official_filename}"
+            f"python -m inpaintstudio weights import --model {card.name} PATH/{wf.official_filename}"
         )
-    if wf is not None and wf.source:
+    if not hints and wf is not None and wf.source:
         lines.append(f"Published at: {wf.source}")
     lines.append("Meanwhile the classical engines (patchmatch, opencv_telea, opencv_ns) need no weights.")
     return "\n".join(lines)
 
 
 def status(card: "ModelCard") -> dict[str, Any]:
-    """``{"state": builtin|missing|present|verified|corrupt, "path": str|None, "message": str}``."""
+    """``{"state": builtin|missing|present|verified|corrupt, "path": str|None, "message": str}``
+    against the card's sha256 (``inpaintstudio.loading.weight_status`` also checks the lock file)."""
     if not card.needs_weights:
         return {"state": "builtin", "path": None, "message": "no weights needed"}
     path = expected_path(card)
@@ -141,7 +146,7 @@ def status(card: "ModelCard") -> dict[str, Any]:
         return {"state": "missing", "path": str(path), "message": missing_message(card, path)}
     known = card.weights[0].sha256 if card.weights else None
     if known:
-        digest = sha256_file(path)
+        digest = sha256_cached(path)
         if digest != known:
             return {
                 "state": "corrupt",
@@ -150,6 +155,18 @@ def status(card: "ModelCard") -> dict[str, Any]:
             }
         return {"state": "verified", "path": str(path), "message": f"sha256 verified ({known[:12]}…)"}
     return {"state": "present", "path": str(path), "message": "found (no published sha256 to check)"}
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_cached(path: Path) -> str:
+    """:func:`sha256_file`, remembered while the file's size and modification time stay the same."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
@@ -170,13 +187,25 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, "torch.Tens
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}
                 meta = dict(handle.metadata() or {})
         except Exception as error:  # safetensors raises several types on bad headers
-            raise WeightsError(f"{path} is not a readable safetensors file: {error}") from error
+            raise WeightsError(f"{path.name} is not a readable safetensors file ({error})") from error
         return tensors, meta
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint: {error}") from error
+        raise WeightsError(_load_failure(path, error)) from error
     return _unwrap(obj, path)
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """One line for a file ``torch.load(weights_only=True)`` refuses (never PyTorch's advice to disable it)."""
+    text = str(error)
+    if "TorchScript" in text:
+        return f"{path.name} is a TorchScript archive, not a state dict checkpoint"
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if unsafe:
+        return (f"{path.name} holds pickled Python objects ({unsafe.group(1)}) that are not loaded, for safety; "
+                "expected a checkpoint of tensors (a state dict, or the authors' generator file)")
+    return f"{path.name} is not a readable PyTorch checkpoint (nor a safetensors file)"
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
@@ -190,11 +219,11 @@ def _unwrap(obj: Any, path: Path) -> tuple[dict[str, "torch.Tensor"], dict[str, 
         meta.update({k: v for k, v in obj.items() if k != inner and not isinstance(v, Mapping)})
         obj = obj[inner]
     if not isinstance(obj, Mapping):
-        raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+        raise WeightsError(f"{path.name}: expected a state dict of tensors, found {type(obj).__name__}")
     tensors = {key: value for key, value in obj.items() if isinstance(value, torch.Tensor)}
     meta.update({k: v for k, v in obj.items() if not isinstance(v, torch.Tensor) and not isinstance(v, Mapping)})
     if not tensors:
-        raise WeightsError(f"{path}: no tensors found (keys: {sorted(obj)[:10]})")
+        raise WeightsError(f"{path.name}: expected a state dict of tensors, found none (keys: {sorted(obj)[:10]})")
     return tensors, meta
 
 
@@ -259,7 +288,20 @@ def save_safetensors(
     # clone: safetensors refuses tensors that share storage (INCLG registers aliased keys)
     owned = {key: value.detach().cpu().clone().contiguous() for key, value in tensors.items()}
     save_file(owned, str(path), metadata=meta)
+    _sort_header(path)
     return sha256_file(path)
+
+
+def _sort_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys, so that one conversion always gives the same bytes
+    (the writer orders the metadata as a hash map does: differently on every run)."""
+    with open(path, "r+b") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        ordered = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(ordered) <= size:
+            handle.seek(8)
+            handle.write(ordered.ljust(size, b" "))
 
 
 def import_checkpoint(
@@ -268,35 +310,47 @@ def import_checkpoint(
     destination: str | os.PathLike[str] | None = None,
     *,
     remap: Callable[[dict[str, "torch.Tensor"]], tuple[dict[str, "torch.Tensor"], dict[str, Any]]],
-    expected: Mapping[str, tuple[int, ...]],
+    expected: Callable[[Mapping[str, Any]], tuple[Mapping[str, tuple[int, ...]], Any]],
+    read: Callable[[str | os.PathLike[str]], tuple[dict[str, "torch.Tensor"], dict[str, Any]]] | None = None,
 ) -> ImportReport:
     """Convert an official checkpoint of ``card``'s model to safetensors in the weights folder.
 
-    ``remap`` is the model's ``remap_official_state_dict`` (it names what it drops); ``expected`` maps
-    every key of the default network to its shape. The result must hold every expected key with the
-    right shape, else nothing is written. ``inpaintstudio.loading.import_checkpoint`` supplies both.
+    ``read`` is the model's own reader when its official files need more than :func:`read_checkpoint`
+    (e.g. TorchScript); ``remap`` is the model's ``remap_official_state_dict`` (it names what it drops);
+    ``expected(metadata)`` gives every key of the network the file stands for with its shape, and that
+    network's config (from the file's metadata when it carries one). The result must hold every expected
+    key with the right shape, else nothing is written. ``inpaintstudio.loading.import_checkpoint``
+    supplies all three.
     """
-    tensors, meta = read_checkpoint(source)
+    name = Path(source).name
+    tensors, meta = (read or read_checkpoint)(source)
     tensors = clean_state_dict(tensors)
-    report = ImportReport(model=card.name, source=str(source))
+    report = ImportReport(model=card.name, source=name)
     iteration = meta.get("iteration")
     report.iteration = int(iteration) if isinstance(iteration, (int, float)) else None
-    remapped, remap_info = remap(tensors)
+    try:
+        remapped, remap_info = remap(tensors)
+    except (KeyError, ValueError, IndexError) as error:
+        message = error.args[0] if error.args else type(error).__name__
+        raise WeightsError(f"{name} is not a {card.title} generator checkpoint ({message})") from error
     report.dropped = sorted(remap_info.get("dropped", []))
     report.renamed = dict(remap_info.get("renamed", {}))
 
-    missing, unexpected, misshaped = key_mismatches(remapped, expected)
+    shapes, network_config = expected(meta)
+    missing, unexpected, misshaped = key_mismatches(remapped, shapes)
     report.missing = sorted(missing)
     unexpected = sorted(unexpected)
     if report.missing or unexpected or misshaped:
-        lines = [f"{source} does not fit {card.name}:"]
-        if report.missing:
-            lines.append(f"  missing ({len(report.missing)}): " + ", ".join(report.missing[:20]))
-        if unexpected:
-            lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20]))
-        if misshaped:
-            lines.append(f"  mis-shaped ({len(misshaped)}): " + "; ".join(misshaped[:20]))
-        raise WeightsError("\n".join(lines))
+        problems = [
+            f"{len(items)} {title} ({_first(items)})"
+            for title, items in (("missing", report.missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if items
+        ]
+        official = card.weights[0].official_filename if card.weights else None
+        raise WeightsError(
+            f"{name} does not fit {card.name}: " + "; ".join(problems) + f". Expected the {card.title} generator"
+            + (f" as the authors publish it ({official})" if official else "") + f": {len(shapes)} tensors"
+        )
     report.tensors = len(remapped)
     report.parameters = sum(int(t.numel()) for t in remapped.values())
     dest = Path(destination) if destination else weights_dir() / card.weights[0].filename
@@ -305,13 +359,72 @@ def import_checkpoint(
         dest,
         metadata={
             "model": card.name,
-            "source": Path(source).name,
+            "source": name,
             "iteration": "" if report.iteration is None else str(report.iteration),
             "dropped": report.dropped,
+            "config": _config_json(network_config),
         },
     )
     report.destination = str(dest)
     return report
+
+
+def _config_json(config: Any) -> str:
+    import dataclasses
+
+    if config is None or not dataclasses.is_dataclass(config):
+        return ""
+    return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+
+
+def config_from_metadata(default: Any, metadata: Mapping[str, Any]) -> Any:
+    """The network config a checkpoint was saved with (``Trainer.export`` writes it as JSON under
+    ``"config"``), on top of ``default`` (the card's config); ``default`` itself when there is none.
+
+    Lists become tuples where the default holds a tuple, and nested dataclasses are rebuilt. A field
+    this version of the network does not know is refused (the weights would not fit anyway).
+    """
+    import dataclasses
+
+    raw = metadata.get("config")
+    if not raw or default is None or not dataclasses.is_dataclass(default):
+        return default
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except json.JSONDecodeError as error:
+        raise WeightsError(f"the checkpoint's config metadata is not JSON ({error})") from error
+    return _rebuild(default, values)
+
+
+def _rebuild(default: Any, values: Mapping[str, Any]) -> Any:
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(default)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise WeightsError(
+            f"the checkpoint was saved with config fields this {type(default).__name__} does not have: {unknown}"
+        )
+    changes = {}
+    for key, value in values.items():
+        current = getattr(default, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            value = _rebuild(current, value)
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = _tuple(value)
+        changes[key] = value
+    try:
+        return dataclasses.replace(default, **changes)
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"the checkpoint's config metadata does not make a network: {error}") from error
+
+
+def _tuple(value: list[Any]) -> tuple[Any, ...]:
+    return tuple(_tuple(item) if isinstance(item, list) else item for item in value)
+
+
+def _first(items: list[str], count: int = 5) -> str:
+    return ", ".join(items[:count]) + (f", … {len(items) - count} more" if len(items) > count else "")
 
 
 # ------------------------------------------------------------------------------- Hugging Face Hub

@@ -15,18 +15,23 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.modelcard", 0),
     ("inpaintstudio.trainspec", 0),
     ("inpaintstudio.io", 0),
+    ("inpaintstudio.outputs", 0),
+    ("inpaintstudio.boundary", 0),
     ("inpaintstudio.masks", 0),
     ("inpaintstudio.grid", 0),
+    ("inpaintstudio.multiscale", 0),
     ("inpaintstudio.models.layers", 0),
     ("inpaintstudio.cards", 1),
     ("inpaintstudio.models", 1),
     ("inpaintstudio.engines", 1),
     ("inpaintstudio.weights", 1),
+    ("inpaintstudio.weight_sources", 1),
     ("inpaintstudio.registry", 2),
     ("inpaintstudio.classical", 2),
     ("inpaintstudio.landmarks", 2),
     ("inpaintstudio.loading", 3),
     ("inpaintstudio.pipeline", 4),
+    ("inpaintstudio.fetch", 4),
     ("inpaintstudio.parity", 4),
     ("inpaintstudio.metrics", 5),
     ("inpaintstudio.training.commands", 6),
@@ -106,8 +111,8 @@ def test_the_graph_sees_imports_inside_functions() -> None:
     graph = _graph()
     assert "inpaintstudio.loading" in graph["inpaintstudio.parity"]  # imported inside run_parity
     assert graph["inpaintstudio.weights"] <= {"inpaintstudio.modelcard", "inpaintstudio.errors"}
-    assert graph["inpaintstudio.registry"] <= {
-        "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard",
+    assert graph["inpaintstudio.registry"] <= {  # weight_sources: the variants a model:variant name resolves to
+        "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weight_sources",
     }
     for name, targets in graph.items():
         if name.startswith("inpaintstudio.cards."):

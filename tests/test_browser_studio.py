@@ -2,7 +2,8 @@
 
 Load the page, upload a photo, paint a stroke on the canvas, run two models, see the slider and the
 gallery, download the result PNG and the mask the server used, and check that the PNG equals
-``pipeline.inpaint`` on that mask. Screenshots of every tab go to ``docs/``.
+``pipeline.inpaint`` on that mask. Screenshots of every tab go to a temporary folder, or to ``docs/``
+with ``make screenshots`` (which sets ``$INPAINTSTUDIO_SCREENSHOTS``).
 
 Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and the ``playwright`` package; never
 ``playwright install``. Run with ``pytest -m browser``.
@@ -10,32 +11,23 @@ Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and the ``playwrigh
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, require_chromium, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs"
 PHOTO = REPO / "examples" / "astronaut.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    return screenshot_dir()
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +41,7 @@ def studio_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(studio_url: str) -> Iterator:
-    if not Path(CHROMIUM).is_file() or shutil.which("chromium") is None:
-        pytest.fail("Debian Chromium is not installed: run scripts/install_browser.sh (make test does)")
+    require_chromium()
     import playwright.sync_api as playwright_api
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -96,7 +87,7 @@ def _download(page, selector: str, target: Path) -> Path:
     return target
 
 
-def test_browser_upload_paint_run_two_models_download(page, tmp_path: Path) -> None:
+def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_path: Path) -> None:
     import cv2
 
     from inpaintstudio import io as image_io
@@ -136,15 +127,14 @@ def test_browser_upload_paint_run_two_models_download(page, tmp_path: Path) -> N
     np.testing.assert_array_equal(result[~mask], photo[~mask])
     np.testing.assert_array_equal(result, pipeline.inpaint(photo, mask, "patchmatch").image)
 
-    DOCS.mkdir(exist_ok=True)
     page.mouse.move(0, 0)
-    page.screenshot(path=str(DOCS / "studio-edit.png"), full_page=True)
+    page.screenshot(path=str(shots / "studio-edit.png"), full_page=True)
 
 
-def test_browser_models_and_clinic_tab_screenshots(page) -> None:
+def test_browser_models_and_clinic_tab_screenshots(page, shots: Path) -> None:
     page.get_by_role("tab", name="Models").click()
     page.locator("#model-table").get_by_text("built in (no weights needed)").first.wait_for()
-    page.screenshot(path=str(DOCS / "studio-models.png"), full_page=True)
+    page.screenshot(path=str(shots / "studio-models.png"), full_page=True)
     clinic = page.get_by_role("tab", name="Clinic")
     if clinic.count() == 0:
         pytest.skip("the Clinic tab is not built (inpaintstudio.clinic missing)")
@@ -157,4 +147,4 @@ def test_browser_models_and_clinic_tab_screenshots(page) -> None:
     page.locator("#clinic-slider img").first.wait_for()
     assert "patchmatch" in page.locator("#clinic-status").inner_text()
     page.mouse.move(0, 0)
-    page.screenshot(path=str(DOCS / "studio-clinic.png"), full_page=True)
+    page.screenshot(path=str(shots / "studio-clinic.png"), full_page=True)

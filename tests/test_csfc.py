@@ -1,10 +1,11 @@
-"""CSFC: property tests from the spec (/work/shared/specs/cross_scale.md). No parity fixture exists."""
+"""CSFC: property tests from the paper's equations and the inferred design (docs/models/csfc.md); no parity fixture."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,11 @@ import torch
 from inpaintstudio import loading, registry
 from inpaintstudio.models import csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
+from inpaintstudio.training.backbones import VGGFeatures
+from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 from inpaintstudio.weights import save_safetensors
+
+REPO = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------------------------------------
 # Partial convolution
@@ -112,7 +117,7 @@ def _brute_patch(features: torch.Tensor, y: int, x: int) -> torch.Tensor:
     return padded[:, y : y + 3, x : x + 3].reshape(-1)
 
 
-def test_patch_similarity_and_smoothing_match_loops() -> None:
+def test_patch_similarity_matches_loops() -> None:
     torch.manual_seed(3)
     h, w = 3, 4
     f = torch.randn(1, 2, h, w)
@@ -125,19 +130,45 @@ def test_patch_similarity_and_smoothing_match_loops() -> None:
             brute[p, q] = (a @ b) / (a.norm() * b.norm())
     assert torch.allclose(sim[0], brute, atol=1e-5)
     assert torch.allclose(torch.diagonal(sim[0]), torch.ones(h * w), atol=1e-5)
-    smoothed = csfc.smooth_scores(sim, h, w, 3, "mean")
-    grid = brute.reshape(h, w, h, w)
-    expected = torch.zeros(h * w, h * w)
-    for p, (py, px) in enumerate(positions):
-        for q, (qy, qx) in enumerate(positions):
-            total = 0.0
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    if 0 <= py + dy < h and 0 <= px + dx < w and 0 <= qy + dy < h and 0 <= qx + dx < w:
-                        total += float(grid[py + dy, px + dx, qy + dy, qx + dx])
-            expected[p, q] = total / 9
-    assert torch.allclose(smoothed[0], expected, atol=1e-5)
-    assert torch.allclose(csfc.smooth_scores(sim, h, w, 3, "sum"), 9 * smoothed, atol=1e-5)
+
+
+# Scores s(p, q) = 10·p + q on a 2×3 grid (p, q = 0…5 in raster order). The 3×3 window of a query holds
+# {0, 1, 3, 4} for p = 0, 3; all six positions for p = 1, 4; {1, 2, 4, 5} for p = 2, 5. Eq. 4 (query moves,
+# candidate fixed): s'(p, q) = (10·Σ_window p' + |window|·q)/9.
+HAND_SCORES = (10 * torch.arange(6.0)[:, None] + torch.arange(6.0)[None, :])[None]
+HAND_SMOOTHED = torch.stack([(80 + 4 * torch.arange(6.0)) / 9, (150 + 6 * torch.arange(6.0)) / 9,
+                             (120 + 4 * torch.arange(6.0)) / 9] * 2)
+
+
+def test_smoothing_averages_over_the_query_neighbourhood_only() -> None:
+    smoothed = csfc.smooth_scores(HAND_SCORES, 2, 3, 3, "mean")[0]
+    assert torch.allclose(smoothed, HAND_SMOOTHED, atol=1e-5)
+    assert abs(float(smoothed[0, 5]) - 100 / 9) < 1e-5 and abs(float(smoothed[4, 5]) - 20.0) < 1e-5
+    assert torch.allclose(csfc.smooth_scores(HAND_SCORES, 2, 3, 3, "sum")[0], 9 * HAND_SMOOTHED, atol=1e-4)
+    # The both-positions switch: s(p+δ, q+δ); for p = (0,0), q = (1,2) only δ = 0 keeps both inside → 5/9.
+    diagonal = csfc.smooth_scores(HAND_SCORES, 2, 3, 3, "diagonal")[0]
+    assert abs(float(diagonal[0, 5]) - 5 / 9) < 1e-6
+    assert abs(float(diagonal[4, 1]) - (30 + 41 + 52) / 9) < 1e-5  # p = (1,1), q = (0,1): δ = (0, −1), (0, 0), (0, 1)
+    with pytest.raises(ValueError, match="smooth mode"):
+        csfc.smooth_scores(HAND_SCORES, 2, 3, 3, "max")
+
+
+def test_smoothing_modes_match_loops() -> None:
+    torch.manual_seed(30)
+    h, w = 3, 4
+    scores = torch.randn(2, h * w, h * w)
+    grid = scores.reshape(2, h, w, h, w)
+    query_only, both = torch.zeros_like(grid), torch.zeros_like(grid)
+    inside = lambda y, x: 0 <= y < h and 0 <= x < w  # noqa: E731
+    for py, px, qy, qx in np.ndindex(h, w, h, w):
+        for dy, dx in np.ndindex(3, 3):
+            dy, dx = dy - 1, dx - 1
+            if inside(py + dy, px + dx):
+                query_only[:, py, px, qy, qx] += grid[:, py + dy, px + dx, qy, qx] / 9
+                if inside(qy + dy, qx + dx):
+                    both[:, py, px, qy, qx] += grid[:, py + dy, px + dx, qy + dy, qx + dx] / 9
+    assert torch.allclose(csfc.smooth_scores(scores, h, w), query_only.reshape(2, h * w, h * w), atol=1e-5)
+    assert torch.allclose(csfc.smooth_scores(scores, h, w, 3, "diagonal"), both.reshape(2, h * w, h * w), atol=1e-5)
 
 
 def test_candidate_only_normalisation_scales_rows_by_query_norm() -> None:
@@ -186,17 +217,93 @@ def test_validity_blend_uses_fully_valid_candidates() -> None:
     assert torch.allclose(blended[0, :, 0], torch.full((9,), 0.2), atol=1e-6)
 
 
+def _cyclic_shift(n: int, step: int = 1) -> torch.Tensor:
+    """1×n×n attention whose row p takes candidate q = (p + step) mod n (not symmetric: its transpose undoes it)."""
+    return torch.eye(n)[(torch.arange(n) + step) % n][None]
+
+
 def test_reconstruction_forms() -> None:
     torch.manual_seed(6)
     f = torch.randn(1, 2, 3, 3)
     eye = torch.eye(9)[None]
     assert torch.allclose(csfc.reconstruct_pixels(f, eye), f)
-    perm = torch.eye(9)[torch.tensor([8, 7, 6, 5, 4, 3, 2, 1, 0])][None]  # p takes q = 8 − p
-    assert torch.allclose(csfc.reconstruct_pixels(f, perm), f.flip(-1).flip(-2))
+    shift = _cyclic_shift(9)
+    assert not torch.equal(shift, shift.transpose(1, 2))
+    # p takes q = p + 1: the raster sequence moves one step towards the start, wrapping around.
+    assert torch.allclose(csfc.reconstruct_pixels(f, shift), f.flatten(2).roll(-1, dims=2).view_as(f))
     # Patch paste with the identity: each pixel summed once per window covering it (9 centre, 4 corners).
     pasted = csfc.reconstruct_patches(f, eye)
     coverage = torch.tensor([[4.0, 6, 4], [6, 9, 6], [4, 6, 4]])
     assert torch.allclose(pasted, f * coverage, atol=1e-5)
+    # Patch paste with the shift: the 3×3 patch of f around q = p + 1 is pasted centred on p.
+    padded = torch.nn.functional.pad(f, (1, 1, 1, 1))
+    expected = torch.zeros(1, 2, 5, 5)
+    for p in range(9):
+        q = (p + 1) % 9
+        expected[:, :, p // 3 : p // 3 + 3, p % 3 : p % 3 + 3] += padded[:, :, q // 3 : q // 3 + 3, q % 3 : q % 3 + 3]
+    assert torch.allclose(csfc.reconstruct_patches(f, shift), expected[:, :, 1:4, 1:4], atol=1e-5)
+
+
+def _brute_scores(high: torch.Tensor, scale: float = 10.0) -> torch.Tensor:
+    """Eqs. 3–4 and the softmax by loops: cosine of 3×3 patches, mean over the query's 3×3 window, softmax."""
+    _, h, w = high.shape
+    positions = [(y, x) for y in range(h) for x in range(w)]
+    patches = [_brute_patch(high, y, x) for y, x in positions]
+    sim = torch.tensor([[float(a @ b / (a.norm() * b.norm())) for b in patches] for a in patches])
+    smoothed = torch.zeros_like(sim)
+    for p, (py, px) in enumerate(positions):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if 0 <= py + dy < h and 0 <= px + dx < w:
+                    smoothed[p] += sim[(py + dy) * w + px + dx] / 9
+    return torch.softmax(scale * smoothed, dim=1)
+
+
+def _two_blocks(seed: int, channels: int = 6, h: int = 3, w: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    high = torch.relu(torch.randn(1, channels, h, w, generator=generator))  # BB_j's level-2 feature
+    low = torch.randn(1, channels, h, w, generator=generator)  # BB_{j−1}'s, different content
+    return high, low
+
+
+def test_transfer_follows_a_known_shift_onto_the_lower_block() -> None:
+    # With λ clamped to 0 the link's attention is exactly the previous link's, here a cyclic shift; the rebuilt
+    # feature must be the LOWER block's feature moved by that shift (p takes q = p + 1), whatever BB_j holds.
+    module = csfc.CrossScaleCoherentAttention(csfc.Config(), channels=6, with_blend=True)
+    with torch.no_grad():
+        module.blend_weight.fill_(-1.0)
+    high, low = _two_blocks(40)
+    shift = _cyclic_shift(12)
+    previous = csfc.LinkState(features=low, mask=torch.ones(1, 1, 3, 4), attention=shift)
+    known = torch.ones(1, 1, 3, 4)
+    rebuilt, attention = module.transfer(high, low, known, previous)
+    assert torch.equal(attention, shift)
+    assert torch.allclose(rebuilt, low.flatten(2).roll(-1, dims=2).view_as(low), atol=1e-6)
+    moved = low.flatten(2).roll(3, dims=2).view_as(low)  # move BB_{j−1}'s content: the output moves with it
+    rebuilt_moved, _ = module.transfer(torch.relu(torch.randn(1, 6, 3, 4)), moved, known, previous)
+    assert torch.allclose(rebuilt_moved, moved.flatten(2).roll(-1, dims=2).view_as(low), atol=1e-6)
+
+
+def test_scores_come_from_the_higher_block_and_rebuild_the_lower_one() -> None:
+    module = csfc.CrossScaleCoherentAttention(csfc.Config(), channels=6, with_blend=False)
+    high, low = _two_blocks(41)
+    expected = _brute_scores(high[0])
+    assert float((expected - expected.T).abs().max()) > 0.05  # not symmetric, so a transpose cannot pass
+    known = torch.ones(1, 1, 3, 4)
+    known[0, 0, 1, 1:3] = 0  # two positions of the input hole, regenerated by Eqs. 1–2
+    rebuilt, attention = module.transfer(high, low, known)
+    assert torch.allclose(attention[0], expected, atol=1e-5)
+    transferred = (low.flatten(2)[0] @ expected.T).view_as(low)  # Eq. 6: out(p) = Σ_q A(p, q)·low(q)
+    assert torch.allclose(rebuilt, csfc.coherent_semantic_refinement(transferred, known), atol=1e-5)
+    assert not torch.allclose(rebuilt, transferred, atol=1e-3)  # the refinement acted on the two hole positions
+    assert torch.allclose(rebuilt[..., known[0, 0] > 0], transferred[..., known[0, 0] > 0], atol=1e-5)
+    # Other lower-block content: same scores, rebuilt from it. Other higher-block content: other scores.
+    other_low = torch.randn(1, 6, 3, 4)
+    rebuilt_other, attention_other = module.transfer(high, other_low, torch.ones(1, 1, 3, 4))
+    assert torch.equal(attention_other, attention)
+    assert torch.allclose(rebuilt_other, (other_low.flatten(2)[0] @ expected.T).view_as(low), atol=1e-5)
+    _, attention_new_high = module.transfer(torch.relu(torch.randn(1, 6, 3, 4)), low, known)
+    assert not torch.allclose(attention_new_high, attention, atol=1e-3)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -236,6 +343,30 @@ def test_sca_without_known_positions_or_holes_is_identity() -> None:
     assert torch.equal(csfc.coherent_semantic_refinement(f, torch.ones(2, 1, 2, 2)), f)
 
 
+def _centred_hole(size: int, ratio: float) -> tuple[torch.Tensor, int]:
+    side = round(size * ratio**0.5)
+    start = (size - side) // 2
+    mask = torch.ones(1, 1, size, size)
+    mask[..., start : start + side, start : start + side] = 0
+    return mask, side
+
+
+@pytest.mark.parametrize(("ratio", "cells"), [(0.25, 8), (0.5, 12)])
+def test_refinement_region_is_the_input_hole_at_level_two(ratio: float, cells: int) -> None:
+    # 25 %: a 64² hole at 32…95 covers the 8×8 cells 4…11 of the 16×16 grid; 50 %: 91² at 18…108, cells 2…13.
+    mask, _ = _centred_hole(128, ratio)
+    known = csfc.refinement_known(mask)
+    assert known.shape == (1, 1, 16, 16)
+    first = (128 - round(128 * ratio**0.5)) // 2 // 8
+    expected = torch.ones(16, 16)
+    expected[first : first + cells, first : first + cells] = 0
+    assert torch.equal(known[0, 0], expected) and int((known == 0).sum()) == cells * cells
+    assert torch.equal(csfc.refinement_known(mask.expand(-1, 3, -1, -1)), known)
+    one_pixel = torch.ones(1, 1, 128, 128)
+    one_pixel[..., 77, 9] = 0  # a single missing pixel marks its whole 8×8 cell (9, 1)
+    assert torch.nonzero(csfc.refinement_known(one_pixel) == 0).tolist() == [[0, 0, 9, 1]]
+
+
 # --------------------------------------------------------------------------------------------------------
 # Whole network
 # --------------------------------------------------------------------------------------------------------
@@ -264,6 +395,69 @@ def test_attention_maps_are_normalised_over_candidates(net: csfc.CSFC) -> None:
     for scores in attention:
         assert scores.shape == (2, n, n) and bool((scores >= 0).all())
         assert torch.allclose(scores.sum(dim=-1), torch.ones(2, n), atol=1e-5)
+
+
+def test_coherent_refinement_acts_on_a_half_hole(net: csfc.CSFC) -> None:
+    # 50 % centred hole at 128²: the refinement region is the input hole (144 of 256 level-2 cells), while the
+    # linked blocks' own level-2 masks are already closed by the partial convolutions.
+    mask, _ = _centred_hole(128, 0.5)
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(11))
+    without = csfc.build(dataclasses.replace(net.cfg, use_sca=False)).eval()
+    without.load_state_dict(net.state_dict())
+    level_two_holes: list[int] = []
+    handle = net.unet.down[1].register_forward_hook(
+        lambda _module, _inputs, output: level_two_holes.append(int((output[1][:, :1] < 0.5).sum()))
+    )
+    try:
+        with torch.no_grad():
+            refined = net(image, mask)
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        plain = without(image, mask)
+    assert level_two_holes[1:] == [0, 0, 0] and int((csfc.refinement_known(mask) == 0).sum()) == 144
+    assert float((refined - plain).abs().max()) > 1e-3
+
+
+def test_each_link_rebuilds_the_previous_blocks_level_two_feature(net: csfc.CSFC) -> None:
+    image, mask = _inputs(1, 64, 64, seed=12)
+    level_two: list[torch.Tensor] = []
+    links: list[tuple[tuple, torch.Tensor]] = []
+    handles = [net.unet.down[1].register_forward_hook(lambda _m, _i, out: level_two.append(out[0]))]
+    handles += [
+        module.register_forward_hook(lambda _m, inputs, out: links.append((inputs, out[0]))) for module in net.ccsa
+    ]
+    try:
+        with torch.no_grad():
+            net(image, mask)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(level_two) == 4 and len(links) == 3
+    for link, ((high, low, known, previous), _) in enumerate(links):
+        block = link + 1
+        assert torch.equal(high, level_two[block])  # scores from BB_j's own level-2 feature
+        used_by_previous = level_two[0] if link == 0 else links[link - 1][1]  # BB_{j−1}'s, after its own CCSA
+        assert torch.equal(low, used_by_previous) and torch.equal(previous.features, used_by_previous)
+        assert not torch.allclose(low, high, atol=1e-3)
+        assert torch.equal(known, csfc.refinement_known(mask))
+
+
+_RENORMALISES = {  # the spec's layer table (PSR-Net's mul flags): stem and levels 1–2 renormalise, deeper not
+    "stem1": True, "stem2": True, "head_pconv": True,
+    "down1": True, "down2": True, "down3": False, "down4": False, "down5": False, "down6": False,
+    "u0": True, "u1": True, "u2": False, "u3": False, "u4": False, "u5": False,
+}
+
+
+def test_partial_convolutions_renormalise_as_the_layer_table_says() -> None:
+    with torch.device("meta"):
+        model = csfc.build(csfc.Config(bb_depths=(2, 4, 6, 6)))  # depth 6 builds every down/up layer
+    flags = {"stem1": model.stem1.conv.renormalize, "stem2": model.stem2.conv.renormalize,
+             "head_pconv": model.head_pconv.renormalize}
+    flags |= {f"down{level + 1}": block.conv.renormalize for level, block in enumerate(model.unet.down)}
+    flags |= {f"u{level}": block.conv.renormalize for level, block in enumerate(model.unet.up)}
+    assert flags == _RENORMALISES
 
 
 @pytest.mark.parametrize("size", [(64, 128), (128, 64)])
@@ -329,6 +523,7 @@ def test_switch_variants_run() -> None:
     image, mask = _inputs(1, 32, 48, seed=4)  # shallow blocks (pad multiple 8) keep this cheap
     variants = [
         dict(ccsa_share_weights=True, sim_norm="candidate", smooth="sum"),
+        dict(smooth="diagonal"),
         dict(blend="validity", reconstruct="patch", sca_mode="parallel"),
         dict(use_sra=False, use_sca=False, head_inputs=3),
     ]
@@ -356,7 +551,8 @@ def test_card_matches_the_network() -> None:
     assert card.input.value_range == (0.0, 1.0) and card.input.mask_hole_value == 0
     assert card.weights[0].filename == "csfc.safetensors" and card.weights[0].official_filename is None
     assert "No official checkpoint" in card.weights[0].source
-    for item in ("INFERRED", "OPEN", "softmax scale 10", "SRA design"):
+    for item in ("INFERRED", "OPEN", "softmax scale 10", "SRA design", "u2-u5", "query's neighbourhood",
+                 "input hole brought to level 2", "'two paths'", "configs/train/csfc.yaml"):
         assert item in card.notes
 
 
@@ -393,3 +589,31 @@ def test_engine_runs_a_small_registered_card(tmp_path) -> None:
     assert first.shape == (32, 64, 3) and first.dtype == np.float32
     assert 0.0 <= first.min() and first.max() <= 1.0
     np.testing.assert_array_equal(first, second)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Training recipe
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_training_config_is_the_papers_recipe_and_reaches_the_trainer(tmp_path) -> None:
+    from PIL import Image
+
+    data = load_config_file(REPO / "configs" / "train" / "csfc.yaml")
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        Image.fromarray(rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)).save(tmp_path / f"{k}.png")
+    data["data"]["images"] = str(tmp_path)  # the file names the user's CelebA folder
+    data.update(device="cpu", output_dir=str(tmp_path / "run"), progress=False)
+    trainer = Trainer(TrainConfig.from_dict(data), vgg=VGGFeatures(16))
+    assert trainer.card.name == "csfc" and trainer.net_cfg == csfc.Config()
+    assert trainer.cfg.iterations == 1000 * 500  # epochs × iterations per epoch
+    group = trainer.g_opt.param_groups[0]
+    assert isinstance(trainer.g_opt, torch.optim.Adam)
+    assert group["lr"] == pytest.approx(1e-4) and tuple(group["betas"]) == (0.9, 0.999)
+    assert not trainer.g_sched.milestones  # constant learning rate
+    assert trainer.discriminator is None
+    assert (trainer.loss_cfg.hole_weight, trainer.loss_cfg.perceptual, trainer.loss_cfg.style) == (5.0, 0.05, 120.0)
+    assert trainer.cfg.data.size == 128 and trainer.cfg.data.batch_size == 6
+    batch = next(iter(trainer.loader()))
+    assert batch["image"].shape == (6, 3, 128, 128) and batch["hole"].shape == (6, 1, 128, 128)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import struct
 import warnings
 import zlib
@@ -350,7 +351,7 @@ def test_pixel_limit_is_checked_before_decoding(tmp_path: Path, monkeypatch: pyt
         sio.load_image(small)
     assert sio.load_image(small, max_pixels=10).size == (2, 2)
     monkeypatch.setenv(sio.MAX_PIXELS_ENV, "lots")
-    with pytest.raises(sio.InputError, match="not a number"):
+    with pytest.raises(sio.InputError, match="not a positive whole number"):
         sio.load_image(small)
 
 
@@ -424,3 +425,129 @@ def test_mask_from_array_kinds() -> None:
 def test_empty_mask_notice() -> None:
     assert sio.check_mask(np.zeros((4, 4), bool)) == "the mask is empty: the image is returned unchanged"
     assert sio.check_mask(sio.mask_from_array(np.eye(4))) is None
+
+
+# ---------------------------------------------------------------------------- bad input, never a crash
+def _png_with_chunk(kind: bytes, payload: bytes) -> bytes:
+    """A valid 8×8 PNG with one extra chunk right after IHDR."""
+    plain = _encode(Image.fromarray(_smooth_rgb(8, 8)), "PNG")
+    after_ihdr = 8 + 8 + 13 + 4
+    return plain[:after_ihdr] + _png_chunk(kind, payload) + plain[after_ihdr:]
+
+
+def test_corrupt_exif_is_ignored_with_a_note(tmp_path: Path) -> None:
+    path = _write(tmp_path, "bad_exif.png", _png_with_chunk(b"eXIf", b"garbage-not-tiff"))
+    loaded = sio.load_image(path)
+    assert loaded.size == (8, 8) and loaded.exif is None and loaded.orientation == 1
+    assert any("EXIF block unreadable and ignored" in note for note in loaded.notes)
+    np.testing.assert_array_equal(loaded.rgb, _smooth_rgb(8, 8))
+    out = sio.save_like(tmp_path / "out.png", loaded.rgb, loaded)
+    assert "exif" not in Image.open(out.path).info
+
+
+def test_ztxt_bomb_is_a_read_error(tmp_path: Path) -> None:
+    bomb = zlib.compress(b"\0" * (40 << 20), 9)  # 40 MB of text behind a ~40 kB chunk
+    path = _write(tmp_path, "bomb.png", _png_with_chunk(b"zTXt", b"Comment\0\0" + bomb))
+    with pytest.raises(sio.ImageReadError, match="bomb.png.*corrupt"):
+        sio.load_image(path)
+
+
+def test_symlink_loop_is_a_read_error(tmp_path: Path) -> None:
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    with pytest.raises(sio.ImageReadError, match="a.png.*symbolic links"):
+        sio.load_image(tmp_path / "a.png")
+    assert sio.safe_resolve(tmp_path / "a.png") == tmp_path / "a.png"
+
+
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "0", "-5", "1.5", "lots", "1e400", "0x10"])
+def test_bad_pixel_limit_from_the_environment(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sio.MAX_PIXELS_ENV, raw)
+    with pytest.raises(sio.InputError, match=f"{sio.MAX_PIXELS_ENV}=.*positive whole number"):
+        sio.max_pixels_limit()
+
+
+@pytest.mark.parametrize("raw, limit", [("1000", 1000), ("6e7", 60_000_000), (" 60_000_000 ", 60_000_000)])
+def test_good_pixel_limit_from_the_environment(raw: str, limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(sio.MAX_PIXELS_ENV, raw)
+    assert sio.max_pixels_limit() == limit
+
+
+@pytest.mark.parametrize("value", [0, -3, 1.5, float("inf"), True])
+def test_bad_pixel_limit_argument(value: object) -> None:
+    with pytest.raises(sio.InputError, match="positive whole number") as info:
+        sio.max_pixels_limit(value)  # type: ignore[arg-type]
+    assert "--max-pixels" in info.value.cli_message
+
+
+def test_mask_size_message_names_the_flag_on_the_command_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m.png", _encode(Image.new("L", (4, 4), 255), "PNG"))
+    with pytest.raises(sio.MaskSizeError) as info:
+        sio.load_mask(path, (8, 8))
+    assert "resize=True" in str(info.value)
+    assert "--resize-mask" in info.value.cli_message and "resize=True" not in info.value.cli_message
+
+
+def test_write_errors_are_one_line_output_errors(tmp_path: Path) -> None:
+    rgb = _smooth_rgb(4, 4)
+    a_file = _write(tmp_path, "file.txt", b"x")
+    cases = {
+        a_file / "out.png": "is a file, not a folder",
+        tmp_path / ("x" * 300 + ".png"): "too long",
+        tmp_path: "not a file",
+    }
+    for destination, reason in cases.items():
+        with pytest.raises(sio.OutputError, match=reason) as info:
+            sio.save_image(destination, rgb)
+        assert "\n" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # no temporary file left behind
+
+
+def test_a_name_of_255_bytes_is_written(tmp_path: Path) -> None:
+    destination = tmp_path / ("n" * 251 + ".png")
+    sio.save_image(destination, _smooth_rgb(4, 4))
+    assert [p.name for p in tmp_path.iterdir()] == [destination.name]
+
+
+def test_non_utf8_names_are_written_and_printable(tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: not UTF-8
+    source = tmp_path / name
+    Image.fromarray(_smooth_rgb(6, 6)).save(source)
+    loaded = sio.load_image(source)
+    saved = sio.save_like(tmp_path / ("out_" + name), loaded.rgb, loaded, metadata={"source": name})
+    assert Image.open(saved.path).text["source"] == "caf\\udce9.png"
+    assert sio.printable_path(source).encode("utf-8")
+
+
+def test_same_file_sees_through_spellings(tmp_path: Path) -> None:
+    target = _write(tmp_path, "photo.png", b"x")
+    (tmp_path / "link.png").symlink_to(target)
+    os.link(target, tmp_path / "hard.png")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    spellings = [tmp_path / "link.png", tmp_path / "hard.png", sub / ".." / "photo.png"]
+    spellings.append(Path(f"{tmp_path}/./photo.png"))
+    for spelling in spellings:
+        assert sio.same_file(spelling, target), spelling
+    assert not sio.same_file(tmp_path / "new.png", target)
+
+
+def test_lossy_formats_say_so(tmp_path: Path) -> None:
+    rgb = _smooth_rgb(8, 8)
+    assert not any("lossy" in n for n in sio.save_image(tmp_path / "a.png", rgb).notes)
+    assert any("JPEG is lossy" in n for n in sio.save_image(tmp_path / "a.jpg", rgb).notes)
+    assert any("lossy" in n for n in sio.save_image(tmp_path / "a.webp", rgb).notes)
+    assert not any("lossy" in n for n in sio.save_image(tmp_path / "b.webp", rgb, quality=100).notes)
+    with pytest.raises(sio.OutputError, match="unknown suffix '.gif'"):
+        sio.write_format(tmp_path / "g.gif")
+
+
+def test_mask_and_photo_look_different() -> None:
+    mask = np.zeros((64, 64, 3), np.uint8)
+    mask[10:30, 10:40] = 255
+    soft = cv2.GaussianBlur(mask, (5, 5), 0)  # anti-aliased edges are still a mask
+    photo = cv2.resize(_random_rgb(16, 16), (64, 64), interpolation=cv2.INTER_LINEAR)
+    assert sio.looks_like_mask(mask) and sio.looks_like_mask(soft)
+    assert not sio.looks_like_mask(photo) and not sio.looks_like_mask(np.zeros_like(mask))
+    assert sio.looks_like_photo(photo) and not sio.looks_like_photo(mask) and not sio.looks_like_photo(soft)
+    assert not sio.looks_like_photo(np.full((64, 64, 3), 128, np.uint8))  # flat grey: neither

@@ -88,8 +88,8 @@ def test_unknown_option_and_strategy_are_errors(photo: np.ndarray) -> None:
         inpaint(photo, mask, "opencv_telea", {"tile_sise": 128})
     with pytest.raises(ValueError, match="unknown strategy 'tiles'"):
         inpaint(photo, mask, "opencv_telea", {"strategy": "tiles"})
-    with pytest.raises(registry.UnknownModelError, match="unknown model 'lama'.*patchmatch"):
-        inpaint(photo, mask, "lama")
+    with pytest.raises(registry.UnknownModelError, match="unknown model 'deepfill_v9'.*patchmatch"):
+        inpaint(photo, mask, "deepfill_v9")
 
 
 def test_crop_boxes_merge_so_nothing_is_filled_twice() -> None:
@@ -235,9 +235,9 @@ def test_auto_choices() -> None:
     modes = [p.mode for p in plan_regions(scattered, card, InpaintOptions())]
     assert modes == ["tile"]
     big = np.zeros((300, 300), bool)
-    big[50:250, 50:250] = True  # one large hole: resize the region to the working size
+    big[50:250, 50:250] = True  # one large hole: fill at the card's largest size, refine at full size
     (plan,) = plan_regions(big, card, InpaintOptions())
-    assert plan.mode == "resize" and plan.scale == pytest.approx(64 / 208)
+    assert plan.mode == "refine" and plan.scale == pytest.approx(64 / 208)
 
 
 def test_resize_pastes_only_inside_the_hole(photo: np.ndarray) -> None:

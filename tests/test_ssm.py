@@ -1,4 +1,4 @@
-"""Selective scan paths and the mamba-ssm v1 ``Mamba`` layer (spec sem_net.md §3.1)."""
+"""Selective scan paths (reference, pure-PyTorch chunked, dispatch) and the mamba-ssm v1 ``Mamba`` layer."""
 
 from __future__ import annotations
 
@@ -148,9 +148,13 @@ def test_chunked_is_safe_with_large_steps() -> None:
     assert (chunked - reference).abs().max().item() < 1e-4
 
 
-def test_auto_path_on_cpu_is_chunked_and_cuda_path_needs_cuda() -> None:
+def test_auto_path_on_cpu_is_the_kernel_or_chunked_and_cuda_path_needs_cuda(monkeypatch) -> None:
     inputs = _inputs(1, 3, 4, 50)
+    monkeypatch.setattr(ssm.scan_cpu, "available", lambda: False)  # as when the kernel cannot be built
+    assert ssm.resolve_path(inputs["u"]) == "chunked"
     assert torch.equal(_run(inputs, path="auto"), _run(inputs, path="chunked"))
+    with pytest.raises(RuntimeError, match="built kernel"):
+        _run(inputs, path="cpu")
     with pytest.raises(RuntimeError, match="CUDA"):
         _run(inputs, path="cuda")
     with pytest.raises(ValueError, match="unknown scan path"):
@@ -223,7 +227,7 @@ def test_mamba_forward_matches_slow_path_and_is_causal() -> None:
     layer = Mamba(10, d_state=4)
     hidden = torch.randn(2, 23, 10)
     want = _mamba_slow_path(layer, hidden)
-    for path in ("reference", "chunked"):
+    for path in ("reference", "chunked", "cpu"):
         layer.scan_path = path
         got = layer(hidden)
         assert got.shape == (2, 23, 10)

@@ -130,74 +130,6 @@ def test_paper_depths_parameter_count() -> None:
     assert sum(p.numel() for p in net.parameters()) == 190_568_860
 
 
-def test_512_variant_key_list_matches_spec() -> None:
-    with torch.device("meta"):
-        net = tsgl.build(tsgl.LamaConfig())
-    state = net.state_dict()
-    assert len(state) == 998
-    assert sum(p.numel() for p in net.parameters()) == 38_609_348
-    up_high = sum(p.numel() for n, p in net.named_parameters() if n.startswith("up_high."))
-    assert round(up_high / 1e4) == 414  # spec §9.7: aux decoder 4.14 M, 34.47 M without it
-    assert round((38_609_348 - up_high) / 1e4) == 3447
-    expected = {
-        "model_high.1.ffc.convl2l.weight": (64, 3, 7, 7),
-        "model_high_4.0.ffc.convl2g.weight": (192, 256, 3, 3),
-        "model_high_4.0.bn_g.running_var": (192,),
-        "model_low.1.ffc.convl2l.weight": (256, 4, 7, 7),
-        "h2l_0_l.norm_0.mlp_shared.0.weight": (128, 128, 3, 3),
-        "h2l_4_l.conv_s.weight_v": (64 * 9,),
-        "h2l_4_g.norm_s.mlp_shared.0.weight": (128, 192, 3, 3),
-        "model.0.conv1.ffc.convl2l.weight": (64, 64, 3, 3),
-        "model.0.conv1.ffc.convl2g.weight": (192, 64, 3, 3),
-        "model.0.conv1.ffc.convg2l.weight": (64, 192, 3, 3),
-        "model.8.conv2.ffc.convg2g.conv1.0.weight": (96, 192, 1, 1),
-        "model.8.conv2.ffc.convg2g.fu.conv_layer.weight": (192, 192, 1, 1),
-        "model.8.conv2.ffc.convg2g.conv2.weight": (192, 96, 1, 1),
-        "model.10.weight": (256, 256, 3, 3),
-        "model.22.weight": (128, 64, 3, 3),
-        "model.23.running_mean": (64,),
-        "model.26.weight": (3, 64, 7, 7),
-        "up_high.2.conv2.bn_g.weight": (192,),
-        "up_high.16.weight": (128, 64, 3, 3),
-        "up_high.20.weight": (1, 64, 7, 7),
-    }
-    for key, shape in expected.items():
-        assert tuple(state[key].shape) == shape, key
-    prefixes = {key.split(".")[0] for key in state}
-    assert prefixes == {"model_high", "model_low", "model", "up_high", "h2l_4_l", "h2l_4_g"} | {
-        f"model_high_{i}" for i in range(5)} | {f"model_low_{i}" for i in range(5)} | {f"h2l_{i}_l" for i in range(4)}
-
-
-def _small_lama() -> tsgl.LamaConfig:
-    return tsgl.LamaConfig(ngf=4, max_features=16, texture_width=16, n_blocks=2, aux_blocks=1, spade_hidden=8)
-
-
-def test_512_variant_small_forward_at_512() -> None:
-    torch.manual_seed(0)
-    net = tsgl.build(_small_lama()).eval()
-    image = torch.rand(1, 3, 512, 512) * 2 - 1
-    holes = torch.zeros(1, 1, 512, 512)
-    holes[..., 200:320, 150:300] = 1
-    with torch.no_grad():
-        out, edges = net.run(image * (1 - holes), torch.zeros_like(holes), torch.rand_like(holes), holes, True)
-    assert out.shape == (1, 3, 512, 512) and edges.shape == (1, 1, 512, 512)
-    assert bool(torch.isfinite(out).all()) and float(out.abs().max()) <= 1.0
-    assert float(out.std()) > 1e-3 and 0.0 <= float(edges.min()) and float(edges.max()) <= 1.0
-
-
-@pytest.mark.slow
-def test_512_variant_full_forward_at_512() -> None:
-    torch.manual_seed(0)
-    net = tsgl.build(tsgl.LamaConfig()).eval()
-    image = torch.rand(1, 3, 512, 512) * 2 - 1
-    holes = torch.zeros(1, 1, 512, 512)
-    holes[..., 100:300, 100:300] = 1
-    with torch.no_grad():
-        out = tsgl.predict(net, image * (1 - holes), holes)["image"]
-    assert out.shape == (1, 3, 512, 512) and bool(torch.isfinite(out).all())
-    assert float(out.abs().max()) <= 1.0 and float(out.std()) > 1e-3
-
-
 # ------------------------------------------------------------------------------------------------- switches
 def test_raw_reshape_bug_switch_changes_output(fixture_config, fixture_tensors) -> None:
     net = _fixture_net(dataclasses.replace(fixture_config, clb_raw_reshape=False), fixture_tensors["weights"])
@@ -277,19 +209,34 @@ def test_discriminator_checkpoint_is_refused() -> None:
         tsgl.remap_official_state_dict(fake)
 
 
-def test_cards() -> None:
-    small, large = registry.get_card("tsgl"), registry.get_card("tsgl_512")
-    assert small.family == large.family == "tsgl"
-    assert small.module == large.module == "inpaintstudio.models.tsgl"
-    assert (small.input.fixed_size, large.input.fixed_size) == (256, 512)
-    assert small.input.value_range == large.input.value_range == (-1.0, 1.0)
-    assert small.input.mask_hole_value == 0 and large.input.mask_hole_value == 1
-    assert small.input.hole_fill == large.input.hole_fill == 0.0
-    assert small.weights[0].filename == "tsgl.safetensors" and large.weights[0].filename == "tsgl_512.safetensors"
-    assert small.weights[0].official_filename == large.weights[0].official_filename == "G_<n>.pth"
-    assert "pan.baidu.com" in small.weights[0].source
-    assert small.config is None and loading.card_config(small) == tsgl.Config()
-    assert large.config is None and loading.card_config(large) == tsgl.LamaConfig()
+def test_card() -> None:
+    card = registry.get_card("tsgl")
+    assert card.family == "tsgl" and card.module == "inpaintstudio.models.tsgl"
+    assert card.input.fixed_size == 256 and card.input.value_range == (-1.0, 1.0)
+    assert card.input.mask_hole_value == 0 and card.input.hole_fill == 0.0
+    assert card.weights[0].filename == "tsgl.safetensors" and card.weights[0].official_filename == "G_<n>.pth"
+    assert "pan.baidu.com" in card.weights[0].source
+    assert card.config is None and loading.card_config(card) == tsgl.Config()
+    assert "Apache-2.0" in card.licence and "CC BY-NC-SA 4.0" in card.licence and "no code" in card.licence
+
+
+def test_structure_partial_conv_matches_the_official_count() -> None:
+    """Official form: count = conv2d(m, ones(cout, cin, k, k)) on the replicated mask, ratio = cin·k²/(count+1e-8)
+    kept where count > 0, output = conv(x·m)·ratio (then BN, act)."""
+    torch.manual_seed(0)
+    layer = tsgl.StructurePartialConv(3, 5, 5, 2, bn=False).eval()
+    x = torch.randn(1, 3, 16, 16)
+    mask = (torch.rand(1, 1, 16, 16) > 0.6).float()
+    mask[..., :8, :8] = 0  # a window with no valid input
+    with torch.no_grad():
+        y, new_mask = layer(x, mask)
+        full = mask.expand(1, 3, 16, 16)
+        count = torch.nn.functional.conv2d(full, torch.ones(5, 3, 5, 5), stride=2, padding=2)
+        ratio = 75 / (count + 1e-8) * count.clamp(0, 1)
+        expected = torch.relu(torch.nn.functional.conv2d(full * x, layer.conv.weight, stride=2, padding=2) * ratio)
+    assert torch.allclose(y, expected, atol=1e-5)
+    assert torch.equal(new_mask, count.clamp(0, 1)[:, :1]) and float(new_mask.min()) == 0.0
+    assert list(layer.state_dict()) == ["conv.weight"]
 
 
 def test_predict_uses_known_mask_polarity(fixture_config, fixture_tensors) -> None:

@@ -21,7 +21,7 @@ def test_analytics_off_before_gradio_is_imported() -> None:
 
 
 def test_private_launch_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from inpaintstudio.ui.studio import CACHE_SWEEP, launch_options
+    from inpaintstudio.ui.studio import launch_options
 
     monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
@@ -32,7 +32,6 @@ def test_private_launch_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert options["run_history"] is False
     assert options["enable_monitoring"] is False
     assert options["max_file_size"] == "100mb"
-    assert CACHE_SWEEP == (600, 3600)
 
 
 def test_port_from_argument_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,12 +56,17 @@ def test_app_py_passes_port_and_host(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen["config"].max_pixels == 1000 and seen["startup_notes"] == ["note"]
 
 
-def test_blocks_are_built_without_analytics_and_with_cache_sweep() -> None:
+def test_blocks_are_built_without_analytics_and_with_their_own_temp_folder() -> None:
     from inpaintstudio.ui.studio import build_studio
 
     demo = build_studio(StudioConfig())
     assert demo.analytics_enabled is False
-    assert demo.delete_cache == (600, 3600)
+    space = demo.temp_space
+    assert os.environ["GRADIO_TEMP_DIR"] == str(space.cache) and space.cache.parent == space.root
+    assert any(dep.get("targets") and dep["targets"][0][1] == "unload" for dep in demo.config["dependencies"])
+    space.remove()
+    assert not space.root.exists()
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
     assert {"open_image", "run", "compare", "use_result", "undo", "upload_mask", "export_mask", "models_table",
-            "import_weights", "hub_download", "clinic_open", "clinic_run"} <= names
+            "import_weights", "clinic_open", "clinic_run"} <= names
+    assert "hub_download" not in names  # only a Space with $INPAINTSTUDIO_HF_REPO gets that endpoint

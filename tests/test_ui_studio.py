@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -384,9 +385,9 @@ def test_refresh_models_marks_availability(client):
     assert labels["mxt"].startswith("mxt: unavailable, weights missing")
 
 
-def test_hub_download_endpoint_without_configuration_explains_itself(client, monkeypatch):
+def test_hub_download_endpoint_exists_only_when_configured(client, monkeypatch):
     monkeypatch.delenv("INPAINTSTUDIO_HF_REPO", raising=False)
-    with pytest.raises(AppError, match="INPAINTSTUDIO_HF_REPO"):
+    with pytest.raises(ValueError, match="hub_download"):
         client.predict("mxt", api_name="/hub_download")
 
 
@@ -423,8 +424,60 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
     # overlay toggles: detected landmarks on the before image, in the clinic's colour
     pair, _ = client.predict("opencv_telea", True, True, api_name="/clinic_view")
     np.testing.assert_array_equal(_load(pair[0]), landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
+    # the export carries the overlays that are switched on: here the detected points on the before half
+    pair, export = client.predict("opencv_telea", True, False, api_name="/clinic_view")
+    side_by_side = _load(export)
+    np.testing.assert_array_equal(side_by_side[:, : photo.shape[1]],
+                                  landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
+    np.testing.assert_array_equal(side_by_side[:, -photo.shape[1]:], _load(pair[1]))
+    # landmarks shown in the editor before a run, the mask kept as it was
+    shown_value = client.predict(_editor_from(value), True, api_name="/clinic_landmarks")
+    plain, dotted = _load(value["background"]), _load(shown_value["background"])
+    assert plain.shape == dotted.shape and 0 < np.any(plain != dotted, axis=2).mean() < 0.05
+    np.testing.assert_array_equal(image_io.load_mask(shown_value["layers"][0]), image_io.load_mask(value["layers"][0]))
 
 
 def test_clinic_photo_without_face_gives_readable_error(client):
     with pytest.raises(AppError, match="no face found"):
         client.predict(handle_file(str(EXAMPLES / "flower.png")), "both", api_name="/clinic_open")
+
+
+def test_download_button_offline_says_what_to_download_and_where(client, monkeypatch):
+    monkeypatch.setenv("INPAINTSTUDIO_OFFLINE", "1")
+    with pytest.raises(AppError, match=r"inclg:celeba: offline; download the generator .* from "
+                                       r"https://drive.google.com/drive/folders/1H9FZ-jJUkYBDcNASX8kBnmipgGgv_y7t "
+                                       r"and put it in .*downloads/inclg.celeba"):
+        client.predict(api_name="/fetch_inclg_celeba")
+
+
+def test_short_run_is_not_held_up_by_a_long_one(studio, tmp_path):
+    """Two runs go at once: a short run started during a long one takes its own time plus a little."""
+    long_client = Client(studio, verbose=False)
+    long_photo = _photo(900, 900, seed=11)
+    long_client.predict(handle_file(_write(tmp_path / "long.png", long_photo)), api_name="/open_image")
+    hole = np.zeros((900, 900), np.uint8)
+    hole[100:800, 100:800] = 255  # 60 % of the photo: patchmatch takes a while
+    value, _ = long_client.predict(None, handle_file(_write(tmp_path / "hole.png", np.dstack([hole] * 3))),
+                                   api_name="/upload_mask")
+    long_editor = _editor_from(value)
+    short_dir = tmp_path / "short"
+    short_dir.mkdir()
+    short_editor = _editor(short_dir, _photo(200, 150, seed=12), (60, 50, 110, 90))
+
+    def timed(client: Client, editor: dict, models: list[str]) -> float:
+        start = time.perf_counter()
+        _run(client, editor, models)
+        return time.perf_counter() - start
+
+    alone = timed(Client(studio, verbose=False), short_editor, ["opencv_telea"])
+    finished: dict[str, float] = {}
+    long_run = threading.Thread(target=lambda: finished.setdefault("long", timed(long_client, long_editor,
+                                                                                 ["patchmatch"])))
+    long_run.start()
+    time.sleep(1.0)
+    during = timed(Client(studio, verbose=False), short_editor, ["opencv_telea"])
+    still_running = long_run.is_alive()
+    long_run.join(timeout=600)
+    assert "long" in finished, "the long run failed"
+    assert still_running, f"the long run ({finished['long']:.1f} s) ended before the short one: no overlap"
+    assert during < alone + 5.0, f"short run took {during:.1f} s during a long run, {alone:.1f} s alone"

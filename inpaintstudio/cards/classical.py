@@ -11,19 +11,22 @@ CARDS = [
     ModelCard(
         name="patchmatch",
         family="patchmatch",
-        title="PatchMatch (exemplar-based, default)",
+        title="PatchMatch, multi-scale (exemplar-based, default)",
         kind="classical",
         paper="Barnes et al., PatchMatch: A Randomized Correspondence Algorithm for Structural Image Editing, 2009",
         paper_url="https://gfx.cs.princeton.edu/pubs/Barnes_2009_PAR/",
         code_url="https://github.com/invoke-ai/PyPatchMatch",
         licence="MIT",
-        working_size=384,
-        tile_size=768,
+        # the largest region the multi-scale fill takes whole (inpaintstudio.classical.MAX_SIDE); it fills
+        # big regions coarse and refines them itself, so the pipeline need not downsize them
+        working_size=3072,
+        tile_size=3072,
         tile_overlap=128,
         context_margin=128,
         input=_CLASSICAL_INPUT,
         module="inpaintstudio.classical",
-        notes="Copies texture from the rest of the crop; best of the weight-free engines for object removal.",
+        notes="Copies texture from the rest of the crop, at full resolution (big regions: coarse fill, then "
+        "refined level by level); best of the weight-free engines for object removal.",
     ),
     ModelCard(
         name="opencv_telea",

@@ -8,15 +8,19 @@ PAD_MULTIPLE = 64  # csfc.Config().pad_multiple
 
 _NOTES = (
     f"Default network: {DEFAULT_PARAMETER_COUNT:,} parameters. No official code or weights exist; the architecture "
-    "is the spec's reconstruction (cross_scale.md). INFERRED/OPEN: PSR-Net basic-block U-Net (channels 64-512, "
-    "kernels 7/7/5/3, shared down/up layers), depths (2,3,4,5) at 128x128, PSR-form partial convolutions (no "
-    "input*mask, renormalise k*k*cin/count, multi-channel mask; no renormalisation at down levels >=3 and up "
-    "layers u2,u3), symmetric padding instead of TF 'same', Keras BN/init defaults, CCSA at level 2 with f_lo = "
-    "previous block's level-2 feature after its own CCSA, cosine similarity normalising both patches, 3x3 mean "
-    "smoothing, softmax scale 10, lambda blend (init 0.5, clamped), per-pixel reconstruction, SCA on hole "
-    "positions (raster order, sequential), dilations 1/2/4/8 with MLP 256-32-1024, fusion [F, f_hi], separate "
-    "CCSA per link, SRA design (OPEN), head on last two blocks with gated 1x1 and bottleneck, working size 128, "
-    "range [0,1], mask 1 = known (holes are zeroed by the network itself)."
+    "is InpaintStudio's reconstruction (docs/models/csfc.md), following PSR-Net where the paper is silent. "
+    "INFERRED/OPEN: PSR-Net basic-block U-Net (channels 64-512, kernels 7/7/5/3, shared down/up layers; the "
+    "paper's 'two paths' of a block read as its down and up paths, no parallel branch), depths (2,3,4,5) at "
+    "128x128, PSR-form partial convolutions (no input*mask, renormalise k*k*cin/count, multi-channel mask; no "
+    "renormalisation at down levels >=3 and up layers u2-u5, as PSR's mul=False), symmetric padding instead of TF "
+    "'same', Keras BN/init defaults, CCSA at level 2 with f_lo = previous block's level-2 feature after its own "
+    "CCSA, cosine similarity normalising both patches, Eq. 4 as a 3x3 mean over the query's neighbourhood "
+    "(candidate fixed), softmax scale 10, lambda blend (init 0.5, clamped), per-pixel reconstruction, SCA "
+    "(Eqs. 1-2) on the input hole brought to level 2 by an 8x8 max-pool (the block's own level-2 mask is closed "
+    "by then; raster order, sequential), dilations 1/2/4/8 with MLP 256-32-1024, fusion [F, f_hi], separate CCSA "
+    "per link, SRA design (OPEN), head on last two blocks with gated 1x1 and bottleneck, working size 128, range "
+    "[0,1], mask 1 = known (holes are zeroed by the network itself). Training recipe: configs/train/csfc.yaml "
+    "(paper: Adam 1e-4, betas 0.9/0.999, 1000 epochs x 500 iterations, 128x128; PSR: batch 6)."
 )
 
 CARDS: list[ModelCard] = [
@@ -52,6 +56,7 @@ CARDS: list[ModelCard] = [
                 official_filename=None,
             ),
         ),
+        cpu_seconds=0.9,
         module="inpaintstudio.models.csfc",
         notes=_NOTES,
     )

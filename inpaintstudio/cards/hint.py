@@ -16,7 +16,10 @@ CARDS: list[ModelCard] = [
         ),
         paper_url="https://arxiv.org/abs/2402.14185",
         code_url="https://github.com/ChrisChen1023/HINT",
-        licence="not stated in the implementation spec; check the official repository",
+        licence=(
+            "MIT (the repository's LICENSE file); weights: the training sets' terms (CelebA/CelebA-HQ "
+            "non-commercial)"
+        ),
         working_size=256,
         tile_size=256,
         tile_overlap=64,
@@ -42,15 +45,17 @@ CARDS: list[ModelCard] = [
             ),
         ),
         capabilities=frozenset(),
+        cpu_seconds=8.2,
         module="inpaintstudio.models.hint",
         notes=(
             "Trained and tested at 256x256; any H, W that are multiples of 16 run. Holes are filled with white "
             "(released code; the thesis writes zero fill with the opposite mask polarity). Output is the raw "
             "full image in [0, 1]; the pipeline composites. Importing InpaintingModel_gen.pth drops the unused, "
-            "untrained refinement.* tensors of the released checkpoints and lists them. One card stands for "
-            "whichever dataset's generator was imported. [INFERRED] which convs follow the 'bias' flag "
+            "untrained refinement.* tensors of the released checkpoints and lists them. Each dataset's generator "
+            "is a variant (hint:places2, hint:celebahq, hint:celeba, hint:dunhuang). "
+            "[INFERRED] which convs follow the 'bias' flag "
             "(irrelevant for released weights: bias=False). Thesis parameter count 139 M vs 72,265,248 in the "
-            "released definition (unexplained, the latter matches the checkpoints). Licence not stated in the spec."
+            "released definition (unexplained, the latter matches the checkpoints)."
         ),
     ),
 ]

@@ -14,7 +14,7 @@ CARDS: list[ModelCard] = [
         ),
         paper_url="https://arxiv.org/abs/2208.01149",
         code_url="https://github.com/ChrisChen1023/INCLG",
-        licence="unstated in the official repository (ask the authors); CelebA weights: CelebA non-commercial terms",
+        licence="MIT (the repository's License file); CelebA weights: CelebA's non-commercial research terms",
         working_size=256,
         tile_size=256,
         tile_overlap=64,
@@ -36,12 +36,13 @@ CARDS: list[ModelCard] = [
             ),
         ),
         capabilities=frozenset({"landmarks"}),
+        cpu_seconds=2.0,
         module="inpaintstudio.models.inclg",
         notes=(
             "Reference behaviour = released code (white hole fill, replicated 68-channel landmark map, two "
             "down-samplings). Runs only at exactly 256×256. Trained on CelebA aligned crops (centre square, "
             "resized to 256); clinical use expects a face crop aligned the same way (inpaintstudio.clinic). "
-            "INFERRED: licence not stated in the repository; which code revision (with or without F2 fusion) "
+            "INFERRED: which code revision (with or without F2 fusion) "
             "trained the Drive weights is unknown (switch landmark_fusion)."
         ),
     ),

@@ -13,7 +13,7 @@ CARDS: list[ModelCard] = [
         paper="Chen et al., M×T: Mamba × Transformer for Image Inpainting, BMVC 2024",
         paper_url="https://arxiv.org/abs/2407.16126",
         code_url="https://github.com/ChrisChen1023/MxT",
-        licence="not recorded in the spec; see the official repository",
+        licence="MIT (the repository's LICENSE file); weights: the training sets' terms",
         working_size=256,
         tile_size=256,
         tile_overlap=64,
@@ -38,14 +38,15 @@ CARDS: list[ModelCard] = [
             ),
         ),
         capabilities=frozenset(),
+        cpu_seconds=8.0,
         module="inpaintstudio.models.mxt",
         notes=(
             "Trained at 256×256; H, W must be multiples of 8. Released-code behaviour: Mamba branch and SRSA run in "
             "parallel and are fused by a 1×1 conv (thesis text reads sequential); raster scan only (the spiral "
             "order the official wrapper computes is never applied). [INFERRED] pad_mode reflect and min_size 8 are "
-            "studio choices (the spec states neither). The thesis' 180 M parameters do not match the released "
+            "studio choices (the paper and code state neither). The thesis' 180 M parameters do not match the released "
             "definitions (155 257 780 registered, 37 610 544 used). Which dataset each published checkpoint was "
-            "trained on is not listed."
+            "trained on is not listed: the variants pick the generator by a dataset name in its folder path."
         ),
     )
 ]

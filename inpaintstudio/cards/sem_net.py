@@ -16,7 +16,10 @@ CARDS: list[ModelCard] = [
         ),
         paper_url="https://arxiv.org/abs/2411.06318",
         code_url="https://github.com/ChrisChen1023/SEM-Net",
-        licence="not stated in the implementation spec; check the official repository",
+        licence=(
+            "MIT (the repository's LICENSE file, added 2024-10-30); weights: the training sets' terms "
+            "(CelebA-HQ, Places2)"
+        ),
         working_size=256,
         tile_size=256,
         tile_overlap=64,
@@ -36,6 +39,7 @@ CARDS: list[ModelCard] = [
                 official_filename="InpaintingModel_gen.pth",
             ),
         ),
+        cpu_seconds=16.8,
         module="inpaintstudio.models.sem_net",
         notes=(
             "Trained at 256×256 (CelebA-HQ or Places2 checkpoints); fully convolutional + scans, runs at any H, W "

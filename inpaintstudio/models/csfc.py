@@ -5,7 +5,9 @@ Paper: "a cross-scale space semantic feature coherent image inpainting approach"
 "CSFC" is this project's name for the method). Keras 2.7 / TensorFlow in the paper.
 Official code: none published (none found). Official weights: none; ``csfc.safetensors`` comes from training
 with InpaintStudio's trainer. Licence: this implementation is InpaintStudio's own; there is no upstream licence.
-Spec: /work/shared/specs/cross_scale.md (every inferred point below is a ``Config`` switch where it is a choice).
+The closest public relative is PSR-Net (Jin et al., WWW'21 Companion, github.com/sfwyly/PSR-Net, TensorFlow);
+where the paper is silent this module follows it. ``docs/models/csfc.md`` describes the reconstruction; every
+inferred point below is a ``Config`` switch where it is a choice.
 
 Default network: **26,829,141 parameters** (``DEFAULT_PARAMETER_COUNT``; the test suite checks it).
 
@@ -14,37 +16,42 @@ Tensor contract: ``CSFC.forward(image: B×3×H×W in [0, 1], mask: B×1×H×W (o
 ``Config.pad_multiple`` = 2**(1 + max(bb_depths)) (64 by default); anything else raises ``ValueError``.
 The network reads ``image·mask`` only, so pixel values inside holes never reach it.
 
-Layout (spec section in brackets):
+Layout:
 
-- stem [3.2]: PC(3→64, k7, s2) → ReLU → PC(64→64, k7) + BN + LReLU, at H/2;
-- four basic blocks BB₁…BB₄ [3.2]: one partial-conv U-Net whose down/up layers are shared by all BBs, run
-  to depth D_j = ``bb_depths[j]``; BB_j's output is the H/2 feature times its mask;
-- CCSA(j), j = 2…4 [3.3]: at level 2 (H/8, 256 ch) of BB_j: cosine similarity of 3×3 patches of BB_j's
-  feature (Eq. 3) → 3×3 diagonal smoothing (Eq. 4) → softmax scores → blend with the previous link's
+- stem: PC(3→64, k7, s2) → ReLU → PC(64→64, k7) + BN + LReLU, at H/2;
+- four basic blocks BB₁…BB₄: one partial-conv U-Net whose down/up layers are shared by all BBs, run to depth
+  D_j = ``bb_depths[j]``; BB_j's output is the H/2 feature times its mask;
+- CCSA(j), j = 2…4, at level 2 (H/8, 256 ch) of BB_j: cosine similarity of 3×3 patches of BB_j's feature
+  (Eq. 3) → 3×3 mean over the query's neighbourhood (Eq. 4) → softmax scores → blend with the previous link's
   scores (Eq. 5) → reconstruct BB_{j−1}'s level-2 feature with them ("deep → shallow" transfer, Eq. 6) →
-  coherent-semantic refinement of hole positions (SCA, Eqs. 1–2) → dilated multi-scale selection
-  (Eqs. 7–8) → 1×1 fusion with BB_j's feature (Eq. 9), which replaces that feature;
-- SRA(j), j = 2…4 [3.4]: gated semantic residual between consecutive BB outputs feeding BB_j;
-- head [3.5]: last two BB outputs → gated 1×1 → transposed conv → PC with the image → bottleneck → sigmoid.
+  coherent-semantic refinement of the positions the input hole covers (SCA, Eqs. 1–2) → dilated multi-scale
+  selection (Eqs. 7–8) → 1×1 fusion with BB_j's feature (Eq. 9), which replaces that feature;
+- SRA(j), j = 2…4: gated semantic residual between consecutive BB outputs feeding BB_j;
+- head: last two BB outputs → gated 1×1 → transposed conv → PC with the image → bottleneck → sigmoid.
 
-Every part the paper does not state (all [INFERRED] or [OPEN] in the spec), and how it is resolved here:
+Every part the paper does not state, and how it is resolved here:
 
 1. The whole BB architecture (channels 64/128/256/512, kernels 7/7/5/3, shared down/up layers, skip
-   concatenation, nearest ×2 up-sampling of features and masks) is PSR-Net's ([INFERRED]).
-2. Depths ``bb_depths=(2, 3, 4, 5)`` at 128×128 ([OPEN]); (2, 4, 6, 6) is the spec's 256×256 choice.
+   concatenation, nearest ×2 up-sampling of features and masks) is PSR-Net's. The paper's "the input of a
+   basic block is split into two paths" is read as the block's contracting (down) and expanding (up) paths
+   of that U-Net, joined by skips; no second parallel branch is built (the text names no layers, widths or
+   merge for one; ``docs/models/csfc.md`` gives the reasoning).
+2. Depths ``bb_depths=(2, 3, 4, 5)`` at 128×128; (2, 4, 6, 6) suits 256×256.
 3. Partial convolutions follow PSR's form (``layers.partial_conv``): no input·mask product, renormalisation
-   ``k²·cin/count`` with a multi-channel mask, no bias; levels 3+ of the down path and up layers u2, u3
-   do not renormalise (``renormalize=False``), exactly as the spec lists them (u4, u5 do).
+   ``k²·cin/count`` with a multi-channel mask, no bias. As in PSR (``mul=False``), down levels 3+ and the
+   up layers u2, u3, u4, u5 do not renormalise (``renormalize=False``); the stem, down levels 1–2, u0 and u1 do.
 4. "PC(...) then ReLU" where the PC has BN + LReLU is implemented as BN + ReLU (ReLU∘LReLU = ReLU).
 5. Symmetric padding ``(k−1)/2`` instead of TensorFlow's asymmetric ``'same'`` for stride 2 (same sizes).
 6. BatchNorm uses Keras' defaults (eps 1e−3, momentum 0.99 ⇒ PyTorch momentum 0.01); initialisation is
-   Keras' (Glorot-uniform kernels, zero biases). Layers whose bias the spec does not state (SRA gate,
-   head bottleneck convs, CCSA MLP) keep Keras' default bias.
+   Keras' (Glorot-uniform kernels, zero biases). Layers whose bias nobody states (SRA gate, head bottleneck
+   convs, CCSA MLP) keep Keras' default bias.
 7. CCSA operates at level 2 of each BB (PSR wiring). ``f_lo`` is BB_{j−1}'s level-2 feature *as that BB
-   used it* (after its own CCSA for j−1 ≥ 2) — the spec does not say before or after.
+   used it* (after its own CCSA for j−1 ≥ 2); the paper does not say before or after.
 8. Similarity normalises both patches (``sim_norm="both"``, paper form; PSR normalises the candidate only),
    norms clamped at 1e−4; every position is a candidate (no known-only restriction is stated).
-9. Smoothing is the 3×3 *mean* with zero padding (``smooth="mean"``; PSR/RFR sum).
+9. Eq. 4 averages over the k×k neighbourhood of the *query* with the candidate fixed, zero outside the map
+   (``smooth="mean"``, the paper's sim/(k·k)); ``"sum"`` is PSR/RFR's unscaled form; ``"diagonal"`` shifts
+   query and candidate together (DeepFill-style propagation), an earlier reading kept as a switch.
 10. Scores are ``softmax_q(10·s')`` (``softmax_scale=10``, from PSR/RFR; the paper names no softmax).
 11. Blend ``λ·A_j + (1−λ)·A_{j−1}``, λ trainable, init 0.5, clamped to [0, 1] (``blend="lambda"``); the
     first link has no previous scores and therefore no λ. ``blend="validity"`` is RFR/PSR's
@@ -52,24 +59,27 @@ Every part the paper does not state (all [INFERRED] or [OPEN] in the spec), and 
     mask (border patches count as not fully valid) and trainable r (init 1); its rows do not sum to 1.
 12. Reconstruction is the per-pixel sum (``reconstruct="pixel"``); ``"patch"`` pastes 3×3 patches of
     ``f_lo`` (transposed-convolution form, overlaps summed, no averaging).
-13. SCA (``use_sca=True``) runs on the reconstructed feature inside BB_j's level-2 hole region (mask < 0.5),
-    1×1 patches, candidates = known positions; raster order per image; ``Dad_i`` compares the original
-    feature at i with the generated feature of the previous hole position. Degenerate cases: an image with
-    no known position at that level is left unchanged; if ``Dad_i + Dmax_i`` vanishes (|·| < 1e−8) the
-    match is used alone. ``sca_mode="parallel"`` is the spec's one-pass approximation (Dad from the
-    predecessor's initial match).
+13. SCA (``use_sca=True``) refines the reconstructed feature on the **input hole brought to level 2**
+    (:func:`refinement_known`: max-pool of the hole over 8×8 cells, so a position is refined when any input
+    pixel under it is missing); candidates are the other positions. The block's own level-2 mask is not used:
+    the partial convolutions have closed it by then (empty for 25 % and 50 % holes at 128²), so the step would
+    never act. 1×1 patches; raster order per image; ``Dad_i`` compares the original feature at i with the
+    generated feature of the previous hole position. Degenerate cases: an image with no known position at
+    that level is left unchanged; if ``Dad_i + Dmax_i`` vanishes (|·| < 1e−8) the match is used alone.
+    ``sca_mode="parallel"`` is a one-pass approximation (Dad from the predecessor's initial match).
 14. Multi-scale selection: dilations 1/2/4/8, 3×3 256→256 convs with bias + ReLU, shared MLP
     256→32→1024 (Dense, bias), softmax over the 4 branches per channel (reshape [4, 256], branch-major).
 15. Fusion ``Conv1×1([F, f_hi])`` — channel order [selected, high-level].
-16. CCSA modules are separate per link (``ccsa_share_weights=False``); ``True`` shares one (PSR).
-17. SRA ([OPEN] design from the spec): r = x^(j−1) − x^(j−2) (x^(0) = stem output),
+16. CCSA modules are separate per link (``ccsa_share_weights=False``, the paper counts three); ``True``
+    shares one (PSR).
+17. SRA (no detail in the paper): r = x^(j−1) − x^(j−2) (x^(0) = stem output),
     a = σ(Conv1×1([x^(j−1), r])), BB_j input = x^(j−1) + a⊙r with BB_{j−1}'s output mask. ``use_sra=False``
     is the paper's "RES0" ablation; ``use_ccsa=False`` its "ATT0" ablation (BB features pass unchanged).
-18. Head: ``head_inputs=2`` last BBs ([OPEN]; PSR used 3); the gate reads [c, masks of those BBs]; the
-    head PC's mask is [M (3 ch), up2(gate)] — a soft mask; the bottleneck output is concatenated before its
-    input ([block, input]).
-19. Value range [0, 1] in and out; mask 1 = known; working size 128 ([INFERRED] from the paper's timing).
-20. Losses/training (spec §4–5) live in the trainer, not here.
+18. Head: ``head_inputs=2`` last BBs (PSR used 3); the gate reads [c, masks of those BBs]; the head PC's
+    mask is [M (3 ch), up2(gate)] — a soft mask; the bottleneck output is concatenated before its input
+    ([block, input]).
+19. Value range [0, 1] in and out; mask 1 = known; working size 128 (the paper times 128×128 inputs).
+20. Losses and the optimiser live in the trainer; ``configs/train/csfc.yaml`` is the paper's recipe.
 """
 
 from __future__ import annotations
@@ -97,6 +107,8 @@ __all__ = [
     "reconstruct_patches",
     "fully_valid_patches",
     "coherent_semantic_refinement",
+    "refinement_known",
+    "SMOOTH_MODES",
     "DEFAULT_PARAMETER_COUNT",
     "build",
     "config_from_fixture",
@@ -111,7 +123,9 @@ DEFAULT_PARAMETER_COUNT = 26_829_141
 LEVEL_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
 MAX_DEPTH = len(LEVEL_CHANNELS) - 1
 ATTENTION_LEVEL = 2  # CCSA works on the 256-channel level-2 feature (H/8)
+ATTENTION_STRIDE = 2 ** (ATTENTION_LEVEL + 1)  # stem stride 2, then 2 per level
 DILATIONS = (1, 2, 4, 8)
+SMOOTH_MODES = ("mean", "sum", "diagonal")
 LEAKY_SLOPE = 0.2
 _NORM_FLOOR = 1e-4
 _EPS = 1e-8
@@ -119,14 +133,14 @@ _EPS = 1e-8
 
 @dataclass(frozen=True)
 class Config:
-    """CSFC configuration. Defaults are the spec's (no released code exists); see the module docstring."""
+    """CSFC configuration (no released code exists; every inferred choice is listed in the module docstring)."""
 
     input_size: int = 128  # working/training size (the card's working_size); the layers are size-agnostic
     bb_depths: tuple[int, ...] = (2, 3, 4, 5)
     use_ccsa: bool = True
     ccsa_share_weights: bool = False
     sim_norm: Literal["both", "candidate"] = "both"
-    smooth: Literal["mean", "sum"] = "mean"
+    smooth: Literal["mean", "sum", "diagonal"] = "mean"
     softmax_scale: float = 10.0
     blend: Literal["lambda", "validity"] = "lambda"
     reconstruct: Literal["pixel", "patch"] = "pixel"
@@ -145,7 +159,7 @@ class Config:
             raise ValueError(f"CCSA works at level {ATTENTION_LEVEL}; every depth must be ≥ 2, got {self.bb_depths}")
         if not 1 <= self.head_inputs <= len(self.bb_depths):
             raise ValueError(f"head_inputs={self.head_inputs} but there are {len(self.bb_depths)} basic blocks")
-        choices = {"sim_norm": ("both", "candidate"), "smooth": ("mean", "sum"), "blend": ("lambda", "validity"),
+        choices = {"sim_norm": ("both", "candidate"), "smooth": SMOOTH_MODES, "blend": ("lambda", "validity"),
                    "reconstruct": ("pixel", "patch"), "sca_mode": ("sequential", "parallel")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -200,7 +214,7 @@ class PConvBlock(nn.Module):
 
 
 def _down_block(level: int) -> PConvBlock:
-    """Down layer producing level ``level`` (spec §3.2 table)."""
+    """Down layer producing level ``level``: 7×7 to level 1, 5×5 to level 2, then 3×3 without renormalisation."""
     cin, cout = LEVEL_CHANNELS[level - 1], LEVEL_CHANNELS[level]
     if level == 1:  # PC(k7, s2) + BN + LReLU, then ReLU  ==  BN + ReLU
         return PConvBlock(cin, cout, 7, 2, renormalize=True, norm=True, activation="relu")
@@ -211,9 +225,12 @@ def _down_block(level: int) -> PConvBlock:
 
 
 def _up_block(level: int) -> PConvBlock:
-    """Up layer u_level: [up2(level+1), skip(level)] → channels of ``level``, 3×3, BN + LReLU."""
+    """Up layer u_level: [up2(level+1), skip(level)] → channels of ``level``, 3×3, BN + LReLU.
+
+    u2…u5 do not renormalise (PSR-Net's ``u_Pconv22/23/34/35`` use ``mul=False``); u0 and u1 do.
+    """
     cin = LEVEL_CHANNELS[level + 1] + LEVEL_CHANNELS[level]
-    return PConvBlock(cin, LEVEL_CHANNELS[level], 3, 1, renormalize=level not in (2, 3), norm=True)
+    return PConvBlock(cin, LEVEL_CHANNELS[level], 3, 1, renormalize=level < ATTENTION_LEVEL, norm=True)
 
 
 def _up2(x: Tensor) -> Tensor:
@@ -248,7 +265,7 @@ class SharedPartialUNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------------------
-# CCSA: cross-scale coherent semantic attention (spec §3.3)
+# CCSA: cross-scale coherent semantic attention
 # --------------------------------------------------------------------------------------------------------
 
 
@@ -264,20 +281,33 @@ def patch_similarity(features: Tensor, normalize: str = "both", patch: int = 3) 
 
 
 def smooth_scores(scores: Tensor, height: int, width: int, kernel: int = 3, mode: str = "mean") -> Tensor:
-    """Eq. 4: ``s'(p, q) = (1/k²)·Σ_{|δ|≤k//2} s(p+δ, q+δ)`` (zero outside the map); ``mode="sum"`` drops 1/k²."""
-    batch = scores.shape[0]
+    """Eq. 4: smooth the similarity ``s[b, p, q]`` over the k×k neighbourhood of the query p (zero outside the map).
+
+    - ``"mean"`` (the paper's form): ``s'(p, q) = (1/k²)·Σ_{|δ|≤k//2} s(p+δ, q)``; the candidate q stays fixed.
+    - ``"sum"``: the same without the 1/k² (PSR-Net's 3×3 average pool of each candidate's score map times 9).
+    - ``"diagonal"``: ``(1/k²)·Σ_δ s(p+δ, q+δ)``, query and candidate shifted together (DeepFill-style
+      propagation; an earlier reading of Eq. 4, kept for comparison).
+    """
+    if mode not in SMOOTH_MODES:
+        raise ValueError(f"smooth mode {mode!r}; expected one of {SMOOTH_MODES}")
+    batch, queries, candidates = scores.shape
     radius = kernel // 2
-    grid = scores.reshape(batch, height, width, height, width)
-    padded = F.pad(grid, (radius,) * 8)
-    total = torch.zeros_like(grid)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            rows = slice(radius + dy, radius + dy + height)
-            cols = slice(radius + dx, radius + dx + width)
-            total = total + padded[:, rows, cols, rows, cols]
-    if mode == "mean":
-        total = total / (kernel * kernel)
-    return total.reshape(batch, height * width, height * width)
+    if mode == "diagonal":
+        grid = scores.reshape(batch, height, width, height, width)
+        padded = F.pad(grid, (radius,) * 8)
+        total = torch.zeros_like(grid)
+        for dy in range(-radius, radius + 1):
+            for dx in range(-radius, radius + 1):
+                rows = slice(radius + dy, radius + dy + height)
+                cols = slice(radius + dx, radius + dx + width)
+                total = total + padded[:, rows, cols, rows, cols]
+        return total.reshape(batch, queries, candidates) / (kernel * kernel)
+    # One map per candidate over the query grid: B·N_candidates × 1 × H × W, summed over each k×k window.
+    maps = scores.transpose(1, 2).reshape(batch * candidates, 1, height, width)
+    window = F.avg_pool2d(maps, kernel, stride=1, padding=radius, count_include_pad=True)
+    if mode == "sum":
+        window = window * (kernel * kernel)
+    return window.reshape(batch, candidates, queries).transpose(1, 2)
 
 
 def reconstruct_pixels(features: Tensor, attention: Tensor) -> Tensor:
@@ -297,6 +327,18 @@ def fully_valid_patches(mask: Tensor, patch: int = 3) -> Tensor:
     """B×N: 1 where the ``patch×patch`` neighbourhood of the (B×1×H×W) mask is entirely valid (pad = hole)."""
     window = F.avg_pool2d(mask, patch, stride=1, padding=patch // 2, count_include_pad=True)
     return (window > 1.0 - 1e-6).to(mask.dtype).flatten(1)
+
+
+def refinement_known(mask: Tensor, stride: int = ATTENTION_STRIDE) -> Tensor:
+    """Where Eqs. 1–2 act, at the attention level: B×1×(H/stride)×(W/stride), 1 = known, 0 = refine.
+
+    ``mask`` is the network's input mask (B×1×H×W or B×3×H×W, 1 = known). The input hole is brought to the
+    level by a max-pool over stride×stride cells: a position is refined when any input pixel under it was
+    missing, and only positions computed from wholly known pixels serve as candidates. (The block's own
+    level-2 mask cannot be used: the partial convolutions have closed it by then, so the step would never act.)
+    """
+    hole = 1.0 - mask.amin(dim=1, keepdim=True)
+    return 1.0 - F.max_pool2d(hole, stride)
 
 
 def _cosine(a: Tensor, b: Tensor) -> Tensor:
@@ -436,17 +478,29 @@ class CrossScaleCoherentAttention(nn.Module):
         weights = torch.softmax(descriptor.view(-1, len(DILATIONS), self.channels), dim=1)
         return sum(weights[:, r, :, None, None] * branch for r, branch in enumerate(branches))
 
-    def forward(
-        self, high: Tensor, low: Tensor, mask: Tensor, previous: LinkState | None = None
+    def transfer(
+        self, high: Tensor, low: Tensor, known: Tensor, previous: LinkState | None = None
     ) -> tuple[Tensor, Tensor]:
-        """``(fused feature replacing high, attention A_j)``; ``mask`` is BB_j's level-2 mask (B×1×h×w)."""
+        """Steps A–F: ``(rebuilt low-level feature, attention A_j)``.
+
+        The scores come from ``high`` (BB_j's feature) alone and rebuild ``low`` (BB_{j−1}'s): row p of A_j says
+        which positions q of ``low`` make up the new feature at p. The coherent-semantic refinement then
+        regenerates the positions where ``known`` (B×1×h×w, see :func:`refinement_known`) is 0.
+        """
         attention = self.blend(self.scores(high), previous)
         if self.cfg.reconstruct == "patch":
             reconstructed = reconstruct_patches(low, attention)
         else:
             reconstructed = reconstruct_pixels(low, attention)
         if self.cfg.use_sca:
-            reconstructed = coherent_semantic_refinement(reconstructed, mask, self.cfg.sca_mode)
+            reconstructed = coherent_semantic_refinement(reconstructed, known, self.cfg.sca_mode)
+        return reconstructed, attention
+
+    def forward(
+        self, high: Tensor, low: Tensor, known: Tensor, previous: LinkState | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(fused feature replacing high, attention A_j)``: :meth:`transfer`, then Steps G–H."""
+        reconstructed, attention = self.transfer(high, low, known, previous)
         selected = self.select(reconstructed)
         return self.fuse(torch.cat([selected, high], dim=1)), attention
 
@@ -457,7 +511,7 @@ class CrossScaleCoherentAttention(nn.Module):
 
 
 class SemanticResidualAttention(nn.Module):
-    """SRA(j) ([OPEN] design, spec §3.4): ``x + σ(Conv1×1([x, x − x_earlier]))·(x − x_earlier)``."""
+    """SRA(j) (design not given by the paper): ``x + σ(Conv1×1([x, x − x_earlier]))·(x − x_earlier)``."""
 
     def __init__(self, channels: int = LEVEL_CHANNELS[0]) -> None:
         super().__init__()
@@ -562,6 +616,7 @@ class CSFC(nn.Module):
         masks: list[Tensor] = []
         attentions: list[Tensor] = []
         previous: LinkState | None = None
+        known = refinement_known(mask3) if len(self.ccsa) > 0 else None
         for block, depth in enumerate(self.cfg.bb_depths):
             if block == 0:
                 x_in, m_in = stem_out, stem_mask
@@ -570,7 +625,7 @@ class CSFC(nn.Module):
                 if len(self.sra) > 0:
                     earlier = outputs[-2] if block >= 2 else stem_out
                     x_in = self.sra[block - 1](x_in, earlier)
-            hook = _LevelTwoHook(self._ccsa_for(block), previous)
+            hook = _LevelTwoHook(self._ccsa_for(block), previous, known)
             x_out, m_out = self.unet.run(x_in, m_in, depth, hook)
             previous = hook.state
             if hook.state is not None and hook.state.attention is not None:
@@ -581,7 +636,7 @@ class CSFC(nn.Module):
         return (result, attentions) if return_attention else result
 
     def head(self, masked: Tensor, mask3: Tensor, outputs: list[Tensor], masks: list[Tensor]) -> Tensor:
-        """Spec §3.5: gated fusion of the last BB outputs, up-sampling, image-aware PC, bottleneck, sigmoid."""
+        """Gated fusion of the last BB outputs, up-sampling, image-aware PC, bottleneck, sigmoid."""
         fused = self.head_reduce(torch.cat(outputs, dim=1))
         gate = torch.sigmoid(self.head_gate(torch.cat([fused, *masks], dim=1)))
         up = F.leaky_relu(self.head_up_norm(self.head_up(fused * gate)), LEAKY_SLOPE)
@@ -593,16 +648,19 @@ class CSFC(nn.Module):
 class _LevelTwoHook:
     """Runs CCSA on a block's level-2 feature and records the state the next link needs."""
 
-    def __init__(self, ccsa: CrossScaleCoherentAttention | None, previous: LinkState | None) -> None:
+    def __init__(
+        self, ccsa: CrossScaleCoherentAttention | None, previous: LinkState | None, known: Tensor | None
+    ) -> None:
         self.ccsa = ccsa
         self.previous = previous
+        self.known = known
         self.state: LinkState | None = None
 
     def __call__(self, features: Tensor, mask: Tensor) -> Tensor:
         single_mask = mask[:, :1]
         attention = None
-        if self.ccsa is not None and self.previous is not None:
-            features, attention = self.ccsa(features, self.previous.features, single_mask, self.previous)
+        if self.ccsa is not None and self.previous is not None and self.known is not None:
+            features, attention = self.ccsa(features, self.previous.features, self.known, self.previous)
         self.state = LinkState(features=features, mask=single_mask, attention=attention)
         return features
 
@@ -631,7 +689,7 @@ def config_from_fixture(fixture_json: dict[str, Any]) -> Config:
 def parity_forward(net: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
     raise NotImplementedError(
         "CSFC has no parity fixture: the authors published neither code nor weights, so there is no reference "
-        "output to compare with. The property tests in tests/test_csfc.py check the spec instead."
+        "output to compare with. The property tests in tests/test_csfc.py check the equations instead."
     )
 
 

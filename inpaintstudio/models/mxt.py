@@ -3,8 +3,8 @@
 Paper: Shuang Chen et al., "M×T: Mamba × Transformer for Image Inpainting", BMVC 2024 (arXiv 2407.16126),
 summarised in Shuang Chen's PhD thesis (Durham), chapter 5.2 / 5.4.
 Official code: https://github.com/ChrisChen1023/MxT, commit 59139a4e578e7def5d1de198eeb28e9901d9d07a
-(``src/networks.py`` class ``MxT``). Licence: the spec does not record the repository's licence; check the
-repository before redistributing converted weights.
+(``src/networks.py`` class ``MxT``). Licence of the official code: MIT (its LICENSE file); the weights carry
+their training sets' terms.
 Spec: ``shared/specs/mxt.md`` (shares the Mamba/S6 layer, LN-C and the U-Net skeleton with ``sem_net.md``).
 
 Architecture: a Restormer-style 4-level U-Net whose every block is a *Hybrid Module* (HM)::
@@ -107,7 +107,7 @@ class Config:
         use_mamba_branch, use_srsa: ablation switches (thesis Tab. 5.1).
         ffn: ``"cbfn"`` (M×T) or ``"gdfn"`` (Restormer FFN, ablation).
         mixer_arrangement: ``"parallel"`` (code) or ``"sequential"`` (thesis wording, see module docstring).
-        scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
+        scan_path: ``selective_scan`` path of every Mamba ("auto", "cpu", "triton", "cuda", "chunked", "reference").
         scan_chunk: chunk length of the chunked scan.
         checkpoint_blocks: recompute each Hybrid Module's activations in backward (training memory, not the math).
     """

@@ -4,8 +4,8 @@ Paper: S. Chen, H. Zhang, A. Atapour-Abarghouei, H. P. H. Shum, "SEM-Net: Effici
 Inpainting with Spatially Enhanced SSM", WACV 2025 (arXiv 2411.06318). Official code: https://github.com/
 ChrisChen1023/SEM-Net, commit 1a5dcd0fac06dbd9b1ff99656ead06afe741f48e (``src/networks.py`` class ``SEM``, wrapper
 ``InpaintingModel.forward`` in ``src/models.py``); it imports ``mamba_ssm`` v1 ``Mamba``, re-implemented in
-``inpaintstudio.models.layers.ssm``. Licence of the official code: not stated in the implementation spec (check the
-repository). Spec: ``shared/specs/sem_net.md``.
+``inpaintstudio.models.layers.ssm``. Licence of the official code: MIT (its LICENSE file).
+Spec: ``shared/specs/sem_net.md``.
 
 Tensor contract: ``SEMNet.forward(image B×3×H×W RGB in [0, 1] with holes already set to 1.0, mask B×1×H×W float,
 1 = hole) -> B×3×H×W in [0, 1]`` (the full image, not composited); H and W multiples of 16.
@@ -89,7 +89,7 @@ class Config:
         positional_embedding: add the sinusoidal table to each sequence (code/paper); False = ablation.
         spatial_ffn: SEFN (code/paper); False = Restormer gated-dconv FFN (ablation "FN").
         reduce_last_skip: 1×1 reduction after the last skip concat (supp. Tab. 5 variant); False = code.
-        scan_path: ``selective_scan`` path of every Mamba ("auto", "chunked", "reference", "cuda").
+        scan_path: ``selective_scan`` path of every Mamba ("auto", "cpu", "triton", "cuda", "chunked", "reference").
         scan_chunk: chunk length of the chunked scan.
         checkpoint_blocks: recompute each SEM block's activations in backward (training memory, not the math).
     """

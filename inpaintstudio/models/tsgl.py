@@ -2,19 +2,17 @@
 
 Paper: Liu, Wang, Qian, Rui, Wang, "Thinking inside the Convolution for Image Inpainting: Reconstructing Texture via
 Structure under Global and Local Side", arXiv 2602.03013. Official code: github.com/htyjers/ConvInpaint-TSGL
-(commit e9f6438, ``TSGL_MEDFE/`` for the 256 model, ``TSGL_Lama/`` for the 512 model). The repository states no
-licence; the released weights are on a Baidu Netdisk share. Written from ``shared/specs/tsgl.md``; no code copied.
+(commit e9f6438, ``TSGL_MEDFE/`` for this 256 model; ``TSGL_Lama/`` for the 512 model, which lives in
+:mod:`inpaintstudio.models.tsgl_lama`). Licences: the repository's LICENSE is Apache-2.0; its ``spade.py`` files
+carry NVIDIA's CC BY-NC-SA 4.0 header (non-commercial); the weights (a Baidu Netdisk share) are published without a
+stated licence. Re-implemented here; no code copied.
 
-Two networks:
-
-* :class:`TSGL` (``tsgl``, 256×256, the paper's "Ours"): a partial-conv structure branch on (Canny edges, grey,
-  mask) and a MAT-style texture branch (partial-conv head + four mask-aware window-transformer stages); after each
-  texture down-sampling a reconstruction block re-normalises the texture globally (BatchNorm) and per position, and
-  de-normalises it with the structure map and the local residual structure (what the down-sampling removed). The
-  reconstructed maps feed MEDFE's cross-layer balance module and U-Net decoder. An auxiliary structure decoder
-  (training only) is kept so that checkpoints load strictly. Mask: 1 = KNOWN pixel.
-* :class:`TSGLLama` (``tsgl_512``, "Ours (LaMa)"): the same reconstruction idea inside a LaMa FFC generator with five
-  down-samplings; no texture (RTV) input. Mask: 1 = HOLE (LaMa convention).
+:class:`TSGL` (``tsgl``, 256×256, the paper's "Ours"): a partial-conv structure branch on (Canny edges, grey, mask)
+and a MAT-style texture branch (partial-conv head + four mask-aware window-transformer stages); after each texture
+down-sampling a reconstruction block re-normalises the texture globally (BatchNorm) and per position, and
+de-normalises it with the structure map and the local residual structure (what the down-sampling removed). The
+reconstructed maps feed MEDFE's cross-layer balance module and U-Net decoder. An auxiliary structure decoder
+(training only) is kept so that checkpoints load strictly. Mask: 1 = KNOWN pixel; image and texture in [−1, 1].
 
 Differences between paper and released code, and the switch that selects each (defaults = released code, so that
 the published checkpoints behave as trained):
@@ -26,17 +24,16 @@ the published checkpoints behave as trained):
 * Last transformer stage has 6 blocks (code, since 2024-10-11) vs 2 (paper): ``depths``.
 * Attention: the −100 key penalty is added after the 1/√d scaling, with L2-normalised q/k inputs (code form only).
 * Structure inputs (grey, Canny) are computed from the brightness-folded uint8 image that ``ToPILImage`` makes of the
-  already-normalised tensor [QUIRK]: ``fold_structure_inputs`` (True for the 256 model; False for the 512 model,
-  whose test loader does not normalise first).
+  already-normalised tensor [QUIRK]: ``fold_structure_inputs``.
 * Balance module [QUIRKS]: the internal 32×32 hole mask is always empty (threshold "> 1" on averages):
   ``clb_mask``; the partial-conv normalisers use the frozen *random* ``mask_conv`` weights left by the weight
   initialiser: ``clb_mask_conv``; the range-similarity softmax runs over the 1024 positions rather than the 9
   neighbours: ``clb_range_softmax_dim``; the equalised maps are re-interpreted in memory order (B,1024,C) →
   (B,C,32,32) instead of transposed: ``clb_raw_reshape``.
 * Texture image: the code's README uses RTV smoothing (Xu et al. 2012, ``tsmooth(img, 0.015, 3, 0.001, 3)``), the
-  paper cites L0 smoothing. RTV is implemented here (:func:`rtv_smooth`), including MATLAB's inexact solve (PCG to
-  relative residual 0.1 with a modified incomplete Cholesky preconditioner): ``rtv_solver`` ("direct" = exact).
-* LaMa variant: reconstruction blocks add the identity (``g + l + x``): ``LamaConfig.recon_identity``.
+  paper cites L0 smoothing. RTV is implemented in :mod:`inpaintstudio.models.layers.rtv`, including MATLAB's inexact
+  solve (PCG to relative residual 0.1 with a modified incomplete Cholesky preconditioner): ``rtv_solver``
+  ("direct" = exact).
 """
 
 from __future__ import annotations
@@ -51,26 +48,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import TSGLDiscriminator
+from inpaintstudio.models.layers.partial_conv import PartialConv2d
+from inpaintstudio.models.layers.rtv import rtv_smooth
+from inpaintstudio.models.layers.spade import SPADE, Reconstruction
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
 __all__ = [
     "Config",
-    "LamaConfig",
     "TSGL",
-    "TSGLLama",
+    "SPADE",
+    "Reconstruction",
     "build",
     "config_from_fixture",
     "parity_forward",
     "remap_official_state_dict",
     "predict",
     "fold_to_uint8",
+    "to_uint8",
     "structure_inputs",
     "rtv_smooth",
     "prepare_official_inputs",
 ]
 
 
-# ------------------------------------------------------------------------------------------------- configs
+# -------------------------------------------------------------------------------------------------------------- configs
 @dataclass(frozen=True)
 class Config:
     """TSGL-MEDFE, the 256×256 default model. Defaults are the released code.
@@ -117,66 +118,26 @@ class Config:
     image_size: int = 256  # hard-coded by the network (128/64/32/16/8/4 feature sizes, 32×32 tables)
 
 
-@dataclass(frozen=True)
-class LamaConfig:
-    """TSGL-LaMa, the 512×512 variant (FFC generator with five down-samplings). Defaults are the released code.
-
-    Args:
-        ngf: width of the first structure layer; max_features: width cap; texture_width: texture-branch width.
-        n_blocks: FFC residual blocks of the bottleneck; aux_blocks: those of the auxiliary structure decoder.
-        ratio_global: share of global (spectral) channels at the bottleneck.
-        recon_identity: reconstruction blocks return ``g + l + x`` (this variant's code).
-        fold_structure_inputs: False: the released *test* loader feeds un-normalised images, so no fold.
-    """
-
-    ngf: int = 64
-    max_features: int = 256
-    texture_width: int = 256
-    n_downsampling: int = 5
-    n_blocks: int = 9
-    aux_blocks: int = 3
-    ratio_global: float = 0.75
-    spade_hidden: int = 128
-    recon_identity: bool = True
-    global_norm: Literal["batch", "instance"] = "batch"
-    spade_scale: Literal["one_plus_gamma", "gamma"] = "one_plus_gamma"
-    positional_var: Literal["unbiased", "biased"] = "unbiased"
-    fold_structure_inputs: bool = False
-    canny_sigma: float = 2.0
-
-    image_size: int = 512
-
-
-# ------------------------------------------------------------------------------------------------- §2.1 partial conv
+# --------------------------------------------------------------------------------------------------------- partial conv
 class StructurePartialConv(nn.Module):
-    """Multi-channel partial conv + optional BatchNorm + activation (structure branch and aux decoder).
-
-    The mask is carried as B×1×H×W: every channel of the official multi-channel mask is identical, so the official
-    count ``conv2d(m, ones(cout, cin, k, k))`` equals ``cin · conv2d(m1, ones(1, 1, k, k))`` exactly.
-    """
+    """Partial conv (input multiplied by the mask, window/count renormalisation) + optional BatchNorm + activation,
+    for the structure branch and the aux decoder. The mask travels as B×1×H×W (the official multi-channel mask has
+    identical channels, so the counts are the same)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, bn: bool = True, act: str = "relu") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, bias=False)
+        self.conv = PartialConv2d(cin, cout, kernel, stride, multiply_input=True)
         self.bn = nn.BatchNorm2d(cout) if bn else None
         self.act = nn.ReLU() if act == "relu" else nn.LeakyReLU(0.2)
-        self.window = cin * kernel * kernel
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        k, s, p = self.conv.kernel_size[0], self.conv.stride[0], self.conv.padding[0]
-        with torch.no_grad():
-            ones = torch.ones(1, 1, k, k, dtype=mask.dtype, device=mask.device)
-            count = F.conv2d(mask, ones, stride=s, padding=p) * self.conv.in_channels
-            ratio = self.window / (count + 1e-8)
-            new_mask = count.clamp(0, 1)
-            ratio = ratio * new_mask
-        y = self.conv(x * mask) * ratio
+        y, new_mask = self.conv(x, mask)
         if self.bn is not None:
             y = self.bn(y)
-        return self.act(y), new_mask
+        return self.act(y), new_mask[:, :1]
 
 
-# ------------------------------------------------------------------------------------------------- §2.2 MAT layers
+# ----------------------------------------------------------------------------------------------------------- MAT layers
 def _lrelu_gain(x: Tensor) -> Tensor:
     return F.leaky_relu(x, 0.2) * math.sqrt(2.0)
 
@@ -277,7 +238,7 @@ def shifted_window_mask(size: int, window: int, shift: int) -> Tensor:
 
 
 class WindowAttention(nn.Module):
-    """Mask-aware window attention (§2.3): q, k from L2-normalised tokens, v from raw tokens."""
+    """Mask-aware window attention: q, k from L2-normalised tokens, v from raw tokens."""
 
     def __init__(self, dim: int, num_heads: int, penalty: float) -> None:
         super().__init__()
@@ -371,7 +332,7 @@ class PatchMerging(nn.Module):
 
 
 class TransformerStage(nn.Module):
-    """§2.4: patch merging (÷2), ``depth`` blocks alternating shift 0 / window/2, partial conv, stage residual."""
+    """MAT stage: patch merging (÷2), ``depth`` blocks alternating shift 0 / window/2, partial conv, stage residual."""
 
     def __init__(self, dim: int, depth: int, size: int, num_heads: int, window: int, mlp_ratio: int,
                  penalty: float) -> None:
@@ -398,72 +359,14 @@ class TransformerStage(nn.Module):
         return _to_map(_to_tokens(x) + identity, size), mask
 
 
-# ---------------------------------------------------------------------------------------------- §2.5-2.6 reconstruction
-class SPADE(nn.Module):
-    """Parameter-free normalisation, then ``x̂·(1+γ)+β`` with γ, β from the (nearest-resized) condition map."""
-
-    def __init__(self, norm: str, channels: int, cond_channels: int, hidden: int, global_norm: str = "batch",
-                 scale: str = "one_plus_gamma", positional_var: str = "unbiased") -> None:
-        super().__init__()
-        self.norm = norm
-        if norm == "batch":  # kept for "instance" too, so checkpoints load; forward then ignores the statistics
-            self.param_free_norm = nn.BatchNorm2d(channels, affine=False)
-        self.mlp_shared = nn.Sequential(nn.Conv2d(cond_channels, hidden, 3, padding=1), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(hidden, channels, 3, padding=1)
-        self.mlp_beta = nn.Conv2d(hidden, channels, 3, padding=1)
-        self.global_norm, self.scale, self.positional_var = global_norm, scale, positional_var
-
-    def normalise(self, x: Tensor) -> Tensor:
-        if self.norm == "positional":
-            mean = x.mean(dim=1, keepdim=True)
-            var = x.var(dim=1, keepdim=True, unbiased=self.positional_var == "unbiased")
-            return (x - mean) / torch.sqrt(var + 1e-5)
-        if self.global_norm == "instance":
-            return F.instance_norm(x, eps=1e-5)
-        return self.param_free_norm(x)
-
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        normalised = self.normalise(x)
-        cond = F.interpolate(cond, size=x.shape[2:], mode="nearest")
-        hidden = self.mlp_shared(cond)
-        gamma, beta = self.mlp_gamma(hidden), self.mlp_beta(hidden)
-        if self.scale == "one_plus_gamma":
-            return normalised * (1 + gamma) + beta
-        return normalised * gamma + beta
-
-
-class Reconstruction(nn.Module):
-    """TSGL block (§2.6): two global (BN) SPADE+conv steps on the structure map plus one positional step on the
-    local residual; ``out = g + l`` (``+ x`` in the LaMa variant)."""
-
-    def __init__(self, channels: int, structure_channels: int, residual_channels: int, hidden: int,
-                 identity: bool = False, global_norm: str = "batch", scale: str = "one_plus_gamma",
-                 positional_var: str = "unbiased") -> None:
-        super().__init__()
-        sn = nn.utils.spectral_norm
-        self.conv_0 = sn(nn.Conv2d(channels, channels, 3, padding=1))
-        self.conv_1 = sn(nn.Conv2d(channels, channels, 3, padding=1))
-        self.conv_s = sn(nn.Conv2d(channels, channels, 3, padding=1))
-        options = {"global_norm": global_norm, "scale": scale, "positional_var": positional_var}
-        self.norm_0 = SPADE("batch", channels, structure_channels, hidden, **options)
-        self.norm_1 = SPADE("batch", channels, structure_channels, hidden, **options)
-        self.norm_s = SPADE("positional", channels, residual_channels, hidden, **options)
-        self.identity = identity
-
-    def forward(self, x: Tensor, residual: Tensor, structure: Tensor) -> Tensor:
-        g = self.conv_0(F.leaky_relu(self.norm_0(x, structure), 0.2))
-        g = self.conv_1(F.leaky_relu(self.norm_1(g, structure), 0.2))
-        local = self.conv_s(F.leaky_relu(self.norm_s(x, residual), 0.2))
-        return g + local + x if self.identity else g + local
-
-
+# --------------------------------------------------------------------------------------------- local residual structure
 def local_residual(previous: Tensor, current: Tensor) -> Tensor:
     """``R_k = bilinear_ac(T_{k-1} − up2_nearest(T_k^raw))`` at the resolution of ``T_k``."""
     diff = previous - F.interpolate(current, scale_factor=2, mode="nearest")
     return F.interpolate(diff, size=current.shape[2:], mode="bilinear", align_corners=True)
 
 
-# ------------------------------------------------------------------------------------------------- §3.4 balance module
+# ------------------------------------------------------------------------------------------------------- balance module
 def _conv_in_lrelu(cin: int, cout: int, kernel: int, stride: int, padding: int, act: bool = True) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.InstanceNorm2d(cout)]
     return layers + [nn.LeakyReLU(0.2)] if act else layers
@@ -594,7 +497,7 @@ class FeatureEqualisation(nn.Module):
 
 
 class BalanceModule(nn.Module):
-    """MEDFE multi-scale partial-conv fill + feature equalisation over six encoder maps (§3.4)."""
+    """MEDFE multi-scale partial-conv fill + feature equalisation over six encoder maps."""
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -653,7 +556,7 @@ class BalanceModule(nn.Module):
         ]
 
 
-# ------------------------------------------------------------------------------------------------- §3.5-3.6 decoders
+# ------------------------------------------------------------------------------------------------------------- decoders
 class UpBlock(nn.Module):
     """MEDFE decoder block: ReLU, ConvTranspose 4×4/2, BatchNorm (outermost: tanh)."""
 
@@ -691,7 +594,7 @@ class EdgeHead(nn.Module):
         return self.out_layer(self.structure_resolver(x))
 
 
-# ------------------------------------------------------------------------------------------------- §3 generator
+# ------------------------------------------------------------------------------------------------------------ generator
 class TSGL(nn.Module):
     """TSGL-MEDFE generator. Attribute names follow the official state_dict (strict loading, no renames).
 
@@ -795,195 +698,7 @@ class TSGL(nn.Module):
         return self.run(image, edge, texture, gray, mask)[0]
 
 
-# ------------------------------------------------------------------------------------------------- §9 LaMa variant
-class FourierUnit(nn.Module):
-    """rFFT (ortho) → [real, imag] per channel → 1×1 conv + BN + ReLU → inverse rFFT."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv_layer = nn.Conv2d(2 * channels, 2 * channels, 1, bias=False)
-        self.bn = nn.BatchNorm2d(2 * channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        b, _, h, w = x.shape
-        spec = torch.fft.rfftn(x.float(), dim=(-2, -1), norm="ortho")
-        stacked = torch.stack((spec.real, spec.imag), dim=2).reshape(b, -1, h, w // 2 + 1).to(x.dtype)
-        stacked = F.relu(self.bn(self.conv_layer(stacked)))
-        stacked = stacked.view(b, -1, 2, h, w // 2 + 1).float()
-        spec = torch.complex(stacked[:, :, 0], stacked[:, :, 1])
-        return torch.fft.irfftn(spec, s=(h, w), dim=(-2, -1), norm="ortho").to(x.dtype)
-
-
-class SpectralTransform(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.conv1 = nn.Sequential(nn.Conv2d(cin, cout // 2, 1, bias=False), nn.BatchNorm2d(cout // 2), nn.ReLU())
-        self.fu = FourierUnit(cout // 2)
-        self.conv2 = nn.Conv2d(cout // 2, cout, 1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.stride == 2:
-            x = F.avg_pool2d(x, 2, 2)
-        x = self.conv1(x)
-        return self.conv2(x + self.fu(x))
-
-
-FeaturePair = tuple[Tensor, Tensor | None]
-
-
-class FFC(nn.Module):
-    """LaMa fast Fourier convolution: local/global channel split, reflect-padded convs, spectral global path."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, ratio_in: float, ratio_out: float, stride: int = 1,
-                 padding: int = 0) -> None:
-        super().__init__()
-        in_g, out_g = int(cin * ratio_in), int(cout * ratio_out)
-        in_l, out_l = cin - in_g, cout - out_g
-
-        def conv(a: int, b: int) -> nn.Module | None:
-            if a == 0 or b == 0:
-                return None
-            return nn.Conv2d(a, b, kernel, stride, padding, bias=False, padding_mode="reflect")
-
-        self.convl2l = conv(in_l, out_l)
-        self.convl2g = conv(in_l, out_g)
-        self.convg2l = conv(in_g, out_l)
-        self.convg2g = SpectralTransform(in_g, out_g, stride) if in_g and out_g else None
-        self.out_l, self.out_g = out_l, out_g
-
-    def forward(self, x: FeaturePair) -> FeaturePair:
-        x_l, x_g = x
-        out_l = out_g = None
-        if self.out_l:
-            out_l = self.convl2l(x_l)
-            if self.convg2l is not None and x_g is not None:
-                out_l = out_l + self.convg2l(x_g)
-        if self.out_g:
-            out_g = self.convl2g(x_l) if self.convl2g is not None else 0
-            if self.convg2g is not None and x_g is not None:
-                out_g = out_g + self.convg2g(x_g)
-        return out_l, out_g
-
-
-class FFCBNAct(nn.Module):
-    def __init__(self, cin: int, cout: int, kernel: int, ratio_in: float = 0.0, ratio_out: float = 0.0,
-                 stride: int = 1, padding: int = 0) -> None:
-        super().__init__()
-        self.ffc = FFC(cin, cout, kernel, ratio_in, ratio_out, stride, padding)
-        out_g = int(cout * ratio_out)
-        self.bn_l = nn.BatchNorm2d(cout - out_g) if cout - out_g else None
-        self.bn_g = nn.BatchNorm2d(out_g) if out_g else None
-
-    def forward(self, x: FeaturePair) -> FeaturePair:
-        x_l, x_g = self.ffc(x)
-        x_l = F.relu(self.bn_l(x_l)) if self.bn_l is not None else x_l
-        x_g = F.relu(self.bn_g(x_g)) if self.bn_g is not None else x_g
-        return x_l, x_g
-
-
-class FFCResBlock(nn.Module):
-    def __init__(self, dim: int, ratio: float) -> None:
-        super().__init__()
-        self.conv1 = FFCBNAct(dim, dim, 3, ratio, ratio, padding=1)
-        self.conv2 = FFCBNAct(dim, dim, 3, ratio, ratio, padding=1)
-
-    def forward(self, x: FeaturePair) -> FeaturePair:
-        y_l, y_g = self.conv2(self.conv1(x))
-        return x[0] + y_l, x[1] + y_g
-
-
-class ConcatPair(nn.Module):
-    def forward(self, x: FeaturePair) -> Tensor:
-        return torch.cat([x[0], x[1]], dim=1) if x[1] is not None else x[0]
-
-
-class PairSequential(nn.Sequential):
-    """A Sequential over (local, global) pairs; a pad layer before the first FFC acts on the local part (LaMa
-    feeds a plain tensor there). After ``ConcatPair`` the layers see a plain tensor."""
-
-    def forward(self, x: FeaturePair | Tensor) -> FeaturePair | Tensor:  # type: ignore[override]
-        for layer in self:
-            if isinstance(layer, nn.ReflectionPad2d) and isinstance(x, tuple):
-                x = (layer(x[0]), x[1])
-            else:
-                x = layer(x)
-        return x
-
-
-def _lama_upsampler(widths: list[tuple[int, int]], out_channels: int, blocks: list[nn.Module],
-                    final: nn.Module) -> list[nn.Module]:
-    layers = blocks + [ConcatPair()]
-    for cin, cout in widths:
-        layers += [nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
-    return layers + [nn.ReflectionPad2d(3), nn.Conv2d(widths[-1][1], out_channels, 7), final]
-
-
-class TSGLLama(nn.Module):
-    """TSGL-LaMa generator (§9). forward(image, edge, gray, holes): image B×3×H×W in [−1, 1], edge/gray
-    B×1×H×W, all multiplied by the KNOWN mask; ``holes`` B×1×H×W with 1 = HOLE. H, W multiples of 32.
-    Returns the tanh output B×3×H×W."""
-
-    def __init__(self, cfg: LamaConfig | None = None) -> None:
-        super().__init__()
-        cfg = cfg or LamaConfig()
-        self.config = cfg
-        r, cap, t = cfg.ratio_global, cfg.max_features, cfg.texture_width
-        widths = [min(cap, cfg.ngf * 2**i) for i in range(cfg.n_downsampling + 1)]
-        self.model_high = PairSequential(nn.ReflectionPad2d(3), FFCBNAct(3, cfg.ngf, 7))
-        for i in range(cfg.n_downsampling):
-            last = i == cfg.n_downsampling - 1
-            layer = FFCBNAct(widths[i], widths[i + 1], 3, 0.0, r if last else 0.0, stride=2, padding=1)
-            setattr(self, f"model_high_{i}", PairSequential(layer))
-        self.model_low = PairSequential(nn.ReflectionPad2d(3), FFCBNAct(4, t, 7))
-        for i in range(cfg.n_downsampling):
-            last = i == cfg.n_downsampling - 1
-            setattr(self, f"model_low_{i}", PairSequential(FFCBNAct(t, t, 3, 0.0, r if last else 0.0, 2, 1)))
-        options = {"global_norm": cfg.global_norm, "scale": cfg.spade_scale, "positional_var": cfg.positional_var}
-        for i in range(cfg.n_downsampling - 1):
-            setattr(self, f"h2l_{i}_l", Reconstruction(t, widths[i + 1], t, cfg.spade_hidden, cfg.recon_identity,
-                                                       **options))
-        t_g = int(t * r)
-        s_g = int(widths[-1] * r)
-        last = cfg.n_downsampling - 1
-        setattr(self, f"h2l_{last}_l", Reconstruction(t - t_g, widths[-1] - s_g, t - t_g, cfg.spade_hidden,
-                                                      cfg.recon_identity, **options))
-        setattr(self, f"h2l_{last}_g", Reconstruction(t_g, s_g, t_g, cfg.spade_hidden, cfg.recon_identity,
-                                                      **options))
-        bottleneck = widths[-1]
-        ups = [(widths[i], widths[i - 1]) for i in range(cfg.n_downsampling, 0, -1)]
-        self.model = PairSequential(*_lama_upsampler(
-            ups, 3, [FFCResBlock(bottleneck, r) for _ in range(cfg.n_blocks)], nn.Tanh()))
-        self.up_high = PairSequential(*_lama_upsampler(
-            ups, 1, [FFCResBlock(bottleneck, r) for _ in range(cfg.aux_blocks)], nn.Sigmoid()))
-
-    def run(self, image: Tensor, edge: Tensor, gray: Tensor, holes: Tensor,
-            with_edges: bool = False) -> tuple[Tensor, Tensor | None]:
-        n = self.config.n_downsampling
-        s: FeaturePair = self.model_high((torch.cat([edge, gray, holes], 1), None))
-        structure = []
-        for i in range(n):
-            s = getattr(self, f"model_high_{i}")(s)
-            structure.append(s)
-        x: FeaturePair = self.model_low((torch.cat([image, holes], 1), None))
-        previous = x[0]
-        for i in range(n - 1):
-            raw = getattr(self, f"model_low_{i}")((previous, None))[0]
-            residual = previous - F.interpolate(raw, scale_factor=2, mode="nearest")
-            previous = getattr(self, f"h2l_{i}_l")(raw, residual, structure[i][0])
-        local, glob = getattr(self, f"model_low_{n - 1}")((previous, None))
-        residual = previous - F.interpolate(torch.cat([local, glob], 1), scale_factor=2, mode="nearest")
-        split = local.shape[1]
-        local = getattr(self, f"h2l_{n - 1}_l")(local, residual[:, :split], structure[-1][0])
-        glob = getattr(self, f"h2l_{n - 1}_g")(glob, residual[:, split:], structure[-1][1])
-        out = self.model((local, glob))
-        return out, (self.up_high(structure[-1]) if with_edges else None)
-
-    def forward(self, image: Tensor, edge: Tensor, gray: Tensor, holes: Tensor) -> Tensor:
-        return self.run(image, edge, gray, holes)[0]
-
-
-# ------------------------------------------------------------------------------------------------- preprocessing (§1)
+# -------------------------------------------------------------------------------------------------------- preprocessing
 def fold_to_uint8(image: Tensor) -> np.ndarray:
     """[QUIRK] ``ToPILImage`` of a normalised tensor: trunc(255·v) wrapped modulo 256. image 3×H×W in [−1, 1]."""
     scaled = torch.trunc(image.detach().float().cpu() * 255).to(torch.int64).remainder(256).to(torch.uint8)
@@ -1009,143 +724,6 @@ def structure_inputs(rgb_uint8: np.ndarray, sigma: float = 2.0,
     else:
         edges = canny(gray, sigma=sigma)
     return gray.astype(np.float32), edges.astype(np.float32)
-
-
-def _gaussian_taps(sigma: float) -> np.ndarray:
-    """MATLAB ``fspecial('gaussian', [1, bitor(round(5σ), 1)], σ)``."""
-    size = int(math.floor(5 * sigma + 0.5)) | 1
-    x = np.arange(size) - (size - 1) / 2
-    taps = np.exp(-(x**2) / (2 * sigma * sigma))
-    taps[taps < np.finfo(float).eps * taps.max()] = 0
-    return taps / taps.sum()
-
-
-def _rtv_weights(x: np.ndarray, sigma: float, sharpness: float) -> tuple[np.ndarray, np.ndarray]:
-    """``computeTextureWeights``: 1/(windowed inherent variation · total variation) per forward difference."""
-    from scipy.ndimage import convolve1d
-
-    channels = x.shape[2]
-    fx = np.zeros_like(x)
-    fy = np.zeros_like(x)
-    fx[:, :-1] = np.diff(x, axis=1)
-    fy[:-1, :] = np.diff(x, axis=0)
-    wto = 1.0 / np.maximum(np.sqrt(fx**2 + fy**2).sum(2) / channels, sharpness)
-    taps = _gaussian_taps(sigma)
-    smooth = convolve1d(convolve1d(x, taps, axis=1, mode="constant"), taps, axis=0, mode="constant")
-    gfx = np.zeros_like(x)
-    gfy = np.zeros_like(x)
-    gfx[:, :-1] = np.diff(smooth, axis=1)
-    gfy[:-1, :] = np.diff(smooth, axis=0)
-    wx = wto / np.maximum(np.abs(gfx).sum(2) / channels, 0.001)
-    wy = wto / np.maximum(np.abs(gfy).sum(2) / channels, 0.001)
-    wx[:, -1] = 0
-    wy[-1, :] = 0
-    return wx, wy
-
-
-def _rtv_system(wx: np.ndarray, wy: np.ndarray, lam: float) -> tuple[object, np.ndarray]:
-    """``I + λ·L_w`` (weighted 4-neighbour graph Laplacian) over pixels in MATLAB's column-major order."""
-    from scipy.sparse import coo_matrix
-
-    h, w = wx.shape
-    index = np.arange(h)[:, None] + h * np.arange(w)[None, :]
-    rows = np.concatenate([index[:, :-1].ravel(), index[:-1, :].ravel()])
-    cols = np.concatenate([index[:, 1:].ravel(), index[1:, :].ravel()])
-    weights = lam * np.concatenate([wx[:, :-1].ravel(), wy[:-1, :].ravel()])
-    diagonal = np.ones(h * w)
-    np.add.at(diagonal, rows, weights)
-    np.add.at(diagonal, cols, weights)
-    matrix = coo_matrix(
-        (np.concatenate([-weights, -weights, diagonal]),
-         (np.concatenate([rows, cols, np.arange(h * w)]), np.concatenate([cols, rows, np.arange(h * w)]))),
-        shape=(h * w, h * w),
-    ).tocsr()
-    return matrix, index
-
-
-def _modified_incomplete_cholesky(diagonal: np.ndarray, down: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """MATLAB ``ichol(A, struct('michol', 'on'))`` for a 5-point matrix in column-major order: returns the squared
-    pivots d². ``down``/``right`` are the couplings of pixel (i, k) to (i+1, k) / (i, k+1). Fill-in that IC(0)
-    drops is subtracted from the diagonal of both rows it touches (row sums preserved). Runs along anti-diagonals,
-    whose pixels depend only on their upper and left neighbours."""
-    h, w = diagonal.shape
-    pivots = np.zeros_like(diagonal)
-    for step in range(h + w - 1):
-        i = np.arange(max(0, step - w + 1), min(h, step + 1))
-        k = step - i
-        d = diagonal[i, k].copy()
-        up = i > 0
-        iu, ku = i[up] - 1, k[up]
-        d[up] -= (down[iu, ku] ** 2 + down[iu, ku] * right[iu, ku]) / pivots[iu, ku]
-        left = k > 0
-        il, kl = i[left], k[left] - 1
-        d[left] -= (right[il, kl] ** 2 + right[il, kl] * down[il, kl]) / pivots[il, kl]
-        pivots[i, k] = d
-    return pivots
-
-
-def _rtv_solve(target: np.ndarray, wx: np.ndarray, wy: np.ndarray, lam: float, solver: str = "pcg") -> np.ndarray:
-    """Solve (I + λ·L_w) s = target per channel, as ``tsmooth``'s ``solveLinearEquation``.
-
-    ``pcg``: MATLAB's branch, preconditioned conjugate gradients from 0 with a modified incomplete Cholesky
-    preconditioner, stopped at relative residual 0.1 (max 100 iterations). ``direct``: exact sparse LU solve.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.linalg import splu
-
-    h, w, channels = target.shape
-    matrix, index = _rtv_system(wx, wy, lam)
-    order = index.ravel()
-    rhs = np.zeros((h * w, channels))
-    rhs[order] = target.reshape(h * w, channels)
-    if solver == "direct":
-        solution = splu(matrix.tocsc()).solve(rhs)
-        return solution[order].reshape(h, w, channels)
-    down, right = -lam * wy, -lam * wx
-    pivots = np.sqrt(_modified_incomplete_cholesky(np.asarray(matrix.diagonal())[index], down, right))
-    below = (down[:-1, :] / pivots[:-1, :]).ravel()
-    beside = (right[:, :-1] / pivots[:, :-1]).ravel()
-    factor = coo_matrix(
-        (np.concatenate([pivots.ravel(), below, beside]),
-         (np.concatenate([order, index[1:, :].ravel(), index[:, 1:].ravel()]),
-          np.concatenate([order, index[:-1, :].ravel(), index[:, :-1].ravel()]))),
-        shape=(h * w, h * w),
-    ).tocsc()
-    triangular = splu(factor, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    solution = np.zeros_like(rhs)
-    for c in range(channels):
-        b = rhs[:, c]
-        x, r = np.zeros_like(b), b.copy()
-        limit = 0.1 * np.linalg.norm(b)
-        rho, p = 1.0, np.zeros_like(b)
-        for iteration in range(100):
-            if np.linalg.norm(r) <= limit:
-                break
-            z = triangular.solve(triangular.solve(r), trans="T")
-            rho_previous, rho = rho, float(r @ z)
-            p = z if iteration == 0 else z + (rho / rho_previous) * p
-            q = matrix @ p
-            alpha = rho / float(p @ q)
-            x += alpha * p
-            r -= alpha * q
-        solution[:, c] = x
-    return solution[order].reshape(h, w, channels)
-
-
-def rtv_smooth(image: np.ndarray, lam: float = 0.015, sigma: float = 3.0, sharpness: float = 0.001,
-               iterations: int = 3, solver: str = "pcg") -> np.ndarray:
-    """Relative-total-variation smoothing (Xu et al. 2012, ``tsmooth``). image H×W×C float in [0, 1] -> same.
-
-    Each pass recomputes the texture weights from the current estimate with σ halved (floor 0.5) and solves
-    ``(I + λ/2·L_w) s = image`` (see :func:`_rtv_solve` for ``solver``).
-    """
-    target = np.asarray(image, dtype=np.float64)
-    estimate = target
-    for _ in range(iterations):
-        wx, wy = _rtv_weights(estimate, sigma, sharpness)
-        estimate = _rtv_solve(target, wx, wy, lam / 2.0, solver)
-        sigma = max(sigma / 2.0, 0.5)
-    return estimate
 
 
 def _normalise_uint8(pixels: np.ndarray) -> Tensor:
@@ -1192,11 +770,8 @@ def _texture_batch(image: Tensor, cfg: Config) -> Tensor:
     return torch.stack(out).to(image.device)
 
 
-# ------------------------------------------------------------------------------------------------- contract
-def build(cfg: Config | LamaConfig | None = None) -> nn.Module:
-    """The network for ``cfg`` (``Config`` → 256 TSGL-MEDFE, ``LamaConfig`` → 512 TSGL-LaMa)."""
-    if isinstance(cfg, LamaConfig):
-        return TSGLLama(cfg)
+# ------------------------------------------------------------------------------------------------------------- contract
+def build(cfg: Config | None = None) -> TSGL:
     return TSGL(cfg or Config())
 
 
@@ -1233,14 +808,9 @@ def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor],
 
 
 def predict(net: nn.Module, image: Tensor, mask: Tensor) -> dict[str, Tensor]:
-    """image B×3×H×W in [−1, 1] with holes filled (0); mask in the card's polarity (tsgl: 1 = known;
-    tsgl_512: 1 = hole). Grey, Canny edges and (256 model) the RTV texture image are computed here."""
+    """image B×3×256×256 in [−1, 1] with holes filled (0); mask 1 = KNOWN. Grey, Canny edges and the RTV texture
+    image are computed here."""
     cfg = net.config
-    if isinstance(net, TSGLLama):
-        holes = mask
-        known = 1 - holes
-        gray, edge = _structure_batch(image, known, cfg.fold_structure_inputs, cfg.canny_sigma)
-        return {"image": net(image * known, edge * known, gray * known, holes)}
     known = mask
     gray, edge = _structure_batch(image, known, cfg.fold_structure_inputs, cfg.canny_sigma)
     texture = _texture_batch(image, cfg)
@@ -1254,12 +824,8 @@ def training_forward(
     ``fold_structure_inputs``), all inputs multiplied by the known mask, with the auxiliary edge prediction.
 
     Returns the raw output in [−1, 1], the edge prediction and its target (the full Canny map). ``texture01`` is the
-    RTV image in [0, 1]; without it the RTV smoothing runs here (seconds per 256² image). The 512 (LaMa host)
-    variant has no texture branch or edge head and trains through :func:`predict` (mask 1 = hole, holes 0).
+    RTV image in [0, 1]; without it the RTV smoothing runs here (seconds per 256² image).
     """
-    if isinstance(net, TSGLLama):
-        x = image01 * 2 - 1
-        return predict(net, x * (1 - hole), hole)
     cfg = net.config
     x = image01 * 2 - 1
     known = 1 - hole
@@ -1281,7 +847,7 @@ def training_forward(
     return {"image": out, "edge": edge_pred, "edge_target": edge}
 
 
-# Training (both variants): 5·L1 on the hole + 1·L1 elsewhere, the same on the auxiliary edge map, hinge GAN with
+# Training: 5·L1 on the hole + 1·L1 elsewhere, the same on the auxiliary edge map, hinge GAN with
 # weight 0.1 on the composite against a 5×5 spectral-norm discriminator; Adam (0.5, 0.99) 5e-4, D 1e-4, constant.
 TRAINING = TrainingSpec(
     loss=LossConfig(l1=1.0, l1_mode="hole_valid", hole_weight=5.0, perceptual=0.0, style=0.0, adversarial=0.1,

@@ -60,6 +60,7 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--no-lpips", action="store_true")
     e.add_argument("--no-fid", action="store_true")
     e.add_argument("--device", help="auto, cpu, cuda …")
+    e.add_argument("--overwrite", action="store_true", help="replace existing --json/--csv/--save files")
     e.set_defaults(func=run_eval)
 
 
@@ -79,14 +80,17 @@ def _init_distributed() -> bool:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import yaml
+
     from inpaintstudio.registry import UnknownModelError
     from inpaintstudio.training.backbones import BackboneMissingError
     from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 
     try:
         data = load_config_file(args.config)
-    except (OSError, ValueError) as error:
-        _error(f"cannot read {args.config}: {error}")
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())  # YAML errors span several lines
+        _error(f"cannot read the config {args.config}: {reason}")
         return EXIT_BAD_INPUT
     if args.model:
         data["model"] = args.model
@@ -96,6 +100,13 @@ def run_train(args: argparse.Namespace) -> int:
         data["output_dir"] = str(args.output)
     if args.device:
         data["device"] = args.device
+    if isinstance(data.get("model"), str):
+        from inpaintstudio import registry
+
+        card = registry.get_card(data["model"])  # unknown: exit 2 through the boundary
+        if not card.needs_weights:
+            _error(f"{card.name} is a classical engine: it has no network to train")
+            return EXIT_BAD_INPUT
     distributed = _init_distributed()
     try:
         cfg = TrainConfig.from_dict(data)
@@ -108,7 +119,17 @@ def run_train(args: argparse.Namespace) -> int:
     if resume is None and not args.fresh and last.is_file():
         resume = last
     if resume is not None:
-        trainer.load_checkpoint(resume)
+        import pickle
+
+        try:
+            trainer.load_checkpoint(resume)
+        except FileNotFoundError:
+            _error(f"cannot resume: {resume} does not exist")
+            return EXIT_BAD_INPUT
+        except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError, ValueError) as error:
+            reason = " ".join(str(error).split())[:300]
+            _error(f"cannot resume from {resume}: not a training checkpoint of {cfg.model} ({reason})")
+            return EXIT_BAD_INPUT
         if trainer.rank == 0:
             print(f"resumed from {resume} at iteration {trainer.iteration}")
     logs = trainer.train()
@@ -131,6 +152,8 @@ def _make_engine(args: argparse.Namespace) -> Any:
     if args.weights is not None:
         if not args.weights.is_file():
             raise FileNotFoundError(f"weights file not found: {args.weights}")
+        if not card.needs_weights:
+            raise ValueError(f"{card.name} needs no weights: drop --weights")
         card = card.with_weights_path(args.weights)
     return loading.load(card, device=args.device)
 
@@ -156,6 +179,7 @@ def run_eval(args: argparse.Namespace) -> int:
             if b not in MASK_BINS:
                 parse_bin(b)
                 raise ValueError(f"mask ratio {b!r}: use one of {', '.join(MASK_BINS)} or all")
+        plan = _plan_eval_outputs(args, images, bins)
         engine = _make_engine(args)
     except registry.WeightsMissingError as error:
         _error(str(error))
@@ -184,7 +208,29 @@ def run_eval(args: argparse.Namespace) -> int:
     report.skipped = {**skipped, **report.skipped}
     print(format_table(report))
     if args.json:
-        report.write_json(args.json)
+        plan.write_text(args.json, report.json_text())
     if args.csv:
-        report.write_csv(args.csv)
+        plan.write_text(args.csv, report.csv_text())
     return EXIT_OK
+
+
+def _plan_eval_outputs(args: argparse.Namespace, images: list[Path], bins: list[str]) -> Any:
+    """Claim --json, --csv and every --save file before any work (inputs protected, no silent overwrite)."""
+    from inpaintstudio.outputs import OutputPlan
+    from inpaintstudio.training.data import list_images
+
+    plan = OutputPlan(overwrite=args.overwrite)
+    plan.protect(images)
+    if args.masks is not None and args.masks.exists():
+        plan.protect(list_images(args.masks))
+    if args.weights is not None:
+        plan.protect([args.weights])
+    for path in (args.json, args.csv):
+        if path is not None:
+            plan.claim(path)
+    if args.save is not None:
+        scored = images[: args.limit] if args.limit else images
+        for folder in [*bins, "gt"]:
+            for image in scored:
+                plan.claim(args.save / folder / f"{image.stem}.png", source=image)
+    return plan

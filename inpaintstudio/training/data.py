@@ -143,6 +143,25 @@ def _centre_square(width: int, height: int) -> tuple[int, int, int]:
     return (width - side) // 2, (height - side) // 2, side
 
 
+def _read_image(path: str | os.PathLike[str], mode: str, upright: bool) -> Any:
+    """Decode a file to a Pillow image of ``mode`` (EXIF orientation applied when ``upright``; an
+    unreadable EXIF block is ignored). A file that cannot be decoded raises ``ImageReadError`` naming it."""
+    from PIL import Image, ImageOps
+
+    from inpaintstudio.io import ImageReadError
+
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            try:
+                oriented = ImageOps.exif_transpose(handle) if upright else handle
+            except Exception:  # noqa: BLE001 - corrupt EXIF: keep the pixels as stored
+                oriented = handle
+            return oriented.convert(mode)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"'{path}' could not be read as an image: {error}") from None
+
+
 def load_rgb(
     path: str | os.PathLike[str],
     size: int = 256,
@@ -150,10 +169,9 @@ def load_rgb(
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, float]]:
     """RGB float32 H×W×3 in [0, 1] at ``size``², and the geometry ``(left, top, scale)`` used (for landmarks)."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    with Image.open(path) as handle:
-        img = ImageOps.exif_transpose(handle).convert("RGB")
+    img = _read_image(path, "RGB", upright=True)
     width, height = img.size
     if crop == "random" and min(width, height) >= size:
         rng = rng if rng is not None else np.random.default_rng(0)
@@ -173,8 +191,7 @@ def load_mask(path: str | os.PathLike[str], size: int = 256, threshold: int = 12
     """Hole mask float32 H×W (1 = hole) from a file where white = hole: resize (bicubic), then ``> threshold``."""
     from PIL import Image
 
-    with Image.open(path) as handle:
-        img = handle.convert("L")
+    img = _read_image(path, "L", upright=False)
     if img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
     return (np.asarray(img) > threshold).astype(np.float32)

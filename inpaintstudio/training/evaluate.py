@@ -12,6 +12,7 @@ against the bin's ground truths). LPIPS and FID are skipped, with the reason, wh
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -68,20 +69,28 @@ class EvalReport:
             "skipped": self.skipped,
         }
 
+    def json_text(self) -> str:
+        return json.dumps(self.as_json(), indent=2) + "\n"
+
+    def csv_text(self) -> str:
+        """One row per (bin, image) with every metric, plus one ``mean`` row per bin."""
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["model", "bin", "image", "mask", *METRIC_COLUMNS])
+        for b in self.bins:
+            for row in b.per_image:
+                writer.writerow([self.model, b.name, row["image"], row["mask"],
+                                 *(_fmt(row.get(k)) for k in METRIC_COLUMNS)])
+            means = b.means()
+            writer.writerow([self.model, b.name, "mean", "", *(_fmt(means.get(k)) for k in METRIC_COLUMNS)])
+        return buffer.getvalue()
+
     def write_json(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(json.dumps(self.as_json(), indent=2) + "\n")
+        Path(path).write_text(self.json_text())
 
     def write_csv(self, path: str | os.PathLike[str]) -> None:
-        """One row per (bin, image) with every metric, plus one ``mean`` row per bin."""
         with open(path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["model", "bin", "image", "mask", *METRIC_COLUMNS])
-            for b in self.bins:
-                for row in b.per_image:
-                    writer.writerow([self.model, b.name, row["image"], row["mask"],
-                                     *(_fmt(row.get(k)) for k in METRIC_COLUMNS)])
-                means = b.means()
-                writer.writerow([self.model, b.name, "mean", "", *(_fmt(means.get(k)) for k in METRIC_COLUMNS)])
+            handle.write(self.csv_text())
 
 
 def _fmt(value: float | None) -> str:

@@ -7,6 +7,7 @@ API names (gradio_client): ``open_image``, ``upload_mask``, ``grow_mask``, ``shr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ import gradio as gr
 import numpy as np
 
 from inpaintstudio import registry
-from inpaintstudio.ui.common import device_text, gpu, user_errors
-from inpaintstudio.ui.session import EditSession, ModelRun, StudioConfig, model_choices, to_display
+from inpaintstudio.ui.common import device_text, gpu, mask_editor, user_error, user_errors
+from inpaintstudio.ui.session import EditSession, ModelRun, StudioConfig, model_choices
 
 __all__ = ["EditTab", "build_edit_tab", "BEFORE"]
 
 BEFORE = "before"
-STRATEGY_CHOICES = ["auto", "crop", "tile", "resize"]
+STRATEGY_CHOICES = ["auto", "crop", "tile", "resize", "refine"]
 
 
 @dataclass
@@ -42,25 +43,26 @@ def _session(session: EditSession | None, config: StudioConfig, root: Path) -> E
     return session if session is not None else EditSession(config, root)
 
 
-def _view(session: EditSession, rgb: np.ndarray) -> np.ndarray:
-    width, height = rgb.shape[1], rgb.shape[0]
-    scale = min(1.0, session.config.view_side / max(width, height))
-    return to_display(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
+def _run_view(session: EditSession, run: ModelRun) -> str:
+    """The run's display copy, encoded once and shared by the gallery and the slider."""
+    if run.view_path is None:
+        run.view_path = session.view(run.image, f"view-{run.model}")
+    return run.view_path
 
 
-def _image_of(session: EditSession, choice: str | None) -> tuple[np.ndarray, ModelRun | None]:
+def _view_of(session: EditSession, choice: str | None) -> tuple[str, ModelRun | None]:
     for run in session.runs:
         if run.model == choice:
-            return run.image, run
-    return session.require_image(), None
+            return _run_view(session, run), run
+    return session.base_view(), None
 
 
 def _comparison(session: EditSession, left: str | None, right: str | None) -> tuple[Any, Any]:
     """(slider value, result download) for two of "before" and the models that ran."""
-    left_image, _ = _image_of(session, left)
-    right_image, right_run = _image_of(session, right)
+    left_view, _ = _view_of(session, left)
+    right_view, right_run = _view_of(session, right)
     download = right_run.path if right_run is not None else gr.skip()
-    return (_view(session, left_image), _view(session, right_image)), download
+    return (left_view, right_view), download
 
 
 def _options(strategy: str | None, margin: float | None, tile_size: float | None) -> dict[str, Any]:
@@ -84,8 +86,10 @@ def _image_status(session: EditSession, notes: tuple[str, ...] = ()) -> str:
     return "\n\n".join(lines)
 
 
-def _run_status(runs: list[ModelRun], skipped: list[str], mask: np.ndarray) -> str:
-    lines = [f"Mask: {int(mask.sum()):,} px ({100 * mask.mean():.2f} % of the photo)."]
+def _run_status(runs: list[ModelRun], skipped: list[str], mask: np.ndarray, total: float) -> str:
+    engines = sum(run.seconds for run in runs)
+    lines = [f"Total {total:.2f} s on the server (models {engines:.2f} s; the rest reads the editor and "
+             f"writes the images). Mask: {int(mask.sum()):,} px ({100 * mask.mean():.2f} % of the photo)."]
     for run in runs:
         tiles = f", {run.tiles} tile(s)" if run.tiles > 1 else ""
         lines.append(f"- **{run.model}**: {run.seconds:.2f} s on `{run.device}` ({run.strategy}{tiles})")
@@ -159,6 +163,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         feather: float,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple:
+        started = time.perf_counter()
         session = _session(session, config, root)
         with session.lock:
             session.adopt_background(editor)
@@ -166,10 +171,10 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
             options = _options(strategy, margin, tile_size)
             runs, skipped = session.run(mask, models or [], options, float(feather or 0), progress=progress)
             mask_path = session.write_mask(mask, "mask-used")
-            gallery = [(_view(session, r.image), r.caption) for r in runs]
+            gallery = [(_run_view(session, r), r.caption) for r in runs]
             choices = [BEFORE, *[r.model for r in runs]]
             slider, download = _comparison(session, BEFORE, runs[0].model)
-            status = _run_status(runs, skipped, mask)
+            status = _run_status(runs, skipped, mask, time.perf_counter() - started)
         return (
             session,
             gallery,
@@ -201,7 +206,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         with session.lock:
             names = [r.model for r in session.runs]
             if not names:
-                raise gr.Error("there is no result to use yet: run a model first")
+                raise user_error("there is no result to use yet: run a model first")
             index = names.index(right) if right in names else 0
             run = session.use_result(index)
             status = f"The {run.model} result is the new base. " + _image_status(session)
@@ -215,7 +220,7 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
             return _after_base_change(session, "Undone. " + _image_status(session))
 
     def _after_base_change(session: EditSession, status: str) -> tuple:
-        before = _view(session, session.require_image())
+        before = session.base_view()
         return (
             session,
             session.editor_value(),
@@ -247,6 +252,10 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- layout
+def _cancelled() -> str:
+    return "Cancelled: the run was stopped (a model already computing finishes in the background)."
+
+
 def _delete_session(session: EditSession | None) -> None:
     if session is not None:
         session.close()
@@ -265,19 +274,7 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                 height=120,
                 elem_id="photo-upload",
             )
-            editor = gr.ImageEditor(
-                label="Paint over what should disappear",
-                image_mode="RGBA",
-                format="png",
-                type="numpy",
-                sources=(),
-                transforms=(),
-                brush=gr.Brush(default_size=24, colors=["#ff0050"], default_color="#ff0050", color_mode="fixed"),
-                eraser=gr.Eraser(default_size=24),
-                layers=gr.LayerOptions(allow_additional_layers=False, layers=["mask"]),
-                height=560,
-                elem_id="editor",
-            )
+            editor = mask_editor("Paint over what should disappear", "editor", brush_size=24, height=560)
             with gr.Row():
                 mask_file = gr.File(label="Upload a mask (white or opaque = hole)", file_types=["image"],
                                     type="filepath", height=100, elem_id="mask-upload")
@@ -306,12 +303,14 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                     margin = gr.Number(None, label="Context margin (px, empty = model default)", precision=0)
                     tile_size = gr.Number(None, label="Tile size (px, empty = model default)", precision=0)
             refresh_button = gr.Button("Refresh model list", size="sm")
-            run_button = gr.Button("Run", variant="primary", elem_id="run")
+            with gr.Row():
+                run_button = gr.Button("Run", variant="primary", elem_id="run", scale=3)
+                cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=1)
             status = gr.Markdown("Open a photo to start.", elem_id="status")
     with gr.Row():
         with gr.Column(scale=3):
-            slider = gr.ImageSlider(label="Compare", format="png", type="numpy", interactive=False,
-                                    elem_id="slider", max_height=560)
+            slider = gr.ImageSlider(label="Compare", format="png", type="filepath", interactive=False,
+                                    elem_id="slider", max_height=560, buttons=["fullscreen"])
         with gr.Column(scale=1):
             left = gr.Dropdown([BEFORE], value=BEFORE, label="Left", allow_custom_value=False)
             right = gr.Dropdown([BEFORE], value=BEFORE, label="Right", allow_custom_value=False)
@@ -320,7 +319,7 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
             use_button = gr.Button("Use result as new base")
             undo_button = gr.Button("Undo")
     gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height=280,
-                         interactive=False, elem_id="gallery")
+                         object_fit="contain", interactive=False, elem_id="gallery", buttons=["fullscreen"])
     if examples:
         gr.Examples(examples=[[path] for path in examples], inputs=[photo], label="Example photos",
                     cache_examples=False)
@@ -334,14 +333,15 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                          ("invert_mask", invert_button), ("clear_mask", clear_button)):
         button.click(handlers[name], [session, editor, px], [session, editor, status], api_name=name)
     export_button.click(handlers["export_mask"], [session, editor], [session, mask_download], api_name="export_mask")
-    run_button.click(
+    run_event = run_button.click(
         handlers["run"],
         [session, editor, models, strategy, margin, tile_size, feather],
         [session, gallery, slider, result_download, mask_download, left, right, status],
         api_name="run",
-        concurrency_limit=1,
+        concurrency_limit=config.run_workers,
         concurrency_id="inpaint",
     )
+    cancel_button.click(_cancelled, None, [status], cancels=[run_event], api_name=False, queue=False)
     gr.on([left.input, right.input], handlers["compare"], [session, left, right], [slider, result_download],
           api_name="compare")
     gallery.select(handlers["select_result"], [session], [slider, result_download, right], api_name=False)

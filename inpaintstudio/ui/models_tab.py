@@ -1,21 +1,23 @@
-"""The Models tab: every model's paper, licence and weight status; checkpoint import; Hub download.
+"""The Models tab: every model and variant with its paper, licence, CPU time and weight status; a
+Download button per published variant (with a progress bar); checkpoint import; Hub download.
 
-API names: ``models_table``, ``import_weights``, ``hub_download``.
+API names: ``models_table``, ``fetch_<model>_<variant>``, ``import_weights``, ``hub_download``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from inpaintstudio import loading, pipeline, registry, weights
+from inpaintstudio import fetch, loading, pipeline, registry, weight_sources, weights
 from inpaintstudio.ui.common import user_errors
 from inpaintstudio.ui.session import model_choices
 
-__all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "build_models_tab"]
+__all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "fetch_variant", "build_models_tab"]
 
 STATE_TEXT = {
     "builtin": "built in (no weights needed)",
@@ -31,7 +33,7 @@ def _cell(text: str) -> str:
 
 
 def _status_cell(card: registry.ModelCard) -> str:
-    status = weights.status(card)
+    status = loading.weight_status(card)
     text = STATE_TEXT.get(status["state"], status["state"])
     if status["state"] in ("missing", "corrupt") and status.get("path"):
         text += f": `{Path(status['path']).name}` in `{Path(status['path']).parent}`"
@@ -52,25 +54,37 @@ def _published_cell(card: registry.ModelCard) -> str:
     return " ".join(parts)
 
 
+def _cpu_cell(card: registry.ModelCard) -> str:
+    seconds = getattr(card, "cpu_seconds", None)
+    if seconds is None:
+        return "—" if card.needs_weights else "see README"
+    size = card.input.fixed_size or 256
+    return f"{seconds:g} s ({size}²)"
+
+
 def models_markdown() -> str:
-    """A Markdown table of every model card (rendered from the cards, so it never drifts)."""
+    """A Markdown table of every model card and variant (rendered from the cards, so it never drifts)."""
     rows = [
-        "| Model | What | Paper | Licence | Weights | Official checkpoint published at |",
-        "|---|---|---|---|---|---|",
+        "| Model | What | Paper | Licence | CPU time per image | Weights | Official checkpoint published at |",
+        "|---|---|---|---|---|---|---|",
     ]
     for card in registry.list_cards():
         paper = f"[{_cell(card.paper)}]({card.paper_url})" if card.paper_url else _cell(card.paper)
         rows.append(
             "| " + " | ".join([
-                f"`{card.name}`", _cell(card.title), paper, _cell(card.licence or "—"), _cell(_status_cell(card)),
-                _cell(_published_cell(card)),
+                f"`{card.name}`", _cell(card.title), paper, _cell(card.licence or "—"), _cpu_cell(card),
+                _cell(_status_cell(card)), _cell(_published_cell(card)),
             ]) + " |"
         )
     return "\n".join(rows)
 
 
 def _deep_models() -> list[str]:
-    return [card.name for card in registry.list_cards() if card.needs_weights]
+    return [card.name for card in registry.list_cards() if card.needs_weights and ":" not in card.name]
+
+
+def _known_models() -> set[str]:
+    return {card.name for card in registry.list_cards()}
 
 
 def hub_configured() -> bool:
@@ -83,7 +97,7 @@ def fetch_hub_weights() -> list[str]:
         return []
     lines = []
     for card in registry.list_cards():
-        if not card.needs_weights or weights.status(card)["state"] != "missing":
+        if not card.needs_weights or ":" in card.name or weights.status(card)["state"] != "missing":
             continue
         try:
             path = weights.hub_download(card)
@@ -95,20 +109,56 @@ def fetch_hub_weights() -> list[str]:
     return lines
 
 
+def fetch_variant(name: str, progress: Callable[..., Any] | None = None) -> str:
+    """Fetch one variant for the UI; returns a Markdown report. A failed fetch raises ``gr.Error``."""
+    lines: list[str] = []
+
+    def on_bytes(done: int, total: int | None) -> None:
+        if progress is not None and total:
+            progress(done / total, desc=f"{name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    try:
+        result = fetch.fetch(name, progress=on_bytes, log=lines.append)
+    except (fetch.FetchError, weight_sources.UnknownVariantError) as error:
+        raise gr.Error(str(error), duration=None) from error
+    pipeline.forget_engines(result.name)
+    listing = "\n".join(lines)
+    return f"{result.summary()}" + (f"\n\n```\n{listing}\n```" if listing else "")
+
+
+def _download_handler(name: str) -> Callable[..., tuple[str, str, Any]]:
+    def download(progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008 - Gradio's API
+        report = fetch_variant(name, progress)
+        return report, models_markdown(), gr.update(choices=model_choices())
+
+    return download
+
+
 @user_errors
-def import_weights(model: str | None, path: str | None) -> tuple[str, str, Any]:
+def import_weights(model: str | None, path: str | None, variant: str | None = None) -> tuple[str, str, Any]:
     if not model:
         raise gr.Error("choose the model the checkpoint belongs to")
     if not path:
         raise gr.Error("upload a checkpoint (.pth or .safetensors)")
-    report = loading.import_checkpoint(model, path)
-    pipeline.forget_engines(model)
-    summary = f"Imported into `{report.destination}`.\n\n```\n{report.summary()}\n```"
+    variant = (variant or "").strip()
+    if variant:
+        try:
+            destination, report = fetch.import_variant(model, variant, path)
+        except fetch.FetchError as error:
+            raise gr.Error(str(error), duration=None) from error
+        name = f"{model}:{variant}"
+    else:
+        report = loading.import_checkpoint(model, path)
+        destination, name = Path(report.destination), model
+    pipeline.forget_engines(name)
+    summary = f"Imported `{name}` into `{destination}`.\n\n```\n{report.summary()}\n```"
     return summary, models_markdown(), gr.update(choices=model_choices())
 
 
 @user_errors
 def download_from_hub(model: str | None) -> tuple[str, str, Any]:
+    if not hub_configured():
+        raise gr.Error(f"Hub downloads are off: set {weights.HF_REPO_ENV} to enable them")
     if not model:
         raise gr.Error("choose a model")
     path = weights.hub_download(registry.get_card(model))
@@ -120,24 +170,47 @@ def download_from_hub(model: str | None) -> tuple[str, str, Any]:
 
 
 def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | None = None) -> gr.Markdown:
-    """Lay out the Models tab; imports refresh the Edit tab's model list (``edit_models``)."""
+    """Lay out the Models tab; downloads and imports refresh the Edit tab's model list (``edit_models``)."""
     gr.Markdown(
-        "Classical engines need no weights. A deep model runs only when its checkpoint is here; import the "
-        "authors' file below (the same conversion as `python -m inpaintstudio weights import`). Weights folder: "
-        f"`{weights.weights_dir()}` (set `INPAINTSTUDIO_WEIGHTS` to move it)."
+        "Classical engines need no weights. A deep model runs only when its checkpoint is here: download the "
+        "authors' weights below (each download is converted, checked key by key and recorded in "
+        "`weights.lock.json`), or import a file. CPU times are one 256×256 image on a 2-core CPU. Weights "
+        f"folder: `{weights.weights_dir()}` (set `INPAINTSTUDIO_WEIGHTS` to move it)."
     )
     table = gr.Markdown(models_markdown(), elem_id="model-table")
     refresh = gr.Button("Refresh", size="sm")
-    with gr.Row():
-        model = gr.Dropdown(_deep_models(), label="Model", value=None, elem_id="import-model")
-        checkpoint = gr.File(label="Checkpoint (.pth or .safetensors)", file_types=[".pth", ".pt", ".safetensors"],
-                             type="filepath", elem_id="checkpoint-upload")
-    import_button = gr.Button("Import checkpoint", variant="primary")
-    hub_button = gr.Button(
-        f"Download from the Hub ({os.environ.get(weights.HF_REPO_ENV, '')})", visible=hub_configured()
-    )
     report = gr.Markdown("\n\n".join(startup_notes or []), elem_id="import-report")
+    known = _known_models()
+    published = [source for model in _deep_models() for source in weight_sources.variants_of(model)]
+    with gr.Accordion("Download the authors' weights", open=True):
+        for source in published:
+            with gr.Row(equal_height=True):
+                gr.Markdown(f"**`{source.name}`**: {source.dataset}, for {source.purpose}")
+                if source.fetchable:
+                    button = gr.Button("Download", size="sm", scale=0, min_width=120,
+                                       elem_id=f"fetch-{source.model}-{source.variant}")
+                    button.click(_download_handler(source.name), None, [report, table, edit_models],
+                                 api_name=f"fetch_{source.model}_{source.variant}")
+                else:
+                    gr.Markdown(source.instructions)
+        for model, instructions in weight_sources.UNPUBLISHED.items():
+            if model in known:
+                gr.Markdown(f"**`{model}`**: {instructions}")
+    with gr.Accordion("Import a checkpoint", open=False):
+        with gr.Row():
+            model = gr.Dropdown(_deep_models(), label="Model", value=None, elem_id="import-model")
+            variant = gr.Textbox(label="Variant name (optional: e.g. celeba, or a name for your own training)",
+                                 elem_id="import-variant")
+            checkpoint = gr.File(label="Checkpoint (.pth or .safetensors)",
+                                 file_types=[".pth", ".pt", ".ckpt", ".safetensors"], type="filepath",
+                                 elem_id="checkpoint-upload")
+        import_button = gr.Button("Import checkpoint", variant="primary")
+        hub_button = gr.Button(
+            f"Download from the Hub ({os.environ.get(weights.HF_REPO_ENV, '')})", visible=hub_configured()
+        )
     refresh.click(lambda: models_markdown(), None, table, api_name="models_table")
-    import_button.click(import_weights, [model, checkpoint], [report, table, edit_models], api_name="import_weights")
-    hub_button.click(download_from_hub, [model], [report, table, edit_models], api_name="hub_download")
+    import_button.click(import_weights, [model, checkpoint, variant], [report, table, edit_models],
+                        api_name="import_weights")
+    if hub_configured():  # otherwise no hub_download endpoint exists for an API caller to reach
+        hub_button.click(download_from_hub, [model], [report, table, edit_models], api_name="hub_download")
     return table

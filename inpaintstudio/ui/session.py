@@ -58,13 +58,16 @@ class StudioConfig:
         max_pixels: largest image accepted (``None``: ``$INPAINTSTUDIO_MAX_PIXELS``, else io's 60 MP).
         max_file_size: largest upload Gradio accepts.
         undo_depth: how many earlier bases "Undo" can return to.
+        run_workers: how many runs (all sessions, both tabs) go at once; a long run never holds up
+            everyone, and a run can be cancelled.
     """
 
     display_side: int = 1280
-    view_side: int = 2048
+    view_side: int = 1280
     max_pixels: int | None = None
     max_file_size: str = "100mb"
     undo_depth: int = 8
+    run_workers: int = 2
 
 
 @dataclass
@@ -79,6 +82,7 @@ class ModelRun:
     tiles: int
     notices: list[str] = field(default_factory=list)
     path: Path | None = None
+    view_path: str | None = None
 
     @property
     def caption(self) -> str:
@@ -162,10 +166,6 @@ def editor_mask(editor: dict[str, Any] | None) -> np.ndarray | None:
     return hole
 
 
-def _rgba(rgb: np.ndarray) -> np.ndarray:
-    return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-
-
 def mask_layer(mask: np.ndarray) -> np.ndarray:
     """An RGBA editor layer painting ``mask`` in :data:`MASK_COLOUR`."""
     layer = np.zeros((*mask.shape, 4), np.uint8)
@@ -189,6 +189,9 @@ class EditSession:
         self.last_mask: np.ndarray | None = None
         self.runs: list[ModelRun] = []
         self.lock = threading.RLock()
+        self._background_path: Path | None = None
+        self._layer_path: Path | None = None
+        self._base_view_path: str | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -221,6 +224,7 @@ class EditSession:
         self.shown = display_size((rgb.shape[1], rgb.shape[0]), self.config.display_side)
         self.mask_full = self.mask_shown = None
         self.runs = []
+        self._background_path = self._layer_path = self._base_view_path = None
 
     def adopt_background(self, editor: dict[str, Any] | None) -> None:
         """Take the editor's background as the original when it is not the copy this session sent.
@@ -241,15 +245,30 @@ class EditSession:
         return to_display(self.require_image(), self.shown)
 
     def editor_value(self) -> dict[str, Any]:
-        """The editor's value: the display copy and, when the server holds a mask, that mask as a layer."""
-        rgb = self.display_rgb()
-        layers: list[np.ndarray] = []
-        composite = _rgba(rgb)
+        """The editor's value as files in this session's folder: the display copy and, when the server
+        holds a mask, that mask as a layer. The background is encoded once per base."""
+        if self._background_path is None:
+            self._background_path = self.write_view(self.display_rgb(), "editor-background")
+        if self._layer_path is not None:
+            self._layer_path.unlink(missing_ok=True)
+            self._layer_path = None
+        layers: list[str] = []
         if self.mask_shown is not None and self.mask_shown.any():
-            layers.append(mask_layer(self.mask_shown))
-            composite = composite.copy()
-            composite[self.mask_shown, :3] = (0.5 * composite[self.mask_shown, :3] + 0.5 * np.array(MASK_COLOUR))
-        return {"background": _rgba(rgb), "layers": layers, "composite": composite}
+            layer = mask_layer(self.mask_shown)
+            self._layer_path = self.write_view(layer, "editor-mask")
+            layers.append(str(self._layer_path))
+        background = str(self._background_path)
+        return {"background": background, "layers": layers, "composite": background}
+
+    def view(self, rgb: np.ndarray, stem: str = "view") -> str:
+        """A display copy (longest side :attr:`StudioConfig.view_side`) of ``rgb`` as a file to show."""
+        width, height = rgb.shape[1], rgb.shape[0]
+        return str(self.write_view(to_display(rgb, display_size((width, height), self.config.view_side)), stem))
+
+    def base_view(self) -> str:
+        if self._base_view_path is None:
+            self._base_view_path = self.view(self.require_image(), "before")
+        return self._base_view_path
 
     # ---------------------------------------------------------------- masks
     @property
@@ -398,6 +417,14 @@ class EditSession:
         grey = np.where(mask, 255, 0).astype(np.uint8)
         path = self._path(stem)
         image_io.save_image(path, np.dstack([grey, grey, grey]))
+        return path
+
+    def write_view(self, image: np.ndarray, stem: str) -> Path:
+        """An RGB or RGBA array as a quickly encoded PNG (lossless, light compression) for display."""
+        path = self._path(stem)
+        code = cv2.COLOR_RGBA2BGRA if image.ndim == 3 and image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        if not cv2.imwrite(str(path), cv2.cvtColor(image, code), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"could not write {path.name}")
         return path
 
     def write_png(self, rgb: np.ndarray, stem: str) -> Path:

@@ -1,23 +1,24 @@
 """The whole studio: Edit, Clinic and Models tabs in one Blocks, launched with private defaults.
 
 Privacy: bound to 127.0.0.1 (``$GRADIO_SERVER_NAME`` overrides it, as a Space sets it), no share
-link, no analytics, no run history, no monitoring endpoint, an upload size limit, Gradio's file
-cache swept every 10 minutes (files older than an hour) and deleted at shutdown, and each session's
-images and files forgotten when its browser tab closes.
+link, no analytics, no run history, no monitoring endpoint, an upload size limit. Every file lives
+in one folder per process (:class:`inpaintstudio.ui.cleanup.TempSpace`, Gradio's cache included): a
+session's images and files are forgotten when its browser tab closes, the browser's uploads a few
+minutes after they arrive, and the whole folder on exit, SIGTERM or SIGINT (and at the next start,
+if the process was killed).
 """
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from inpaintstudio.ui import security
+from inpaintstudio.ui.cleanup import TempSpace, install_signal_handlers, release_memory
 from inpaintstudio.ui.edit_tab import build_edit_tab
 from inpaintstudio.ui.models_tab import build_models_tab
 from inpaintstudio.ui.session import StudioConfig
@@ -36,7 +37,6 @@ __all__ = [
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 DEFAULT_PORT = 7860
-CACHE_SWEEP = (600, 3600)  # every 10 minutes, delete cached files older than an hour; all at shutdown
 
 _CSS = """
 #status, #clinic-status {min-height: 3em}
@@ -55,11 +55,15 @@ def _clinic_available() -> bool:
 
 
 def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | None = None) -> gr.Blocks:
-    """The studio's Blocks (not launched). Each call gets its own temp folder, removed at exit."""
+    """The studio's Blocks (not launched), with its own :class:`TempSpace` (``demo.temp_space``).
+
+    Gradio's cache moves into that folder, so build and launch one studio at a time.
+    """
     config = config or StudioConfig()
-    root = Path(tempfile.mkdtemp(prefix="inpaintstudio-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    with gr.Blocks(title="InpaintStudio", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
+    space = TempSpace()
+    space.use_for_gradio()
+    root = space.cache
+    with gr.Blocks(title="InpaintStudio", analytics_enabled=False) as demo:
         gr.Markdown(
             "# InpaintStudio\nRemove things from photos with several models at once. Processing is local: "
             "photos stay on this machine and nothing is kept after the session."
@@ -74,7 +78,17 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
                     build_clinic_tab(config, root)
             with gr.Tab("Models", id="models"):
                 build_models_tab(edit.models, startup_notes)
+
+        def end_session(request: gr.Request) -> None:
+            """The tab closed: drop this session's state now (its delete callbacks remove its files)."""
+            holder = getattr(demo, "state_holder", None)
+            if holder is not None and request.session_hash:
+                holder.delete_state(request.session_hash)
+            release_memory()
+
+        demo.unload(end_session)
     demo.queue(default_concurrency_limit=4)
+    demo.temp_space = space  # type: ignore[attr-defined]
     return demo
 
 
@@ -115,7 +129,13 @@ def launch(
     demo = build_studio(config, startup_notes)
     options = launch_options(config, port, host)
     options.update(overrides)
-    demo.launch(**options)
+    if not options.get("prevent_thread_lock"):
+        install_signal_handlers()
+    try:
+        demo.launch(**security.install(options))  # 403 for a foreign Host or Origin
+    finally:
+        if not options.get("prevent_thread_lock"):
+            demo.temp_space.remove()
     return demo
 
 

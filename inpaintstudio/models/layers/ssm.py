@@ -1,27 +1,34 @@
-"""Selective state-space scan (Mamba "S6") and the mamba-ssm v1 ``Mamba`` layer, in pure PyTorch.
+"""Selective state-space scan (Mamba "S6") and the mamba-ssm v1 ``Mamba`` layer.
 
 Paper: A. Gu, T. Dao, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces", arXiv 2312.00752.
 Official code: https://github.com/state-spaces/mamba (``mamba_ssm`` v1.1.3.post1, ``mamba_ssm/modules/mamba_simple.py``
-and ``mamba_ssm/ops/selective_scan_interface.py``), Apache-2.0. Spec: ``shared/specs/sem_net.md`` §3.1.
+and ``mamba_ssm/ops/selective_scan_interface.py``), Apache-2.0.
 
 ``selective_scan`` keeps mamba-ssm's ``selective_scan_fn`` argument layout (u, delta: B×E×L; A: E×N; B, C: B×N×L;
-D: E; z: B×E×L; delta_bias: E) and offers three paths that compute the same recurrence:
+D: E; z: B×E×L; delta_bias: E) and offers these paths, which compute the same recurrence:
 
 - ``"reference"``: the plain sequential loop over L (for tests; slow).
-- ``"chunked"``: pure PyTorch, fast on CPU. The sequence is cut into chunks of ``chunk`` steps; chunk groups are
-  processed one after the other (memory bounded by the group size), and inside a group all chunks advance together:
-  (1) a local scan from a zero state gives each chunk's final local state, (2) a short sequential pass over the chunks
-  propagates the true chunk-entry states with the chunk's total decay ``exp(sum(delta)·A)``, (3) a second local scan
-  started from those states yields the exact states, contracted with C. Every exponent is ``delta·A <= 0`` (or a sum
-  of such), so no exponential can overflow. Under autograd each group is recomputed in backward
-  (``torch.utils.checkpoint``), so training memory is bounded by one group as well. Without autograd the work runs
-  sequence-major (a group is then a contiguous slice of the B×L×X storage ``Mamba`` produces; channel-major inputs
-  are gathered by the first kernel reading them) in preallocated buffers sized for the L2 cache on one thread, or
-  for splitting every kernel across the threads on several; bias/softplus of Δ, the D skip and the SiLU(z) gate are
-  applied group by group, so the output is the only full-size allocation. That path costs about six passes over the
-  L·E·N state values (Δ⊗A, exp, Δu⊗B, two scans, the C contraction as one batched (1×N)·(N×E) matmul).
+- ``"cpu"``: the fused C++ kernel of ``scan_cpu.py``/``scan_cpu.cpp`` (forward and backward, one pass per
+  batch × channel block with the state in registers; compiled on first use and cached).
+- ``"triton"``: the Triton kernel of ``scan_triton.py`` for CUDA tensors (forward and backward; needs only torch and
+  triton).
 - ``"cuda"``: mamba-ssm's fused ``selective_scan_fn`` (imported lazily; mamba-ssm is optional and never required).
-  ``"auto"`` picks it for CUDA tensors when the package imports, otherwise ``"chunked"``.
+- ``"chunked"``: pure PyTorch, the fallback when no kernel is available. The sequence is cut into chunks of
+  ``chunk`` steps; chunk groups are processed one after the other (memory bounded by the group size), and inside a
+  group all chunks advance together: (1) a local scan from a zero state gives each chunk's final local state, (2) a
+  short sequential pass over the chunks propagates the true chunk-entry states with the chunk's total decay
+  ``exp(sum(delta)·A)``, (3) a second local scan started from those states yields the exact states, contracted
+  with C. Every exponent is ``delta·A <= 0`` (or a sum of such), so no exponential can overflow. Under autograd each
+  group is recomputed in backward (``torch.utils.checkpoint``), so training memory is bounded by one group as well.
+  Without autograd the work runs sequence-major (a group is then a contiguous slice of the B×L×X storage ``Mamba``
+  produces; channel-major inputs are gathered by the first kernel reading them) in preallocated buffers sized for
+  the L2 cache on one thread, or for splitting every kernel across the threads on several; bias/softplus of Δ, the
+  D skip and the SiLU(z) gate are applied group by group, so the output is the only full-size allocation. That path
+  costs about six passes over the L·E·N state values (Δ⊗A, exp, Δu⊗B, two scans, the C contraction as one batched
+  (1×N)·(N×E) matmul).
+
+``"auto"`` picks, for CPU tensors, ``"cpu"`` when the kernel builds (else ``"chunked"``, after one warning), and for
+CUDA tensors ``"cuda"`` when mamba-ssm imports, else ``"triton"`` when triton imports, else ``"chunked"``.
 
 The scan always runs in float32 (autocast is switched off inside) and returns the dtype of ``u``, like mamba-ssm.
 
@@ -31,9 +38,10 @@ Differences from mamba-ssm (all deliberate, none changes the math):
 - Only real-valued A and time-varying B, C of shape B×N×L are supported (the only case ``Mamba`` v1 uses); mamba-ssm's
   grouped (B×G×N×L) and complex variants are not implemented.
 - ``Mamba.forward`` always runs the "slow path" math (``mamba_inner_ref`` semantics: causal depthwise conv + SiLU,
-  x_proj split into dt/B/C, dt_proj, softplus with the dt bias, scan with D skip and SiLU(z) gate, out_proj); with
-  ``use_fast_path=True`` and mamba-ssm importable on CUDA only the scan itself is fused (not the whole block, which
-  ``mamba_inner_fn`` would also fuse). Incremental decoding (``inference_params``/``step``) is not implemented.
+  x_proj split into dt/B/C, dt_proj, softplus with the dt bias, scan with D skip and SiLU(z) gate, out_proj); only
+  the scan itself is fused (not the whole block, which ``mamba_inner_fn`` would also fuse). With
+  ``use_fast_path=False`` the scan is the pure-PyTorch chunked one. Incremental decoding (``inference_params``/
+  ``step``) is not implemented.
 """
 
 from __future__ import annotations
@@ -47,7 +55,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-ScanPath = Literal["auto", "reference", "chunked", "cuda"]
+from inpaintstudio.models.layers import scan_cpu
+
+ScanPath = Literal["auto", "reference", "chunked", "cpu", "triton", "cuda"]
+PATHS = ("auto", "reference", "chunked", "cpu", "triton", "cuda")
 
 DEFAULT_CHUNK = 16
 # Upper bound on the elements of one (chunk, chunks-in-group, batch, E, N) work tensor of the chunked path.
@@ -71,6 +82,28 @@ def _fused_scan_fn() -> Callable[..., Tensor] | None:
 def fused_scan_available() -> bool:
     """True when the fused CUDA scan of mamba-ssm can be imported."""
     return _fused_scan_fn() is not None
+
+
+def triton_available() -> bool:
+    """True when triton imports (the Triton scan then runs on CUDA tensors)."""
+    from inpaintstudio.models.layers import scan_triton
+
+    return scan_triton.available()
+
+
+def resolve_path(u: Tensor, path: ScanPath = "auto") -> str:
+    """The path ``selective_scan`` takes for input ``u`` (see the module docstring for "auto")."""
+    if path not in PATHS:
+        raise ValueError(f"unknown scan path {path!r}; expected one of {', '.join(map(repr, PATHS))}")
+    if path != "auto":
+        return path
+    if u.is_cuda:
+        if fused_scan_available():
+            return "cuda"
+        return "triton" if triton_available() else "chunked"
+    if u.device.type == "cpu" and scan_cpu.available():
+        return "cpu"
+    return "chunked"
 
 
 def selective_scan(
@@ -98,23 +131,27 @@ def selective_scan(
         z: gate, B×E×L (optional); the output is multiplied by ``SiLU(z)``.
         delta_bias: added to ``delta`` before the softplus, E (optional).
         delta_softplus: apply softplus to ``delta + delta_bias``.
-        path: "auto", "reference", "chunked" or "cuda" (see the module docstring).
+        path: "auto", "reference", "chunked", "cpu", "triton" or "cuda" (see the module docstring).
         chunk: chunk length of the chunked path.
 
     Returns:
-        y, B×E×L, in the dtype of ``u`` (the chunked path without autograd returns a B×E×L view of B×L×E storage,
-        the layout ``Mamba`` reads next).
+        y, B×E×L, in the dtype of ``u`` (the kernels, and the chunked path without autograd, return a B×E×L view of
+        B×L×E storage, the layout ``Mamba`` reads next).
     """
-    if path == "auto":
-        path = "cuda" if u.is_cuda and fused_scan_available() else "chunked"
+    path = resolve_path(u, path)
     if path == "cuda":
         fused = _fused_scan_fn()
         if fused is None or not u.is_cuda:
             raise RuntimeError("path='cuda' needs CUDA tensors and an importable mamba_ssm package")
         return fused(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    if path not in ("reference", "chunked"):
-        raise ValueError(f"unknown scan path {path!r}; expected 'auto', 'reference', 'chunked' or 'cuda'")
     _check_shapes(u, delta, A, B, C)
+    if path == "cpu" and (u.device.type != "cpu" or not scan_cpu.available()):
+        raise RuntimeError(f"path='cpu' needs CPU tensors and the built kernel ({scan_cpu.build_info()['error']})")
+    if path == "triton":
+        from inpaintstudio.models.layers import scan_triton
+
+        if not scan_triton.available() or not (u.is_cuda or scan_triton.interpreted()):
+            raise RuntimeError("path='triton' needs CUDA tensors and an importable triton package")
     if path == "chunked" and chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     out_dtype = u.dtype
@@ -122,6 +159,12 @@ def selective_scan(
         u32, dt = u.float(), delta.float()
         A32, B32, C32 = A.float(), B.float(), C.float()
         D32, z32, bias32 = (t.float() if t is not None else None for t in (D, z, delta_bias))
+        if path == "cpu":
+            return scan_cpu.fused_scan(u32, dt, A32, B32, C32, D32, z32, bias32, delta_softplus).to(out_dtype)
+        if path == "triton":
+            from inpaintstudio.models.layers import scan_triton
+
+            return scan_triton.triton_scan(u32, dt, A32, B32, C32, D32, z32, bias32, delta_softplus).to(out_dtype)
         tracked = (u, delta, A, B, C, D, z, delta_bias)
         if path == "chunked" and u.shape[-1] and not (
             torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tracked)
@@ -408,7 +451,8 @@ class Mamba(nn.Module):
         dt_init_floor: lower clamp of the initial step sizes.
         conv_bias: bias of the depthwise convolution.
         bias: bias of in_proj and out_proj.
-        use_fast_path: allow mamba-ssm's fused scan on CUDA when it imports (the block math stays the slow path's).
+        use_fast_path: let "auto" use a fused scan kernel (the block math stays the slow path's); False: the
+            pure-PyTorch chunked scan.
         layer_idx: kept for signature compatibility (used by mamba-ssm only for incremental decoding).
         device, dtype: factory arguments for the parameters.
         scan_path: which ``selective_scan`` path to use ("auto" by default).

@@ -1,0 +1,429 @@
+// Fused selective scan (Mamba S6) for the CPU: forward and backward.
+//
+// Registered as torch.ops.inpaintstudio_scan.{forward,backward}; built on first use by scan_cpu.py.
+//
+// Layout: per-channel sequences (u, delta, z, the output gradient) are B x L x E views with any strides; outputs
+// and their gradients are written sequence-major (B x L x E, channel stride 1, the storage Mamba produces). B and
+// C are B x L x N with the state stride 1; A is given transposed, N x E. A "block" is W = Vectorized<float>::size()
+// adjacent channels of one batch element: its N state vectors stay in L1 for the whole sequence, and every step
+// reads u, delta, z once as W-lane vectors (read in place when the channel stride is 1, else gathered chunk by
+// chunk into a small buffer, reading each channel's steps contiguously) and B, C as broadcast scalars. Bias, softplus, the D skip and the SiLU(z) gate are
+// applied in the same pass. Work is split over batch x channel blocks with at::parallel_for.
+//
+// The sequence is cut into chunks of `chunk` steps. With `save` the forward stores the state entering every
+// chunk; the backward walks the chunks in reverse, recomputes each chunk's states from its entry state (as
+// mamba-ssm's kernel does), and runs the adjoint recurrence dh_t = gy_t C_t + exp(delta_{t+1} A) dh_{t+1}.
+// dB and dC are sums over channels: a task accumulates them lane-wise over its blocks for one chunk, then
+// reduces the lanes; tasks that share a batch element write separate partial buffers, summed at the end.
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t W = Vec::size();
+constexpr int64_t ACCUMULATORS = 4;
+
+#define SCAN_INLINE inline __attribute__((always_inline))
+
+struct Strided {  // a B x L x X tensor
+  const float* data = nullptr;
+  int64_t sb = 0, st = 0, sx = 1;
+  const float* at(int64_t b, int64_t t) const { return data + b * sb + t * st; }
+};
+
+Strided view(const at::Tensor& t, bool unit_last_stride) {
+  TORCH_CHECK(t.dim() == 3 && t.scalar_type() == at::kFloat && (!unit_last_stride || t.stride(2) == 1),
+              "scan kernel: expected a float32 B x L x X tensor", unit_last_stride ? " with unit last stride" : "");
+  return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// Rows of one chunk for one block: row s (W lanes) starts at ptr + s * stride.
+struct Rows {
+  const float* ptr;
+  int64_t stride;
+};
+
+// In place when the channel stride is 1; otherwise copied into buf (steps x W), channel by channel.
+Rows chunk_rows(const Strided& x, int64_t b, int64_t t0, int64_t steps, int64_t e0, int64_t count, float* buf) {
+  const float* base = x.at(b, t0) + e0 * x.sx;
+  if (x.sx == 1) return {base, x.st};
+  for (int64_t c = 0; c < count; ++c) {
+    const float* src = base + c * x.sx;
+    for (int64_t s = 0; s < steps; ++s) buf[s * W + c] = src[s * x.st];
+  }
+  return {buf, W};
+}
+
+const float* optional_data(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? t->data_ptr<float>() : nullptr;
+}
+
+SCAN_INLINE Vec load(const float* p, int64_t count) { return count == W ? Vec::loadu(p) : Vec::loadu(p, count); }
+SCAN_INLINE void store(const Vec& v, float* p, int64_t count) {
+  if (count == W) v.store(p); else v.store(p, count);
+}
+
+constexpr float LOG2E = 1.44269504088896341f;
+
+// 2^x, inline: 2^round(x) from the exponent bits times a degree-6 minimax polynomial for 2^f, |f| <= 1/2
+// (relative error 1.1e-7, as Sleef's expf). Vectorized<float>::exp() is an out-of-line Sleef call that forces
+// the state vectors out of registers at every step; this keeps the step loop inline and is about 30 % faster.
+// Below 2^-127 the result is 0; the clamp keeps the exponent arithmetic in range.
+SCAN_INLINE Vec exp2_inline(Vec x) {
+#if defined(CPU_CAPABILITY_AVX512)
+  // scalef multiplies by 2^round(x) in one instruction; clamped so that every result is a normal float.
+  x = at::vec::clamp(x, Vec(-125.0f), Vec(127.0f));
+  const Vec whole = x.round();
+#else
+  x = at::vec::clamp(x, Vec(-127.0f), Vec(127.0f));
+  const Vec whole = x.round();
+#endif
+  const Vec f = x - whole;
+  Vec p = at::vec::fmadd(Vec(1.535336188319500e-4f), f, Vec(1.339887440266574e-3f));
+  p = at::vec::fmadd(p, f, Vec(9.618437357674640e-3f));
+  p = at::vec::fmadd(p, f, Vec(5.550332471162809e-2f));
+  p = at::vec::fmadd(p, f, Vec(2.402264791363012e-1f));
+  p = at::vec::fmadd(p, f, Vec(6.931472028550421e-1f));
+  p = at::vec::fmadd(p, f, Vec(1.0f));
+#if defined(CPU_CAPABILITY_AVX512)
+  return Vec(_mm512_scalef_ps(p, whole));
+#endif
+  using VecInt = at::vec::Vectorized<int32_t>;
+  const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
+  return p * at::vec::cast<float>(bits);
+}
+
+SCAN_INLINE Vec exp_inline(const Vec& x) { return exp2_inline(x * Vec(LOG2E)); }
+
+SCAN_INLINE Vec sigmoid(const Vec& x) { return Vec(1.0f) / (Vec(1.0f) + exp_inline(x.neg())); }
+
+// log(1 + y) for 0 <= y <= 1, inline: log(w) = k ln 2 + log(m), w = 1 + y = m 2^k with m in [sqrt(1/2), sqrt(2)),
+// and a degree-9 polynomial for log(m) (the Cephes logf one, about 1 ulp); y - y^2/2 below 1e-4, where 1 + y
+// would round.
+SCAN_INLINE Vec log1p_unit(const Vec& y) {
+  const Vec w = Vec(1.0f) + y;
+  const Vec high = w > Vec(1.41421356f);
+  const Vec k = Vec::blendv(Vec(0.0f), Vec(1.0f), high);
+  const Vec x = Vec::blendv(w, w * Vec(0.5f), high) - Vec(1.0f);
+  const Vec z = x * x;
+  Vec p = at::vec::fmadd(Vec(7.0376836292e-2f), x, Vec(-1.1514610310e-1f));
+  p = at::vec::fmadd(p, x, Vec(1.1676998740e-1f));
+  p = at::vec::fmadd(p, x, Vec(-1.2420140846e-1f));
+  p = at::vec::fmadd(p, x, Vec(1.4249322787e-1f));
+  p = at::vec::fmadd(p, x, Vec(-1.6668057665e-1f));
+  p = at::vec::fmadd(p, x, Vec(2.0000714765e-1f));
+  p = at::vec::fmadd(p, x, Vec(-2.4999993993e-1f));
+  p = at::vec::fmadd(p, x, Vec(3.3333331174e-1f));
+  Vec r = p * x * z;
+  r = at::vec::fmadd(k, Vec(-2.12194440e-4f), r);
+  r = at::vec::fmadd(Vec(-0.5f), z, r);
+  r = at::vec::fmadd(k, Vec(0.693359375f), x + r);
+  return Vec::blendv(r, y * at::vec::fmadd(Vec(-0.5f), y, Vec(1.0f)), y < Vec(1e-4f));
+}
+
+// torch.nn.functional.softplus with its default threshold 20 (linear above it), as max(x, 0) + log1p(exp(-|x|)).
+SCAN_INLINE Vec softplus(const Vec& x) {
+  const Vec soft = at::vec::maximum(x, Vec(0.0f)) + log1p_unit(exp_inline(x.abs().neg()));
+  return Vec::blendv(soft, x, x > Vec(20.0f));
+}
+
+// d softplus / dx = sigmoid(x), exactly 1 above the threshold (as torch's softplus backward).
+SCAN_INLINE Vec softplus_grad(const Vec& x) {
+  return Vec::blendv(sigmoid(x), Vec(1.0f), x > Vec(20.0f));
+}
+
+struct Problem {
+  int64_t batch, length, channels, nstate, chunk, nchunks, nblocks, parts;
+  Strided u, delta, z, B, C;
+  const float *A_t, *D, *bias;
+  bool softplus;
+};
+
+// Tasks: (batch element, part); a part is a contiguous range of channel blocks.
+int64_t parts_for(int64_t batch, int64_t nblocks) {
+  const int64_t threads = at::get_num_threads();
+  return std::max<int64_t>(1, std::min<int64_t>(nblocks, (threads + batch - 1) / batch));
+}
+
+std::pair<int64_t, int64_t> part_blocks(const Problem& p, int64_t part) {
+  return {part * p.nblocks / p.parts, (part + 1) * p.nblocks / p.parts};
+}
+
+Problem make_problem(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t, const at::Tensor& B,
+                     const at::Tensor& C, const std::optional<at::Tensor>& D, const std::optional<at::Tensor>& z,
+                     const std::optional<at::Tensor>& bias, bool softplus, int64_t chunk) {
+  TORCH_CHECK(chunk >= 1, "scan kernel: chunk must be >= 1");
+  TORCH_CHECK(A_t.is_contiguous() && A_t.dim() == 2, "scan kernel: A_t must be a contiguous N x E tensor");
+  Problem p;
+  p.batch = u.size(0);
+  p.length = u.size(1);
+  p.channels = u.size(2);
+  p.nstate = A_t.size(0);
+  p.chunk = chunk;
+  p.nchunks = (p.length + chunk - 1) / chunk;
+  p.nblocks = (p.channels + W - 1) / W;
+  p.parts = parts_for(p.batch, p.nblocks);
+  p.u = view(u, false);
+  p.delta = view(delta, false);
+  p.B = view(B, true);
+  p.C = view(C, true);
+  if (z.has_value()) p.z = view(*z, false);
+  p.A_t = A_t.data_ptr<float>();
+  p.D = optional_data(D);
+  p.bias = optional_data(bias);
+  for (const auto* t : {&D, &bias}) {
+    TORCH_CHECK(!t->has_value() || ((*t)->is_contiguous() && (*t)->numel() == p.channels),
+                "scan kernel: D and delta_bias must be contiguous with E entries");
+  }
+  p.softplus = softplus;
+  return p;
+}
+
+// Per-block constants: A rows (also times log2 e, for exp2), D, bias as W-lane vectors.
+struct BlockConsts {
+  std::vector<Vec> A, A2;
+  Vec D{0.0f}, bias{0.0f};
+  int64_t e0, count;
+  BlockConsts(const Problem& p, int64_t block) : A(p.nstate), A2(p.nstate) {
+    e0 = block * W;
+    count = std::min<int64_t>(W, p.channels - e0);
+    for (int64_t n = 0; n < p.nstate; ++n) {
+      A[n] = load(p.A_t + n * p.channels + e0, count);
+      A2[n] = A[n] * Vec(LOG2E);
+    }
+    if (p.D) D = load(p.D + e0, count);
+    if (p.bias) bias = load(p.bias + e0, count);
+  }
+};
+
+SCAN_INLINE Vec raw_delta(const Problem& p, const BlockConsts& k, const float* row) {
+  const Vec x = load(row, k.count);
+  return p.bias ? x + k.bias : x;
+}
+
+SCAN_INLINE Vec step_delta(const Problem& p, const BlockConsts& k, const float* row) {
+  const Vec x = raw_delta(p, k, row);
+  return p.softplus ? softplus(x) : x;
+}
+
+SCAN_INLINE Vec gate(const Vec& y, const Vec& z) { return y * z * sigmoid(z); }  // y * SiLU(z)
+
+// The chunk rows a block reads: u, delta, z (and the output gradient in backward).
+struct ChunkBuffers {
+  std::vector<float> u, delta, z, dy;
+  explicit ChunkBuffers(int64_t chunk) : u(chunk * W), delta(chunk * W), z(chunk * W), dy(chunk * W) {}
+};
+
+}  // namespace
+
+std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
+                                     const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
+                                     const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
+                                     bool softplus, bool save, int64_t chunk) {
+  const Problem p = make_problem(u, delta, A_t, B, C, D, z, bias, softplus, chunk);
+  const int64_t N = p.nstate;
+  at::Tensor y = at::empty({p.batch, p.length, p.channels}, u.options());
+  at::Tensor states = save ? at::empty({p.batch, p.nchunks, N, p.channels}, u.options()) : at::empty({0}, u.options());
+  float* y_data = y.data_ptr<float>();
+  float* states_data = save ? states.data_ptr<float>() : nullptr;
+
+  at::parallel_for(0, p.batch * p.parts, 1, [&](int64_t task0, int64_t task1) {
+    ChunkBuffers buf(p.chunk);
+    std::vector<Vec> h(N);
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t b = task / p.parts;
+      const auto [block0, block1] = part_blocks(p, task % p.parts);
+      for (int64_t block = block0; block < block1; ++block) {
+        const BlockConsts k(p, block);
+        std::fill(h.begin(), h.end(), Vec(0.0f));
+        for (int64_t c = 0; c < p.nchunks; ++c) {
+          const int64_t t0 = c * p.chunk, steps = std::min(p.chunk, p.length - t0);
+          if (save) {
+            float* dst = states_data + ((b * p.nchunks + c) * N) * p.channels + k.e0;
+            for (int64_t n = 0; n < N; ++n) store(h[n], dst + n * p.channels, k.count);
+          }
+          const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
+          const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const Rows z_rows = p.z.data ? chunk_rows(p.z, b, t0, steps, k.e0, k.count, buf.z.data()) : Rows{nullptr, 0};
+          for (int64_t s = 0; s < steps; ++s) {
+            const int64_t t = t0 + s;
+            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
+            const Vec drive = dt * uv;
+            const float* Bt = p.B.at(b, t);
+            const float* Ct = p.C.at(b, t);
+            Vec part[ACCUMULATORS] = {};  // y = sum_n C_n h_n over independent partial sums (shorter FMA chains)
+            for (int64_t n = 0; n < N; ++n) {
+              h[n] = at::vec::fmadd(exp2_inline(dt * k.A2[n]), h[n], drive * Vec(Bt[n]));
+              part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), h[n], part[n % ACCUMULATORS]);
+            }
+            Vec acc = (part[0] + part[1]) + (part[2] + part[3]);
+            if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
+            if (p.z.data) acc = gate(acc, load(z_rows.ptr + s * z_rows.stride, k.count));
+            store(acc, y_data + (b * p.length + t) * p.channels + k.e0, k.count);
+          }
+        }
+      }
+    }
+  });
+  return {y, states};
+}
+
+std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
+                                      const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
+                                      const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
+                                      bool softplus, const at::Tensor& states, const at::Tensor& dout,
+                                      int64_t chunk) {
+  const Problem p = make_problem(u, delta, A_t, B, C, D, z, bias, softplus, chunk);
+  const int64_t N = p.nstate, E = p.channels, L = p.length, T = p.chunk;
+  TORCH_CHECK(states.is_contiguous() && states.numel() == p.batch * p.nchunks * N * E,
+              "scan kernel: states do not match the problem");
+  const Strided g = view(dout, false);
+  const auto opts = u.options();
+  at::Tensor du = at::empty({p.batch, L, E}, opts);
+  at::Tensor ddelta = at::empty({p.batch, L, E}, opts);
+  at::Tensor dz = p.z.data ? at::empty({p.batch, L, E}, opts) : at::empty({0}, opts);
+  // Per batch element (summed over it by the caller): dA_t, dD, dbias. Per part: dB, dC.
+  at::Tensor dA = at::zeros({p.batch, N, E}, opts);
+  at::Tensor dD = at::zeros({p.batch, E}, opts);
+  at::Tensor dbias = at::zeros({p.batch, E}, opts);
+  at::Tensor dB = at::zeros({p.parts, p.batch, L, N}, opts);
+  at::Tensor dC = at::zeros({p.parts, p.batch, L, N}, opts);
+  float *du_d = du.data_ptr<float>(), *ddelta_d = ddelta.data_ptr<float>();
+  float* dz_d = p.z.data ? dz.data_ptr<float>() : nullptr;
+  float *dA_d = dA.data_ptr<float>(), *dD_d = dD.data_ptr<float>(), *dbias_d = dbias.data_ptr<float>();
+  float *dB_d = dB.data_ptr<float>(), *dC_d = dC.data_ptr<float>();
+  const float* states_d = states.data_ptr<float>();
+
+  at::parallel_for(0, p.batch * p.parts, 1, [&](int64_t task0, int64_t task1) {
+    // Chunk buffers: states h_{t0-1..t1-1}, decays, deltas (after softplus), pre-gate outputs, lane sums of dB/dC.
+    std::vector<Vec> hist_h((T + 1) * N), hist_a(T * N), hist_dt(T), hist_y(T), lane_dB(T * N), lane_dC(T * N);
+    ChunkBuffers buf(T);
+    for (int64_t task = task0; task < task1; ++task) {
+      const int64_t b = task / p.parts, part = task % p.parts;
+      const auto [block0, block1] = part_blocks(p, part);
+      std::vector<BlockConsts> consts;
+      for (int64_t block = block0; block < block1; ++block) consts.emplace_back(p, block);
+      const int64_t nb = block1 - block0;
+      std::vector<Vec> carry(nb * N, Vec(0.0f)), dA_acc(nb * N, Vec(0.0f)), dD_acc(nb, Vec(0.0f)),
+          dbias_acc(nb, Vec(0.0f));
+      for (int64_t c = p.nchunks - 1; c >= 0; --c) {
+        const int64_t t0 = c * T, t1 = std::min(L, t0 + T), steps = t1 - t0;
+        std::fill(lane_dB.begin(), lane_dB.begin() + steps * N, Vec(0.0f));
+        std::fill(lane_dC.begin(), lane_dC.begin() + steps * N, Vec(0.0f));
+        for (int64_t i = 0; i < nb; ++i) {
+          const BlockConsts& k = consts[i];
+          const float* entry = states_d + ((b * p.nchunks + c) * N) * E + k.e0;
+          for (int64_t n = 0; n < N; ++n) hist_h[n] = load(entry + n * E, k.count);
+          const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
+          const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const Rows z_rows = p.z.data ? chunk_rows(p.z, b, t0, steps, k.e0, k.count, buf.z.data()) : Rows{nullptr, 0};
+          const Rows g_rows = chunk_rows(g, b, t0, steps, k.e0, k.count, buf.dy.data());
+          // Recompute the chunk's states.
+          for (int64_t s = 0; s < steps; ++s) {
+            const int64_t t = t0 + s;
+            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
+            const Vec drive = dt * uv;
+            const float* Bt = p.B.at(b, t);
+            const float* Ct = p.C.at(b, t);
+            const Vec* prev = &hist_h[s * N];
+            Vec* next = &hist_h[(s + 1) * N];
+            Vec* a = &hist_a[s * N];
+            Vec part[ACCUMULATORS] = {};
+            for (int64_t n = 0; n < N; ++n) {
+              a[n] = exp2_inline(dt * k.A2[n]);
+              next[n] = at::vec::fmadd(a[n], prev[n], drive * Vec(Bt[n]));
+              part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), next[n], part[n % ACCUMULATORS]);
+            }
+            Vec acc = (part[0] + part[1]) + (part[2] + part[3]);
+            if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
+            hist_dt[s] = dt;
+            hist_y[s] = acc;
+          }
+          // Reverse sweep.
+          Vec* dh = &carry[i * N];
+          Vec* dA_k = &dA_acc[i * N];
+          for (int64_t s = steps - 1; s >= 0; --s) {
+            const int64_t t = t0 + s;
+            const int64_t off = (b * L + t) * E + k.e0;
+            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
+            Vec gy = load(g_rows.ptr + s * g_rows.stride, k.count);
+            if (p.z.data) {
+              const Vec zv = load(z_rows.ptr + s * z_rows.stride, k.count);
+              const Vec sig = sigmoid(zv);
+              store(gy * hist_y[s] * sig * (Vec(1.0f) + zv * (Vec(1.0f) - sig)), dz_d + off, k.count);
+              gy = gy * zv * sig;
+            }
+            Vec du_v(0.0f);
+            if (p.D) {
+              dD_acc[i] = at::vec::fmadd(gy, uv, dD_acc[i]);
+              du_v = gy * k.D;
+            }
+            const Vec dt = hist_dt[s];
+            const Vec dtu = dt * uv;
+            const float* Bt = p.B.at(b, t);
+            const float* Ct = p.C.at(b, t);
+            const Vec* h_prev = &hist_h[s * N];
+            const Vec* h_now = &hist_h[(s + 1) * N];
+            const Vec* a = &hist_a[s * N];
+            Vec* lB = &lane_dB[s * N];
+            Vec* lC = &lane_dC[s * N];
+            Vec dh_B(0.0f), ddt(0.0f);
+            for (int64_t n = 0; n < N; ++n) {
+              lC[n] = at::vec::fmadd(gy, h_now[n], lC[n]);
+              dh[n] = at::vec::fmadd(gy, Vec(Ct[n]), dh[n]);
+              lB[n] = at::vec::fmadd(dh[n], dtu, lB[n]);
+              dh_B = at::vec::fmadd(dh[n], Vec(Bt[n]), dh_B);
+              const Vec dh_ah = dh[n] * a[n] * h_prev[n];
+              ddt = at::vec::fmadd(dh_ah, k.A[n], ddt);
+              dA_k[n] = at::vec::fmadd(dh_ah, dt, dA_k[n]);
+              dh[n] = dh[n] * a[n];
+            }
+            du_v = at::vec::fmadd(dt, dh_B, du_v);
+            ddt = at::vec::fmadd(uv, dh_B, ddt);
+            if (p.softplus) ddt = ddt * softplus_grad(raw_delta(p, k, d_rows.ptr + s * d_rows.stride));
+            dbias_acc[i] = dbias_acc[i] + ddt;
+            store(du_v, du_d + off, k.count);
+            store(ddt, ddelta_d + off, k.count);
+          }
+        }
+        // Reduce the lanes of this chunk's dB/dC into the part's buffers.
+        float* dB_rows = dB_d + ((part * p.batch + b) * L + t0) * N;
+        float* dC_rows = dC_d + ((part * p.batch + b) * L + t0) * N;
+        for (int64_t j = 0; j < steps * N; ++j) {
+          dB_rows[j] = at::vec::vec_reduce_all<float>([](Vec& x, Vec& y) { return x + y; }, lane_dB[j]);
+          dC_rows[j] = at::vec::vec_reduce_all<float>([](Vec& x, Vec& y) { return x + y; }, lane_dC[j]);
+        }
+      }
+      for (int64_t i = 0; i < nb; ++i) {
+        const BlockConsts& k = consts[i];
+        for (int64_t n = 0; n < N; ++n) store(dA_acc[i * N + n], dA_d + (b * N + n) * E + k.e0, k.count);
+        store(dD_acc[i], dD_d + b * E + k.e0, k.count);
+        store(dbias_acc[i], dbias_d + b * E + k.e0, k.count);
+      }
+    }
+  });
+  at::Tensor dB_sum = p.parts == 1 ? dB[0] : dB.sum(0);
+  at::Tensor dC_sum = p.parts == 1 ? dC[0] : dC.sum(0);
+  return {du, ddelta, dA.sum(0), dB_sum, dC_sum, dD.sum(0), dz, dbias.sum(0)};
+}
+
+TORCH_LIBRARY(inpaintstudio_scan, m) {
+  m.def("forward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "
+        "bool softplus, bool save, int chunk) -> Tensor[]", &scan_forward);
+  m.def("backward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "
+        "bool softplus, Tensor states, Tensor dout, int chunk) -> Tensor[]", &scan_backward);
+}

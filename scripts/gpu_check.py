@@ -1,0 +1,343 @@
+"""Every CUDA check in one run, for scripts/gpu_check.sh: writes ``gpu_check.md`` and ``gpu_check.json``.
+
+Sections (each one's failure is recorded and the run goes on; a section that would start after ``--budget``
+seconds is skipped and marked so):
+
+1. ``pytest -m gpu`` (the CUDA-marked tests), with pass/fail counts.
+2. The selective scan at L = 65 536, E = 96, N = 16: forward time and max difference to the sequential reference for
+   the Triton kernel, mamba-ssm (when it imports) and the pure-PyTorch chunked scan; forward + backward time and
+   gradient error at L = 4096.
+3. Every deep model's default network (random weights: this measures cost, never touches a user's image) at 256²
+   (tsgl_512 at 512²), float32 and bf16 autocast: seconds per forward and peak CUDA memory.
+4. One training step at batch 8, 256², of SEM-Net, M×T and HINT (the trainer's full iteration; VGG terms on a
+   randomly initialised VGG when its file is absent): seconds and peak CUDA memory.
+5. The pipeline on a 12 MP photo with a 5 % hole: the default engine, and SEM-Net with random weights on CUDA.
+
+Nothing is downloaded. Run through scripts/gpu_check.sh, which first checks that a GPU is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+SCAN_SHAPE = {"batch": 1, "E": 96, "N": 16, "L": 65_536}
+GRAD_LENGTH = 4096
+TRAIN_MODELS = ("sem_net", "mxt", "hint")
+
+
+def _sync() -> None:
+    torch.cuda.synchronize()
+
+
+def _timed(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn()  # warm-up: compilation, allocator
+    _sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_tests(timeout: int) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()[-300:]
+    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|deselected)", summary)}
+    failures = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return {"ok": done.returncode == 0, "summary": summary, "counts": counts, "failures": failures,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _scan_inputs(length: int) -> dict:
+    g = torch.Generator().manual_seed(0)
+    e, n = SCAN_SHAPE["E"], SCAN_SHAPE["N"]
+    values = {
+        "u": torch.randn(1, e, length, generator=g),
+        "delta": torch.randn(1, e, length, generator=g) * 0.5 - 2.0,
+        "A": -torch.arange(1.0, n + 1).repeat(e, 1),
+        "B": torch.randn(1, n, length, generator=g),
+        "C": torch.randn(1, n, length, generator=g),
+        "D": torch.ones(e),
+        "z": torch.randn(1, e, length, generator=g),
+        "delta_bias": torch.randn(e, generator=g) * 0.1,
+    }
+    return {k: v.cuda() for k, v in values.items()}
+
+
+def run_scan() -> dict:
+    from inpaintstudio.models.layers import ssm
+
+    paths = ["chunked"] + (["triton"] if ssm.triton_available() else []) + (
+        ["cuda"] if ssm.fused_scan_available() else [])
+    inputs = _scan_inputs(SCAN_SHAPE["L"])
+    with torch.inference_mode():
+        start = time.perf_counter()
+        want = ssm.selective_scan(**inputs, delta_softplus=True, path="reference")
+        _sync()
+        reference_s = time.perf_counter() - start
+    rows = [{"path": "reference", "forward_ms": round(reference_s * 1e3, 2)}]
+    for path in paths:
+        with torch.inference_mode():
+            def forward(path: str = path) -> torch.Tensor:
+                return ssm.selective_scan(**inputs, delta_softplus=True, path=path)
+
+            seconds = _timed(forward)
+            diff = (forward() - want).abs().max().item()
+        rows.append({"path": path, "forward_ms": round(seconds * 1e3, 3),
+                     "x_reference": round(reference_s / seconds, 1),
+                     "max_abs_difference": diff})
+    small = _scan_inputs(GRAD_LENGTH)
+    weights = torch.linspace(-1, 1, GRAD_LENGTH, device="cuda")
+
+    def train(path: str) -> dict:
+        leaves = {k: v.clone().requires_grad_() for k, v in small.items()}
+        (ssm.selective_scan(**leaves, delta_softplus=True, path=path) * weights).sum().backward()
+        return {k: v.grad for k, v in leaves.items()}
+
+    want_grads = train("reference")
+    for row in rows[1:]:
+        got = train(row["path"])
+        row["forward_backward_ms_at_4096"] = round(_timed(lambda p=row["path"]: train(p)) * 1e3, 3)
+        row["worst_gradient_error_relative"] = max(
+            ((got[k] - w).abs().max() / w.abs().max()).item() for k, w in want_grads.items())
+    return {"shape": SCAN_SHAPE, "rows": rows,
+            "ok": all(r.get("max_abs_difference", 0) <= 1e-4 and r.get("worst_gradient_error_relative", 0) <= 1e-4
+                      for r in rows)}
+
+
+def run_models() -> dict:
+    from inpaintstudio import registry, weights
+
+    rows = []
+    for card in [c for c in registry.list_cards() if c.kind == "deep"]:
+        for dtype in ("fp32", "bf16"):
+            row = {"model": card.name, "dtype": dtype}
+            try:
+                torch.manual_seed(0)
+                module = registry.model_module(card)
+                net = module.build(weights.card_config(card)).eval().cuda()
+                size = card.input.fixed_size or 256
+                image = torch.rand(1, 3, size, size, device="cuda")
+                mask = torch.zeros(1, 1, size, size, device="cuda")
+                mask[..., size // 4: size // 2, size // 4: 3 * size // 4] = 1
+                low, high = card.input.value_range
+                image = image * (high - low) + low
+                if card.input.mask_hole_value == 0:
+                    mask = 1 - mask
+                autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == "bf16")
+
+                def forward(net: torch.nn.Module = net, image: torch.Tensor = image, mask: torch.Tensor = mask,
+                            autocast: torch.autocast = autocast, module: object = module) -> None:
+                    with torch.inference_mode(), autocast:
+                        out = module.predict(net, image, mask)["image"]
+                    if not torch.isfinite(out.float()).all():
+                        raise FloatingPointError("non-finite output")
+
+                torch.cuda.reset_peak_memory_stats()
+                row.update(size=size, seconds=round(_timed(forward, 2), 4),
+                           peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1), ok=True)
+                del net
+            except Exception as exc:  # noqa: BLE001 - recorded in the report
+                row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+            torch.cuda.empty_cache()
+            rows.append(row)
+    return {"rows": rows, "ok": all(r["ok"] for r in rows)}
+
+
+def _train_step_module():  # noqa: ANN202 - benchmarks/train_step.py, for its batch builder
+    spec = importlib.util.spec_from_file_location("train_step", REPO / "benchmarks" / "train_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_training(batch_size: int) -> dict:
+    import tempfile
+
+    from PIL import Image
+    from skimage import data
+
+    from inpaintstudio.training.backbones import VGGFeatures
+    from inpaintstudio.training.losses import loss_config_for, vgg_available
+    from inpaintstudio.training.trainer import TrainConfig, Trainer
+
+    bench = _train_step_module()
+    rows = []
+    for model in TRAIN_MODELS:
+        row = {"model": model, "batch": batch_size, "size": 256}
+        try:
+            loss_cfg = loss_config_for(model)
+            vgg = None
+            if loss_cfg.needs_vgg and not vgg_available(loss_cfg):
+                vgg = VGGFeatures(19 if loss_cfg.vgg == "vgg19_relu" else 16)
+                row["vgg"] = "random-init (file absent)"
+            with tempfile.TemporaryDirectory() as tmp:
+                Image.fromarray(data.astronaut()).save(Path(tmp) / "a.png")
+                cfg = TrainConfig.from_dict({
+                    "model": model, "device": "cuda", "amp": False, "iterations": 3, "progress": False,
+                    "log_every": 0, "sample_every": 0, "checkpoint_every": 0, "output_dir": tmp,
+                    "data": {"images": tmp, "size": 256, "batch_size": batch_size},
+                })
+                trainer = Trainer(cfg, vgg=vgg, dataset=bench._DummyDataset())
+                one = bench._batch(model, 256)
+                batch = {k: v.repeat(batch_size, *([1] * (v.dim() - 1))) for k, v in one.items()}
+                torch.cuda.reset_peak_memory_stats()
+                trainer.step(batch)  # warm-up
+                _sync()
+                start = time.perf_counter()
+                logs = trainer.step(batch)
+                _sync()
+                row.update(seconds=round(time.perf_counter() - start, 3),
+                           peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                           finite=all(torch.isfinite(torch.as_tensor(v)).all().item() for v in logs.values()
+                                      if isinstance(v, (int, float, torch.Tensor))))
+                row["ok"] = row["finite"]
+                del trainer
+        except Exception as exc:  # noqa: BLE001 - recorded in the report
+            row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+        torch.cuda.empty_cache()
+        rows.append(row)
+    return {"rows": rows, "ok": all(r["ok"] for r in rows)}
+
+
+def run_pipeline() -> dict:
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    from inpaintstudio import pipeline, registry, weights
+    from inpaintstudio.engines import TorchEngine
+
+    width, height = 4240, 2832
+    image = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
+    mask = np.zeros((height, width), np.uint8)
+    area = 0.05 * width * height
+    a = int(np.sqrt(area / np.pi * 1.3))
+    cv2.ellipse(mask, (width // 2, height // 2), (a, int(area / np.pi / a)), 0, 0, 360, 1, -1)
+    rows = []
+    card = registry.get_card("sem_net")
+    torch.manual_seed(0)
+    net = registry.model_module(card).build(weights.card_config(card))
+    engines = {registry.DEFAULT_MODEL: None, "sem_net (random weights, cuda)": TorchEngine(card, net, "cuda")}
+    for name, engine in engines.items():
+        row = {"engine": name, "megapixels": round(width * height / 1e6, 1), "hole": round(float(mask.mean()), 3)}
+        try:
+            torch.cuda.reset_peak_memory_stats()
+            pipeline.inpaint(image, mask.astype(bool), registry.DEFAULT_MODEL, engine=engine)  # warm-up
+            start = time.perf_counter()
+            result = pipeline.inpaint(image, mask.astype(bool), registry.DEFAULT_MODEL, engine=engine)
+            row.update(seconds=round(time.perf_counter() - start, 3), device=result.device,
+                       peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                       unchanged_outside=bool((result.image[mask == 0] == image[mask == 0]).all()))
+            row["ok"] = row["unchanged_outside"]
+        except Exception as exc:  # noqa: BLE001 - recorded in the report
+            row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+        rows.append(row)
+    return {"rows": rows, "ok": all(r["ok"] for r in rows)}
+
+
+def _markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = [f"# GPU check ({env['gpu']}, torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}, "
+             f"mamba-ssm {env['mamba_ssm']})", "", f"Total {report['seconds']:.0f} s. " +
+             ("All sections passed." if report["ok"] else "**Some sections failed** (see below)."), ""]
+    for name, section in report["sections"].items():
+        status = "skipped (time budget)" if section.get("skipped") else ("ok" if section.get("ok") else "FAILED")
+        lines += [f"## {name}: {status}", ""]
+        if "error" in section and "rows" not in section:
+            lines += ["```", section["error"][-1500:], "```", ""]
+        if name == "tests" and "summary" in section:
+            lines += [f"`pytest -m gpu`: {section['summary']}", ""] + [f"- {f}" for f in section["failures"]] + [""]
+        rows = section.get("rows") or []
+        if rows:
+            keys = list(dict.fromkeys(k for row in rows for k in row))
+            lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+            for row in rows:
+                lines.append("| " + " | ".join(_cell(row.get(k, "")) for k in keys) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 and value else f"{value:g}"
+    return str(value).replace("|", "/")
+
+
+def _write(report: dict, out: Path, start: float) -> None:
+    report["seconds"] = time.perf_counter() - start
+    report["ok"] = all(s.get("ok") for s in report["sections"].values())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "gpu_check.md").write_text(_markdown(report) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "gpu_check")
+    parser.add_argument("--budget", type=float, default=450, help="seconds after which sections are skipped")
+    parser.add_argument("--batch", type=int, default=8, help="batch of the training steps")
+    parser.add_argument("--skip-tests", action="store_true")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA GPU is visible to torch; nothing to check")
+    start = time.perf_counter()
+    try:
+        import triton
+        triton_version = triton.__version__
+    except Exception:  # noqa: BLE001
+        triton_version = "absent"
+    try:
+        from importlib.metadata import version
+        mamba_version = version("mamba-ssm")
+    except Exception:  # noqa: BLE001
+        mamba_version = "absent"
+    report = {"environment": {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                              "cuda": torch.version.cuda, "triton": triton_version, "mamba_ssm": mamba_version,
+                              "python": platform.python_version()}, "sections": {}}
+    sections: list[tuple[str, Callable[[], dict]]] = [
+        ("scan", run_scan), ("models_256", run_models), ("training_step", lambda: run_training(args.batch)),
+        ("pipeline_12mp", run_pipeline),
+    ]
+    if not args.skip_tests:
+        sections.insert(0, ("tests", lambda: run_tests(timeout=int(args.budget * 0.4))))
+    for name, fn in sections:
+        elapsed = time.perf_counter() - start
+        if elapsed > args.budget:
+            report["sections"][name] = {"skipped": True, "ok": False, "after_s": round(elapsed)}
+            continue
+        section_start = time.perf_counter()
+        try:
+            report["sections"][name] = fn()
+        except Exception:  # noqa: BLE001 - recorded in the report
+            report["sections"][name] = {"ok": False, "error": traceback.format_exc()}
+        report["sections"][name]["seconds"] = round(time.perf_counter() - section_start, 1)
+        print(f"gpu_check: {name}: {'ok' if report['sections'][name].get('ok') else 'FAILED'} "
+              f"({report['sections'][name]['seconds']} s)", flush=True)
+        _write(report, args.out, start)  # after every section, so a stopped run still leaves a report
+    _write(report, args.out, start)
+    print(f"gpu_check: {'all passed' if report['ok'] else 'FAILURES'}; report in {args.out}/gpu_check.md and .json")
+    sys.exit(0 if report["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()

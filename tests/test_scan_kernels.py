@@ -1,0 +1,218 @@
+"""Fused selective-scan kernels: the C++ CPU kernel and, through Triton's interpreter, the Triton kernel, against
+the sequential reference; the fallback when the CPU kernel cannot be built."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from inpaintstudio.models.layers import scan_cpu, ssm
+from inpaintstudio.models.layers.ssm import Mamba, selective_scan
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_built() -> None:
+    assert scan_cpu.available(), f"the CPU scan kernel did not build: {scan_cpu.build_info()['error']}"
+
+
+def _inputs(batch: int, channels: int, n_state: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "u": torch.randn(batch, channels, length, generator=g),
+        "delta": torch.randn(batch, channels, length, generator=g) * 0.7,
+        "A": -(torch.rand(channels, n_state, generator=g) * 8 + 0.05),
+        "B": torch.randn(batch, n_state, length, generator=g),
+        "C": torch.randn(batch, n_state, length, generator=g),
+        "D": torch.randn(channels, generator=g),
+        "z": torch.randn(batch, channels, length, generator=g),
+        "delta_bias": torch.randn(channels, generator=g) * 0.5,
+    }
+
+
+def _sequence_major(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Same values, stored B×L×X and passed as B×X×L views (as Mamba passes them)."""
+    return {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in inputs.items()}
+
+
+def _gradients(inputs: dict[str, torch.Tensor], path: str, **kwargs: object) -> dict[str, torch.Tensor]:
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
+    y = selective_scan(**leaves, path=path, **kwargs)
+    weights = torch.linspace(-1, 1, y.shape[-1])
+    (y * weights).sum().backward()
+    return {k: v.grad for k, v in leaves.items()}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (2, 5, 3, 37),  # fewer channels than one vector: one partial block
+        (1, 40, 16, 200),  # full and partial blocks, several 64-step chunks, L not a multiple of the chunk
+        (3, 17, 4, 64),  # L exactly one chunk
+        (1, 3, 1, 1),  # one step, one state
+    ],
+)
+@pytest.mark.parametrize("layout", ["channel", "sequence"])
+def test_cpu_kernel_forward_matches_reference(shape, layout) -> None:
+    inputs = _inputs(*shape)
+    if layout == "sequence":
+        inputs = _sequence_major(inputs)
+    reference = selective_scan(**inputs, delta_softplus=True, path="reference")
+    kernel = selective_scan(**inputs, delta_softplus=True, path="cpu")
+    assert kernel.shape == reference.shape
+    assert (kernel - reference).abs().max().item() < 1e-4
+    assert reference.abs().max().item() > 0.5
+
+
+@pytest.mark.parametrize("threads", [1, 2])  # 2 threads, batch 1: two tasks share dB/dC through partial sums
+def test_cpu_kernel_gradients_match_reference(threads) -> None:
+    inputs = _inputs(1, 40, 5, 150, seed=1)
+    reference = _gradients(inputs, "reference", delta_softplus=True)
+    torch.set_num_threads(threads)
+    try:
+        kernel = _gradients(_sequence_major(inputs), "cpu", delta_softplus=True)
+    finally:
+        torch.set_num_threads(1)
+    for name, ref in reference.items():
+        scale = ref.abs().max().item()
+        assert scale > 1e-3, name
+        assert (kernel[name] - ref).abs().max().item() <= 1e-4 * scale, name
+
+
+def test_cpu_kernel_without_optional_terms() -> None:
+    """No bias, no softplus, no D, no gate: the bare scan of Δ as given; gradients of the five inputs."""
+    inputs = _inputs(2, 6, 4, 90, seed=2)
+    bare = {k: inputs[k] for k in ("u", "A", "B", "C")} | {"delta": inputs["delta"].abs()}
+    reference = selective_scan(**bare, path="reference")
+    assert (selective_scan(**bare, path="cpu") - reference).abs().max().item() < 1e-4
+    want, got = _gradients(bare, "reference"), _gradients(bare, "cpu")
+    assert set(got) == set(bare)
+    for name, ref in want.items():
+        assert (got[name] - ref).abs().max().item() <= 1e-4 * ref.abs().max().item(), name
+
+
+def test_cpu_kernel_is_safe_with_large_and_tiny_steps() -> None:
+    inputs = _inputs(1, 4, 16, 300, seed=3)
+    inputs["delta"] = torch.cat([inputs["delta"][..., :150].abs() * 40 + 5, inputs["delta"][..., 150:] - 30], -1)
+    reference = selective_scan(**inputs, delta_softplus=True, path="reference")
+    kernel = selective_scan(**inputs, delta_softplus=True, path="cpu")
+    assert torch.isfinite(kernel).all()
+    assert (kernel - reference).abs().max().item() <= 1e-5 * reference.abs().max().item()  # values reach ~1e3
+
+
+def test_cpu_kernel_under_autocast_and_in_half_precision_inputs() -> None:
+    inputs = _inputs(1, 8, 4, 40, seed=4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = selective_scan(**inputs, delta_softplus=True, path="cpu")
+    assert y.dtype == torch.float32
+    assert torch.equal(y, selective_scan(**inputs, delta_softplus=True, path="cpu"))
+    half = {k: v.bfloat16() for k, v in inputs.items()}
+    y16 = selective_scan(**half, delta_softplus=True, path="cpu")
+    assert y16.dtype == torch.bfloat16
+    reference = selective_scan(**{k: v.float() for k, v in half.items()}, delta_softplus=True, path="reference")
+    assert (y16.float() - reference).abs().max().item() <= 0.01 * reference.abs().max().item()
+
+
+def test_auto_picks_the_cpu_kernel() -> None:
+    inputs = _inputs(1, 3, 4, 50)
+    assert ssm.resolve_path(inputs["u"]) == "cpu"
+    auto = selective_scan(**inputs, delta_softplus=True, path="auto")
+    assert torch.equal(auto, selective_scan(**inputs, delta_softplus=True, path="cpu"))
+    with pytest.raises(RuntimeError, match="CUDA"):
+        selective_scan(**inputs, path="triton")
+
+
+def test_mamba_uses_the_kernel_unless_the_fast_path_is_off(monkeypatch) -> None:
+    torch.manual_seed(0)
+    layer = Mamba(16, d_state=4)
+    hidden = torch.randn(2, 33, 16)
+    calls = []
+    original = scan_cpu.fused_scan
+    monkeypatch.setattr(scan_cpu, "fused_scan", lambda *a: calls.append(1) or original(*a))
+    with torch.no_grad():
+        fused = layer(hidden)
+        assert calls == [1]
+        layer.use_fast_path = False
+        assert (layer(hidden) - fused).abs().max().item() < 1e-5
+    assert calls == [1]
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+
+
+FALLBACK_CHECK = """
+    import json, warnings
+    import torch
+    from inpaintstudio.models.layers import scan_cpu, ssm
+    g = torch.Generator().manual_seed(0)
+    u, delta, z = (torch.randn(1, 6, 40, generator=g) for _ in range(3))
+    A = -torch.rand(6, 4, generator=g) - 0.1
+    B, C = torch.randn(1, 4, 40, generator=g), torch.randn(1, 4, 40, generator=g)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ys = [ssm.selective_scan(u, delta, A, B, C, None, z, None, True) for _ in range(3)]
+    chunked = ssm.selective_scan(u, delta, A, B, C, None, z, None, True, path="chunked")
+    print(json.dumps({"path": ssm.resolve_path(u), "notices": [str(w.message) for w in caught],
+                      "equal_to_chunked": all(torch.equal(y, chunked) for y in ys), "info": scan_cpu.build_info()}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("compiler", "reason"), [("absent", "no C++ compiler"), ("broken", "Error building extension")]
+)
+def test_fallback_to_chunked_scan_with_one_notice(tmp_path, compiler, reason) -> None:
+    if compiler == "absent":
+        cxx = "/nonexistent/c++"
+    else:  # answers --version like a compiler (torch asks), fails every compile
+        script = tmp_path / "broken-c++"
+        script.write_text('#!/bin/sh\ncase "$*" in *--version*) exec c++ --version;; esac\n'
+                          'echo "broken-c++: cannot compile" >&2\nexit 1\n')
+        script.chmod(0o755)
+        cxx = str(script)
+    done = _run_python(FALLBACK_CHECK, CXX=cxx, INPAINTSTUDIO_CACHE=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["path"] == "chunked"
+    assert result["equal_to_chunked"]
+    assert len(result["notices"]) == 1, result["notices"]
+    assert "fused CPU selective scan could not be built" in result["notices"][0]
+    assert reason in result["notices"][0]
+    assert not result["info"]["loaded"] and reason in result["info"]["error"]
+
+
+def test_kernel_is_cached_after_the_first_build() -> None:
+    """A second process loads the built library from the cache instead of compiling it again."""
+    done = _run_python("""
+        import json
+        from inpaintstudio.models.layers import scan_cpu
+        scan_cpu.load()
+        print(json.dumps(scan_cpu.build_info()))
+    """)
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert info["loaded"]
+    assert info["seconds"] < 15, info  # a compile takes about 30 s; a cached load about one
+
+
+def test_triton_kernel_matches_reference_through_the_interpreter() -> None:
+    pytest.importorskip("triton")
+    done = _run_python(f"import runpy; runpy.run_path({str(REPO / 'tests' / 'triton_interpreter_check.py')!r})",
+                       TRITON_INTERPRET="1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    cases = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(cases) == 3
+    for case in cases:
+        assert case["forward_max_abs"] < 1e-4, case
+        assert case["reference_scale"] > 0.5, case
+        for name, error in case["gradient_rel"].items():
+            assert error < 1e-4, (case["name"], name, error)
