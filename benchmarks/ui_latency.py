@@ -98,7 +98,7 @@ def measure(url: str, size: tuple[int, int], model: str, folder: Path, run_steps
                                        ("use_as_base_s", "Use result as new base", "is the new base"),
                                        ("undo_s", "Undo", "Undone")):
                 start = time.perf_counter()
-                page.get_by_role("button", name=button, exact=True).click()
+                page.get_by_text(button, exact=True).first.click()  # the text button, not the editor's icon
                 status.get_by_text(text).first.wait_for()
                 row[name] = round(time.perf_counter() - start, 2)
         browser.close()

@@ -315,6 +315,7 @@ def _load_pair(image_path: Path, mask_path: Path, args: argparse.Namespace, *, b
             raise io.InputError(message + "; skipped")
         warnings.append(message)
     mask = io.mask_from_loaded(mask_image, size=loaded.size, resize=args.resize_mask)
+    warnings.extend(f"mask: {note}" for note in mask_image.notes)
     return loaded, mask, warnings
 
 

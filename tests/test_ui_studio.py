@@ -480,4 +480,4 @@ def test_short_run_is_not_held_up_by_a_long_one(studio, tmp_path):
     long_run.join(timeout=600)
     assert "long" in finished, "the long run failed"
     assert still_running, f"the long run ({finished['long']:.1f} s) ended before the short one: no overlap"
-    assert during < alone + 5.0, f"short run took {during:.1f} s during a long run, {alone:.1f} s alone"
+    assert during < 2 * alone + 5.0, f"short run took {during:.1f} s during a long run, {alone:.1f} s alone"

@@ -79,7 +79,8 @@ Every part the paper does not state, and how it is resolved here:
     mask is [M (3 ch), up2(gate)] — a soft mask; the bottleneck output is concatenated before its input
     ([block, input]).
 19. Value range [0, 1] in and out; mask 1 = known; working size 128 (the paper times 128×128 inputs).
-20. Losses and the optimiser live in the trainer; ``configs/train/csfc.yaml`` is the paper's recipe.
+20. ``TRAINING`` (end of this module) holds the losses (PSR's released ones) and the optimiser;
+    ``configs/train/csfc.yaml`` adds the paper's schedule, image size and PSR's batch.
 """
 
 from __future__ import annotations

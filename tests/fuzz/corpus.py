@@ -286,9 +286,10 @@ def _exif(c: Corpus) -> None:
     }
     for name, payload in corrupt.items():
         path = c.file(f"exif-corrupt-{name}.png", png_with_chunk(base, b"eXIf", payload))
-        c.inpaint_ok(f"exif/corrupt-png-{name}", path, c.mask_png)
+        warned = ("EXIF block unreadable and ignored",) if name == "garbage" else ()
+        c.inpaint_ok(f"exif/corrupt-png-{name}", path, c.mask_png, stderr=warned)
         mask = c.file(f"exif-corrupt-mask-{name}.png", png_with_chunk(c.mask_png.read_bytes(), b"eXIf", payload))
-        c.inpaint_ok(f"exif/corrupt-mask-{name}", c.photo_png, mask)
+        c.inpaint_ok(f"exif/corrupt-mask-{name}", c.photo_png, mask, stderr=warned)
     jpeg = encode(rgb, "JPEG", quality=92)
     app1 = b"Exif\x00\x00" + b"garbage-not-tiff"
     broken = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
