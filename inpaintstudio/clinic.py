@@ -361,8 +361,8 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     for name in OUTPUT_FILES:
         plan.claim(folder / name, source=args.image)
     args.model = args.model or default_model()
-    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
+        registry.get_card(args.model)  # an unknown model is refused before the face detector runs
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
         result = run_clinic(
