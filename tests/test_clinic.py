@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from inpaintstudio import clinic, registry
+from inpaintstudio import cli, clinic, registry
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING
 from inpaintstudio.engines import EngineOutput
 from inpaintstudio.landmarks import NoFaceError
@@ -45,10 +44,8 @@ def result(photo: np.ndarray) -> clinic.ClinicResult:
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    clinic.add_clinic_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """The command as a user runs it: the whole parser and the error boundary."""
+    return cli.main(argv)
 
 
 def test_outside_mask_byte_identical_inside_filled(result: clinic.ClinicResult, photo: np.ndarray) -> None:
