@@ -34,7 +34,7 @@ EXPECTED_FAILURES: tuple[tuple[str, str, int], ...] = (
     ("inpaintstudio.errors", "WeightsMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.landmarks", "LandmarkWeightsMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.metrics", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.training.backbones", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
+    ("inpaintstudio.backbones", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.fetch", "NotFetchableError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.fetch", "OfflineError", EXIT_WEIGHTS_MISSING),
     ("inpaintstudio.fetch", "FetchError", EXIT_FAILED),

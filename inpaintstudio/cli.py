@@ -180,9 +180,6 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------------------------- inpaint
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
-
 def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     from inpaintstudio.pipeline import STRATEGIES
 
@@ -264,13 +261,17 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+    from inpaintstudio import io
+
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in io.IMAGE_SUFFIXES and not p.is_dir())
 
 
 def _mask_for(image: Path, mask: Path) -> Path | None:
+    from inpaintstudio import io
+
     if not mask.is_dir():
         return mask
-    candidates = sorted(m for m in mask.iterdir() if m.stem == image.stem and m.suffix.lower() in IMAGE_SUFFIXES)
+    candidates = sorted(m for m in mask.iterdir() if m.stem == image.stem and m.suffix.lower() in io.IMAGE_SUFFIXES)
     return candidates[0] if candidates else None
 
 
@@ -290,7 +291,7 @@ def _plan_pairs(args: argparse.Namespace, plan: OutputPlan) -> list[tuple[Path, 
     target = output_target(args.output, folder_required=True)
     images = _images_in(image)
     if not images:
-        raise io.InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {io.printable_path(image)}")
+        raise io.InputError(f"no images ({', '.join(io.IMAGE_SUFFIXES)}) in folder {io.printable_path(image)}")
     masks = _images_in(mask) if mask.is_dir() else [mask]
     plan.protect([*images, *masks])
     triples = []

@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_PIXELS_ENV",
     "READ_FORMATS",
+    "IMAGE_SUFFIXES",
     "EMPTY_MASK_NOTICE",
     "InputError",
     "ImageReadError",
@@ -96,6 +97,8 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 60_000_000
 MAX_PIXELS_ENV = "INPAINTSTUDIO_MAX_PIXELS"
 READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "TGA", "AVIF")
+#: file suffixes the folder commands (batch inpaint, training data) treat as images
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 EMPTY_MASK_NOTICE = "the mask is empty: the image is returned unchanged"
 LOSSY_FORMAT_NOTE = (
     "{format} is lossy: pixels outside the mask will not stay identical to the input (write .png to keep them)"

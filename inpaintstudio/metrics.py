@@ -14,7 +14,7 @@ SSIM      scikit-image ``structural_similarity`` on the same uint8 RGB arrays, `
 L1 (%)    mean |Î_c − I| over all pixels and channels on the float [0, 1] images (no quantisation), ×100.
 LPIPS     LPIPS v0.1 with the VGG-16 backbone and the learned linear heads, inputs mapped from [0, 1] to
           [−1, 1] by ``(x − 0.5)/0.5``, spatially averaged. Backbone ``vgg16-397923af.pth`` from a local folder
-          (see :mod:`inpaintstudio.training.backbones`); heads from the file shipped in ``torchmetrics``.
+          (see :mod:`inpaintstudio.backbones`); heads from the file shipped in ``torchmetrics``.
 FID       Fréchet distance between Gaussian fits of pytorch-fid Inception-V3 pool3 features (2048-d) of the
           composites and of the ground truths of a bin; images enter as the truncated uint8 arrays / 255.
 ========  =====================================================================================================
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inpaintstudio.training.backbones import (
+from inpaintstudio.backbones import (
     BackboneMissingError,
     FIDInceptionV3,
     VGGFeatures,

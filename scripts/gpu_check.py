@@ -176,7 +176,7 @@ def run_training(batch_size: int) -> dict:
     from PIL import Image
     from skimage import data
 
-    from inpaintstudio.training.backbones import VGGFeatures
+    from inpaintstudio.backbones import VGGFeatures
     from inpaintstudio.training.losses import loss_config_for, vgg_available
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 

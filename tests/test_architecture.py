@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.grid", 0),
     ("inpaintstudio.multiscale", 0),
     ("inpaintstudio.models.layers", 0),
+    ("inpaintstudio.backbones", 0),
     ("inpaintstudio.cards", 1),
     ("inpaintstudio.models", 1),
     ("inpaintstudio.engines", 1),
@@ -114,6 +115,9 @@ def test_the_graph_sees_imports_inside_functions() -> None:
     assert graph["inpaintstudio.registry"] <= {  # weight_sources: the variants a model:variant name resolves to
         "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weight_sources",
     }
+    # metrics and training share the backbones, which sit below both
+    assert "inpaintstudio.backbones" in graph["inpaintstudio.metrics"]
+    assert not [t for t in graph["inpaintstudio.metrics"] if t.startswith("inpaintstudio.training")]
     for name, targets in graph.items():
         if name.startswith("inpaintstudio.cards."):
             assert targets <= {"inpaintstudio.modelcard"}, name

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from inpaintstudio import loading, registry
+from inpaintstudio.backbones import VGGFeatures
 from inpaintstudio.models import csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
-from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 from inpaintstudio.weights import save_safetensors
 

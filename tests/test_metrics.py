@@ -1,4 +1,4 @@
-"""Metrics: each checked against an independent computation of evaluation.md's definition."""
+"""Metrics: each checked against an independent computation of the thesis' definition."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import torch
 from scipy.ndimage import uniform_filter
 from skimage import data
 
-from inpaintstudio import metrics
-from inpaintstudio.training import backbones
+from inpaintstudio import backbones, metrics
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from inpaintstudio import registry
+from inpaintstudio.backbones import VGG19_FILE, BackboneMissingError, VGGFeatures
 from inpaintstudio.training import data, losses, specs
-from inpaintstudio.training.backbones import VGG19_FILE, BackboneMissingError, VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer
 from inpaintstudio.trainspec import TrainingSpec
 

@@ -159,7 +159,7 @@ def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_i
 @pytest.fixture(scope="module")
 def trained_hint(tmp_path_factory) -> Path:
     """A HINT trained for one step with the fixture's small model_config, exported by the trainer."""
-    from inpaintstudio.training.backbones import VGGFeatures
+    from inpaintstudio.backbones import VGGFeatures
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 
     folder = tmp_path_factory.mktemp("train")

@@ -82,8 +82,8 @@ def _init_distributed() -> bool:
 def run_train(args: argparse.Namespace) -> int:
     import yaml
 
+    from inpaintstudio.backbones import BackboneMissingError
     from inpaintstudio.registry import UnknownModelError
-    from inpaintstudio.training.backbones import BackboneMissingError
     from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 
     try:
@@ -160,9 +160,10 @@ def _make_engine(args: argparse.Namespace) -> Any:
 
 def run_eval(args: argparse.Namespace) -> int:
     from inpaintstudio import registry
+    from inpaintstudio.backbones import inception_from_file
+    from inpaintstudio.masks import RATIO_BINS
     from inpaintstudio.metrics import LPIPS, BackboneMissingError
-    from inpaintstudio.training.backbones import inception_from_file
-    from inpaintstudio.training.data import MASK_BINS, list_images, parse_bin
+    from inpaintstudio.training.data import list_images, parse_bin
     from inpaintstudio.training.evaluate import evaluate_engine, format_table
 
     try:
@@ -170,15 +171,15 @@ def run_eval(args: argparse.Namespace) -> int:
         if not images:
             raise FileNotFoundError(f"no images in {args.images}")
         if args.mask_ratio:
-            bins = list(MASK_BINS) if args.mask_ratio == "all" else [b.strip() for b in args.mask_ratio.split(",")]
+            bins = list(RATIO_BINS) if args.mask_ratio == "all" else [b.strip() for b in args.mask_ratio.split(",")]
         else:
             bins = [b.strip() for b in args.bins.split(",")]
             if not args.masks.exists():
                 raise FileNotFoundError(f"mask folder not found: {args.masks}")
         for b in bins:
-            if b not in MASK_BINS:
+            if b not in RATIO_BINS:
                 parse_bin(b)
-                raise ValueError(f"mask ratio {b!r}: use one of {', '.join(MASK_BINS)} or all")
+                raise ValueError(f"mask ratio {b!r}: use one of {', '.join(RATIO_BINS)} or all")
         plan = _plan_eval_outputs(args, images, bins)
         engine = _make_engine(args)
     except registry.WeightsMissingError as error:

@@ -31,9 +31,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from inpaintstudio import masks
+from inpaintstudio.io import IMAGE_SUFFIXES
+from inpaintstudio.masks import RATIO_BINS
+
 __all__ = [
-    "IMAGE_EXTENSIONS",
-    "MASK_BINS",
     "DataConfig",
     "list_images",
     "parse_bin",
@@ -46,9 +48,6 @@ __all__ = [
     "InpaintDataset",
     "StepBatchSampler",
 ]
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
-MASK_BINS: dict[str, tuple[float, float]] = {"0-20": (0.0, 0.2), "20-40": (0.2, 0.4), "40-60": (0.4, 0.6)}
 
 
 @dataclass(frozen=True)
@@ -99,10 +98,10 @@ def list_images(source: str | os.PathLike[str]) -> list[Path]:
     source = Path(source).expanduser()
     if source.is_dir():
         return sorted(
-            (p for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+            (p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
             key=lambda p: p.relative_to(source).as_posix(),
         )
-    if source.is_file() and source.suffix.lower() not in IMAGE_EXTENSIONS:
+    if source.is_file() and source.suffix.lower() not in IMAGE_SUFFIXES:
         paths = []
         for line in source.read_text().splitlines():
             line = line.strip()
@@ -116,8 +115,8 @@ def list_images(source: str | os.PathLike[str]) -> list[Path]:
 def parse_bin(name: str) -> tuple[float, float]:
     """``"20-40"`` (or ``"20-40%"``, ``"0.2-0.4"``) → (0.2, 0.4)."""
     text = name.strip().rstrip("%").replace("–", "-")
-    if text in MASK_BINS:
-        return MASK_BINS[text]
+    if text in RATIO_BINS:
+        return RATIO_BINS[text]
     try:
         low, high = (float(v) for v in text.split("-"))
     except ValueError as error:
@@ -129,7 +128,7 @@ def parse_bin(name: str) -> tuple[float, float]:
     return low, high
 
 
-def bin_of_ratio(ratio: float, bins: Sequence[str] = tuple(MASK_BINS)) -> str | None:
+def bin_of_ratio(ratio: float, bins: Sequence[str] = tuple(RATIO_BINS)) -> str | None:
     """Name of the bin (low, high] holding ``ratio``; ``0-x`` bins also take ratios above 0 only."""
     for name in bins:
         low, high = parse_bin(name)
@@ -212,7 +211,7 @@ def bin_masks(
     source: str | os.PathLike[str],
     size: int = 256,
     threshold: int = 127,
-    bins: Sequence[str] = tuple(MASK_BINS),
+    bins: Sequence[str] = tuple(RATIO_BINS),
 ) -> dict[str, list[Path]]:
     """Sort a mask folder/list into hole-ratio bins (ratio measured at ``size`` after binarisation)."""
     out: dict[str, list[Path]] = {name: [] for name in bins}
@@ -225,29 +224,11 @@ def bin_masks(
 
 def generate_mask(size: int, ratio_bin: str, seed: int) -> np.ndarray:
     """An irregular hole mask (1 = hole) whose hole ratio falls in ``ratio_bin``, from :mod:`inpaintstudio.masks`."""
-    from inpaintstudio import masks
-
-    mask = np.asarray(masks.irregular_mask(size, _masks_bin(ratio_bin), seed))
-    if mask.ndim == 3:
-        mask = mask[..., 0]
-    return (mask > (127 if mask.dtype == np.uint8 else 0)).astype(np.float32)
-
-
-def _masks_bin(ratio_bin: str) -> Any:
-    """The bin in the form :func:`inpaintstudio.masks.irregular_mask` takes (a key of its ``RATIO_BINS``)."""
-    from inpaintstudio import masks
-
-    wanted = parse_bin(ratio_bin)
-    bins = getattr(masks, "RATIO_BINS", None)
-    if isinstance(bins, dict):
-        for key, value in bins.items():
-            if tuple(round(float(v), 4) for v in value) == tuple(round(v, 4) for v in wanted):
-                return key
-    if isinstance(bins, (list, tuple)):
-        for value in bins:
-            if isinstance(value, (tuple, list)) and tuple(round(float(v), 4) for v in value) == wanted:
-                return value
-    return wanted
+    wanted = tuple(round(v, 4) for v in parse_bin(ratio_bin))
+    name = next((key for key, value in RATIO_BINS.items() if value == wanted), None)
+    if name is None:
+        raise ValueError(f"generated masks come in the bins {', '.join(RATIO_BINS)}, not {ratio_bin!r}")
+    return masks.irregular_mask(size, name, seed).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------------------ dataset
@@ -327,7 +308,7 @@ class InpaintDataset(Dataset):
 
 
 def _same_stem(folder: Path, image: Path) -> Path:
-    candidates = sorted(p for p in folder.glob(f"{image.stem}.*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    candidates = sorted(p for p in folder.glob(f"{image.stem}.*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not candidates:
         raise FileNotFoundError(f"no texture image {image.stem}.* in {folder}")
     return candidates[0]

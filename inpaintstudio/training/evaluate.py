@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from inpaintstudio import metrics, pipeline
-from inpaintstudio.training.data import MASK_BINS, bin_masks, generate_mask, load_mask, load_rgb
+from inpaintstudio.masks import RATIO_BINS
+from inpaintstudio.training.data import bin_masks, generate_mask, load_mask, load_rgb
 
 __all__ = ["METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table", "working_side"]
 
@@ -125,7 +126,7 @@ def evaluate_engine(
     engine: Any,
     images: Sequence[Path],
     masks: str | os.PathLike[str] | None = None,
-    ratio_bins: Sequence[str] = tuple(MASK_BINS),
+    ratio_bins: Sequence[str] = tuple(RATIO_BINS),
     size: int | None = None,
     mask_threshold: int = 127,
     lpips: metrics.LPIPS | None = None,

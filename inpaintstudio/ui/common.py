@@ -13,7 +13,7 @@ import gradio as gr
 from inpaintstudio import io as image_io
 from inpaintstudio import registry, weights
 
-__all__ = ["USER_ERRORS", "user_error", "user_errors", "gpu", "device_text", "skip", "mask_editor", "EDITOR_CANVAS"]
+__all__ = ["USER_ERRORS", "user_error", "user_errors", "gpu", "device_text", "mask_editor", "EDITOR_CANVAS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOG = logging.getLogger("inpaintstudio.ui")
@@ -76,10 +76,6 @@ def device_text() -> str:
 
         detail = f" ({torch.cuda.get_device_name(0)})"
     return f"**Device:** `{device}`{detail}; classical engines run on the CPU."
-
-
-def skip() -> Any:
-    return gr.skip()
 
 
 # The editor's starting canvas. Gradio places a layer the server sends (a proposed or uploaded mask) at

@@ -10,7 +10,6 @@ if the process was killed).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -50,10 +49,6 @@ def example_photos() -> list[str]:
     return [str(p) for p in sorted(EXAMPLES_DIR.glob("*.png")) if not p.stem.endswith("_mask")]
 
 
-def _clinic_available() -> bool:
-    return importlib.util.find_spec("inpaintstudio.clinic") is not None
-
-
 def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | None = None) -> gr.Blocks:
     """The studio's Blocks (not launched), with its own :class:`TempSpace` (``demo.temp_space``).
 
@@ -71,11 +66,10 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
         with gr.Tabs():
             with gr.Tab("Edit", id="edit"):
                 edit = build_edit_tab(config, root, example_photos())
-            if _clinic_available():
-                with gr.Tab("Clinic", id="clinic"):
-                    from inpaintstudio.ui.clinic_tab import build_clinic_tab
+            with gr.Tab("Clinic", id="clinic"):
+                from inpaintstudio.ui.clinic_tab import build_clinic_tab
 
-                    build_clinic_tab(config, root)
+                build_clinic_tab(config, root)
             with gr.Tab("Models", id="models"):
                 build_models_tab(edit.models, startup_notes)
 
