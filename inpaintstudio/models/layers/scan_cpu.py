@@ -35,6 +35,9 @@ _CAPABILITY_FLAGS = {
     "AVX2": ["-mavx2", "-mfma", "-mf16c"],
 }
 
+# A build lock older than this was left by a stopped build (a build takes well under a minute on an idle machine).
+STALE_LOCK_SECONDS = 600
+
 _lock = threading.Lock()
 _state: dict[str, Any] = {"tried": False, "ops": None, "error": None, "seconds": None}
 
@@ -69,6 +72,9 @@ def _build() -> Any:
     name = f"inpaintstudio_scan_{capability.lower()}_torch{version}"
     build_dir = cache_dir() / "torch_extensions" / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    lock = build_dir / "lock"  # torch's build lock; a build stopped midway leaves it, and later loads would wait
+    if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+        lock.unlink(missing_ok=True)
     flags = ["-O3", "-ffp-contract=fast"]
     if capability != "DEFAULT":
         flags += [f"-DCPU_CAPABILITY={capability}", f"-DCPU_CAPABILITY_{capability}", *_CAPABILITY_FLAGS[capability]]
