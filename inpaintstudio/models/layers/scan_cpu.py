@@ -56,6 +56,17 @@ def _capability() -> str:
     return capability if capability in _CAPABILITY_FLAGS else "DEFAULT"
 
 
+def build_name() -> str:
+    """One build per instruction set and torch version (a library built against another torch must not be loaded)."""
+    version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
+    return f"inpaintstudio_scan_{_capability().lower()}_torch{version}"
+
+
+def library_path() -> Path:
+    """Where the built library lies."""
+    return cache_dir() / "torch_extensions" / build_name() / f"{build_name()}.so"
+
+
 def _build() -> Any:
     import time
 
@@ -67,9 +78,7 @@ def _build() -> Any:
     if not cpp_extension.is_ninja_available():
         raise RuntimeError("ninja is not installed (pip install ninja)")
     capability = _capability()
-    # One build per instruction set and torch version (a library built against another torch must not be loaded).
-    version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    name = f"inpaintstudio_scan_{capability.lower()}_torch{version}"
+    name = build_name()
     build_dir = cache_dir() / "torch_extensions" / name
     build_dir.mkdir(parents=True, exist_ok=True)
     lock = build_dir / "lock"  # torch's build lock; a build stopped midway leaves it, and later loads would wait
