@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: studio test test-fast test-browser screenshots lint bench bench-ui
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-fan.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-fan.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -r requirements-dev.txt -r requirements-fan.txt
 	# face-alignment would pull opencv-python beside opencv-contrib-python-headless: no deps
 	$(BIN)/pip install --no-deps face-alignment==1.5.0
+	# the package itself, editable: the `inpaintstudio` console command works from any folder
+	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
 studio: $(STAMP)

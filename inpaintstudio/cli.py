@@ -1,4 +1,4 @@
-"""``python -m inpaintstudio``: a thin command line over ``pipeline``, ``registry`` and ``loading``.
+"""``inpaintstudio`` (or ``python -m inpaintstudio``): a thin command line over the pipeline and registry.
 
 Every command is listed once, in :data:`COMMANDS` at the end of this file; commands that live beside
 what they drive (``clinic`` in :mod:`inpaintstudio.clinic`, ``train``/``eval`` in
@@ -434,7 +434,7 @@ COMMANDS: dict[str, Adder] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m inpaintstudio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="inpaintstudio", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for adder in COMMANDS.values():
         adder(sub)

@@ -10,7 +10,7 @@ Steps (:func:`run_clinic`):
    hand, as the thesis did for every clinical image).
 3. The face is cropped and aligned to the engine's input side S (256 for INCLG) the way INCLG's
    training images were made: training used CelebA's *aligned* crops (faces rotated upright with
-   eyes and mouth at fixed places), centre-cropped to a square and resized to 256 (spec §7). The
+   eyes and mouth at fixed places), centre-cropped to a square and resized to 256 (docs/models/inclg.md). The
    photo is mapped by a similarity transform (rotation, uniform scale, translation; least squares)
    that puts the eye centres (means of points 36–41 and 42–47) and the mouth centre (mean of 48 and
    54) where CelebA's mean aligned landmarks fall after that crop (:data:`ALIGNED_TEMPLATE_256`,
@@ -361,8 +361,8 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
     for name in OUTPUT_FILES:
         plan.claim(folder / name, source=args.image)
     args.model = args.model or default_model()
-    registry.get_card(args.model)  # an unknown model is refused before the face detector runs
     try:
+        registry.get_card(args.model)  # an unknown model is refused before the face detector runs
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
         result = run_clinic(

@@ -24,7 +24,7 @@ Reading (:func:`load_image`, :func:`load_mask`, :func:`mask_from_array`):
   CMYK) is dropped, with a note.
 * Masks follow one documented rule, "white or opaque = hole": if the mask has an alpha channel that
   is not fully opaque, the hole is alpha > threshold; otherwise it is luminance (ITU-R 601) >
-  threshold, threshold 127 (evaluation spec §3: white = hole, binarised at > 127). A mask of another
+  threshold, threshold 127 (white = hole, binarised at > 127, as in the thesis' evaluation). A mask of another
   size is refused (:class:`MaskSizeError`) unless ``resize=True`` (nearest, pixel-centre exact).
 
 Writing (:func:`save_image`, :func:`save_like`, :func:`encode_png`, :func:`encode_image`):

@@ -1,14 +1,14 @@
 """Face detection, 68 iBUG landmarks from several backends, overlays and a lip/nose mask generator.
 
 Every backend returns the same :class:`FaceLandmarks`: 68×2 float pixel coordinates (x, y) in the
-iBUG-68 order (spec inclg.md §10: 0–16 jaw, 17–26 brows, 27–35 nose with 31–35 the nostril base,
+iBUG-68 order (0–16 jaw, 17–26 brows, 27–35 nose with 31–35 the nostril base,
 36–47 eyes, 48–59 outer lips, 60–67 inner lips; "left/right" = image left/right), the face box
 (x0, y0, x1, y1) of the detector, an optional per-point confidence and the backend name.
 
 Backends:
 
 * ``fan`` — face-alignment (A. Bulat, https://github.com/1adrianb/face-alignment, BSD-3-Clause): SFD
-  face detector + 2D-FAN-4 landmarks, the network INCLG's training landmarks were made with (spec §7).
+  face detector + 2D-FAN-4 landmarks, the network INCLG's training landmarks were made with (docs/models/inclg.md).
   It needs two files in the torch hub cache, ``$TORCH_HOME/hub/checkpoints/`` (default
   ``~/.cache/torch/hub/checkpoints/``): :data:`FAN_WEIGHTS`. They are checked *before* the library
   is imported or built, so a machine without them gets :class:`LandmarkWeightsMissingError` at once
@@ -25,7 +25,7 @@ Several faces: :func:`detect_faces` orders them largest box first, so :func:`det
 returns the largest by default and ``face_index`` picks another. No face raises :class:`NoFaceError`.
 
 :func:`lip_nose_mask` is OUR OWN generator (not part of INCLG: the thesis drew every clinical mask by
-hand), following the suggestion of spec §10; see its docstring.
+hand), see its docstring.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ LICENCE_NOTE = (
     "only, or obtain a model trained on data that allows your use."
 )
 
-# iBUG-68 index groups (spec §10).
+# iBUG-68 index groups.
 NOSE_TIP = 30
 NOSE_BASE = (31, 32, 33, 34, 35)
 UPPER_LIP = (48, 49, 50, 51, 52, 53, 54)
@@ -394,7 +394,7 @@ def lip_nose_mask(
 ) -> np.ndarray:
     """A proposed cleft-region hole mask (bool H×W, True = hole). OUR OWN generator, not INCLG's.
 
-    INCLG's clinical masks were drawn by hand (spec §10). Following the spec's suggestion:
+    INCLG's clinical masks were drawn by hand. Here:
 
     1. core: convex hull of the upper lip (48–54, inner 60–64) and the nostril base (31–35);
     2. the affected side(s): convex hull of the nose tip 30, that side's alar edge (31 image-left / 35
@@ -403,7 +403,7 @@ def lip_nose_mask(
        a point above the alar edge at nose-tip height (nostril top) — so the nostril and alar base of
        that side are covered up to the nose tip;
     3. union of the core with the side region(s) of ``side``: ``"left"`` / ``"right"`` = a unilateral
-       cleft on the image-left / image-right side (image convention of spec §10; a patient's right
+       cleft on the image-left / image-right side (image convention; a patient's right
        side appears on the image left in a frontal photo), ``"both"`` = bilateral;
     4. dilated (or, if negative, eroded) by a disc of radius (``margin`` + ``grow``) × the
        inter-ocular distance (eye-centre to eye-centre), so it scales with the face;

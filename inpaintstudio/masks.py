@@ -8,7 +8,7 @@ known pixel), :func:`components` (8-connected boxes through ``cv2.connectedCompo
 :func:`merge_boxes`, :func:`expand_box` and :func:`hole_ratio`. Boxes are ``(x0, y0, x1, y1)`` with
 exclusive ends.
 
-Irregular masks (:func:`irregular_mask`). The evaluation protocol (docs: specs/evaluation.md §3) uses
+Irregular masks (:func:`irregular_mask`). The thesis' evaluation protocol uses
 the irregular-mask test set of Liu et al., "Image Inpainting for Irregular Holes Using Partial
 Convolutions", ECCV 2018 (https://nv-adlr.github.io/publication/partialconv-inpainting, masks licensed
 CC BY-NC 4.0 by NVIDIA), grouped into the hole-ratio bins 0–20 %, 20–40 %, 40–60 %. Those masks were

@@ -1,4 +1,4 @@
-"""Image-quality metrics with the conventions of the thesis' released test code (shared/specs/evaluation.md).
+"""Image-quality metrics with the conventions of the thesis' released test code.
 
 Every metric scores the *composite* ``Î_c = Î·M + I·(1−M)`` (see :func:`composite`) against the ground truth,
 one image at a time; a bin's number is the arithmetic mean over its images (FID is set-level).

@@ -94,6 +94,18 @@ def test_cards_are_found_from_the_card_files_without_importing_torch() -> None:
             assert module.CARDS and all(card in registry.builtin_cards() for card in module.CARDS), path.name
 
 
+def test_cli_runs_from_any_folder(tmp_path: Path) -> None:
+    """Outside the checkout, with the package on the path only: no command may rely on the working folder."""
+    env = {key: value for key, value in os.environ.items() if key != "INPAINTSTUDIO_WEIGHTS"}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run([sys.executable, "-m", "inpaintstudio", "models"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split()[0] for line in proc.stdout.splitlines()[1:] if line.strip()]
+    assert "patchmatch" in names and "sem_net" in names
+    assert list(tmp_path.iterdir()) == []  # listing writes nothing into the working folder
+
+
 def test_a_registered_card_wins_and_unregistering_restores_the_builtin() -> None:
     builtin = registry.get_card("hint")
     replacement = registry.register(dataclasses.replace(builtin, title="a test stand-in"))

@@ -62,7 +62,7 @@ def test_default_keys_and_parameter_count() -> None:
     assert sum(t.numel() for t in net.state_dict().values()) == reference["total_state_dict_values"]
     with torch.device("meta"):
         used = inclg.build(inclg.Config(keep_unused_before_share1=False))
-    assert sum(p.numel() for p in used.parameters()) == 13_894_479  # spec §12.2
+    assert sum(p.numel() for p in used.parameters()) == 13_894_479  # used in forward, without before_share1
 
 
 def test_aliased_spectral_norm_keys_share_storage(small_net: inclg.InpaintGenerator) -> None:
@@ -91,7 +91,7 @@ def test_remap_fills_dropped_aliases_and_refuses_inconsistent_ones(fixture_json:
 
 
 def test_landmark_map_rendering_matches_spec() -> None:
-    # spec §12.4: all points at (0.5, 0.25) -> ones at row 32, column 64 in all 68 channels
+    # all points at (0.5, 0.25) -> ones at row 32, column 64 in all 68 channels
     lmk = torch.tensor([0.5, 0.25]).repeat(68)[None]
     cells = inclg.landmark_cells(lmk, 68, 128, 128)
     vmap = inclg.render_landmark_map(cells, 128)

@@ -36,7 +36,7 @@ def test_psnr_is_10log10_of_255_squared_over_mse(pair) -> None:
 
 
 def _ssim_by_hand(x: np.ndarray, y: np.ndarray) -> float:
-    """evaluation.md §5: 7×7 uniform window, K1 .01, K2 .03, sample covariance, mean over valid windows, per
+    """The thesis' test code: 7×7 uniform window, K1 .01, K2 .03, sample covariance, mean over valid windows, per
     channel, then the mean over channels."""
     c1, c2, win = (0.01 * 255) ** 2, (0.03 * 255) ** 2, 7
     n = win * win

@@ -97,7 +97,7 @@ def test_default_state_dict_matches_official_keys() -> None:
     assert sum(p.numel() for p in net.parameters()) == official["total_parameters"] == 155_257_780
     with torch.device("meta"):
         lean = mxt.build(mxt.Config(register_unused_modules=False))
-    assert sum(p.numel() for p in lean.parameters()) == 37_610_544  # spec §4: parameters used in forward
+    assert sum(p.numel() for p in lean.parameters()) == 37_610_544  # parameters used in forward
     assert set(lean.state_dict()) < set(net.state_dict())
 
 
@@ -128,7 +128,7 @@ def test_non_square_and_batch_independent(fixture_net) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("side", [32, 256])
 def test_default_model_shapes(side: int) -> None:
-    """Spec §7.1 on the released configuration (random weights): 4-channel input, 3-channel output in [0, 1]."""
+    """The released configuration (random weights): 4-channel input, 3-channel output in [0, 1]."""
     torch.manual_seed(5)
     net = mxt.build(mxt.Config(register_unused_modules=False)).eval()
     image, mask = torch.rand(1, 3, side, side), (torch.rand(1, 1, side, side) > 0.6).float()
@@ -154,7 +154,7 @@ def _adaptive_pool_reference(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _srsa_reference(attn: mxt.SpatialReducedSelfAttention, y: torch.Tensor) -> torch.Tensor:
-    """Spec §2.2 written out head by head."""
+    """SRSA written out head by head."""
     b, c, h, w = y.shape
     qkv = F.conv2d(F.conv2d(y, attn.qkv2.weight), attn.qkv_dwconv2.weight, padding=1, groups=3 * c)
     q, k, v = qkv[:, :c], qkv[:, c:2 * c], qkv[:, 2 * c:]

@@ -1,4 +1,4 @@
-"""Two-process data-parallel training under torchrun (gloo on CPU): it completes and the ranks agree."""
+"""Two-process DistributedDataParallel training under torchrun (gloo on CPU): it completes and the ranks agree."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ from inpaintstudio.training.trainer import Trainer, TrainConfig, load_config_fil
 dist.init_process_group("gloo")
 torch.set_num_threads(1)
 trainer = Trainer(TrainConfig.from_dict(load_config_file(sys.argv[1])))
+from torch.nn.parallel import DistributedDataParallel
+assert isinstance(trainer._generator_call, DistributedDataParallel)
+assert isinstance(trainer._discriminator_call, DistributedDataParallel)
+assert not isinstance(trainer.generator, DistributedDataParallel)  # predict, samples and export use the network
 logs = trainer.train()
 trainer.save_checkpoint()
 torch.save({"state": trainer.generator.state_dict(), "d": trainer.discriminator.state_dict(), "logs": logs},

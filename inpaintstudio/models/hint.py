@@ -15,6 +15,7 @@ Official code and weights: https://github.com/ChrisChen1023/HINT (``src/networks
 fixture made at commit 15e867d8c8689b9d5050383fc3884537ae876145). Weights: per-dataset ``InpaintingModel_gen.pth``
 files (CelebA-HQ, CelebA, Places2, Dunhuang) on Google Drive, linked from the repository README. Licence of the
 official code: MIT (its LICENSE file); the weights carry their training sets' terms.
+Documentation: ``docs/models/hint.md``.
 
 Network (Restormer family, 4 scales / 7 stages): gated 3x3 embedding -> stacks of Sandwich blocks
 (FFN -> SCAL -> FFN, each pre-normalised and residual) -> three Mask-aware Pixel-shuffle Down-samplings (MPD) ->

@@ -8,7 +8,7 @@ Multi-Task Image Processing Network", Software Impacts 17 (2023) 100517; PhD the
 Official code: https://github.com/ChrisChen1023/INCLG (commit 0cbf1ca3bb161eb486b790293145cc42a34dd398;
 network identical to ChrisChen1023/NCLG-MT d1699f0a), built on LaFIn (YaN9-Y/lafin), EdgeConnect and
 Pluralistic Image Completion. Licence of the release: see the repository (the card says what is known).
-Spec: shared/specs/inclg.md.
+Documentation: docs/models/inclg.md.
 
 Tensor contract of :class:`InpaintGenerator`: ``forward(x, mask, mask_half, mask_quarter)`` with
 ``x = I·(1−M) + M`` (B×3×256×256 RGB in [0, 1], holes white), ``mask`` B×1×256×256 with 1 = hole, and the

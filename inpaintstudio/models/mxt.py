@@ -5,7 +5,7 @@ summarised in Shuang Chen's PhD thesis (Durham), chapter 5.2 / 5.4.
 Official code: https://github.com/ChrisChen1023/MxT, commit 59139a4e578e7def5d1de198eeb28e9901d9d07a
 (``src/networks.py`` class ``MxT``). Licence of the official code: MIT (its LICENSE file); the weights carry
 their training sets' terms.
-Spec: ``shared/specs/mxt.md`` (shares the Mamba/S6 layer, LN-C and the U-Net skeleton with ``sem_net.md``).
+Documentation: ``docs/models/mxt.md`` (shares the Mamba/S6 layer, LN-C and the U-Net skeleton with SEM-Net).
 
 Architecture: a Restormer-style 4-level U-Net whose every block is a *Hybrid Module* (HM)::
 
@@ -32,7 +32,7 @@ Code-vs-paper differences (the released code is the reference; the switch select
   K'/V' along tokens and the per-head temperature. No switch.
 * [CODE-ONLY] Gated patch embedding ``GELU(a) ⊙ b`` from a 4→2C 3×3 conv.
 * [CODE-ONLY] The official wrapper computes a clockwise spiral pixel order per level and passes it in, but the
-  network never applies it: only raster order exists here (spec open point 3).
+  network never applies it: only raster order exists here.
 * [CODE-ONLY] Registered-but-unused tensors (needed for strict loading of official checkpoints): per HM
   ``norm1_1``, ``ffn1``, ``mam.norm2``, ``mam.mamba2``, ``mam.conv1/2``, ``attn.qkv``, ``attn.qkv_dwconv``,
   ``attn.conv``, ``ffn.fusion``, ``ffn.dwconv_afterfusion``, ``ffn.conv``; plus ``refinement``, ``output_before``

@@ -5,7 +5,7 @@ Inpainting with Spatially Enhanced SSM", WACV 2025 (arXiv 2411.06318). Official 
 ChrisChen1023/SEM-Net, commit 1a5dcd0fac06dbd9b1ff99656ead06afe741f48e (``src/networks.py`` class ``SEM``, wrapper
 ``InpaintingModel.forward`` in ``src/models.py``); it imports ``mamba_ssm`` v1 ``Mamba``, re-implemented in
 ``inpaintstudio.models.layers.ssm``. Licence of the official code: MIT (its LICENSE file).
-Spec: ``shared/specs/sem_net.md``.
+Documentation: ``docs/models/sem_net.md``.
 
 Tensor contract: ``SEMNet.forward(image B×3×H×W RGB in [0, 1] with holes already set to 1.0, mask B×1×H×W float,
 1 = hole) -> B×3×H×W in [0, 1]`` (the full image, not composited); H and W multiples of 16.
@@ -15,7 +15,7 @@ Code-vs-paper differences (the released code is the default; switches in ``Confi
 - Hole fill is white (``I·(1−M) + M``) with mask 1 = hole; the paper writes ``I ⊙ M`` (zero fill, opposite
   polarity). Handled by the card's ``InputConvention`` (``hole_fill=1.0``), not by the network.
 - Mamba discretises ``B̄ = Δ·B`` (kernel), not the paper's zero-order hold (see ``layers/ssm.py``).
-- The released generator registers modules that its forward never calls (spec §3.7): per block ``norm1_1`` and
+- The released generator registers modules that its forward never calls: per block ``norm1_1`` and
   ``ffn1``, the ``refinement`` stack, ``output_before`` and the downsamplers' ``proj``. They are kept so official
   checkpoints load with ``strict=True``; ``Config.register_unused_modules=False`` omits them (81 438 048 parameters
   instead of 138 099 744 for the default config).
@@ -23,11 +23,11 @@ Code-vs-paper differences (the released code is the default; switches in ``Confi
   used, so this file builds exactly H·W rows (bit-identical values) and caches them.
 - Downsampled masks (½, ¼, ⅛) that the official wrapper threads through the network are never used by any layer
   and are not computed here.
-- Ablation variants of the paper (spec §13.3, §13.4, §13.7) as switches: ``snake`` (False = raster scans),
+- Ablation variants of the paper as switches: ``snake`` (False = raster scans),
   ``bidirectional`` (False = row scan only, no ``mamba2``/``norm2`` in the SMB), ``positional_embedding``,
   ``spatial_ffn`` (False = Restormer gated-dconv FFN, the paper's "FN"), ``reduce_last_skip`` (True = 1×1 conv
   2C→C after the last skip concat, decoder level 1 at width C), ``layer_norm_type`` ("BiasFree" variant defined but
-  unused by the code). The motion-deblurring variant (spec §11) is not implemented: its head and inputs are [OPEN].
+  unused by the code). The paper's motion-deblurring variant is not implemented: its head and inputs are not published.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class SnakeMambaBlock(nn.Module):
 
 
 class SEFN(nn.Module):
-    """Spatially-Enhanced Feed-forward Network (spec §3.3); ``spatial=False`` gives Restormer's gated-dconv FFN.
+    """Spatially-Enhanced Feed-forward Network; ``spatial=False`` gives Restormer's gated-dconv FFN.
 
     forward(u: normalised features, s: raw block input) -> B×D×H×W.
     """
@@ -252,7 +252,7 @@ class SEMBlock(nn.Module):
     def __init__(self, dim: int, cfg: Config) -> None:
         super().__init__()
         kind = cfg.layer_norm_type
-        if cfg.register_unused_modules:  # registered by the official code, never called (spec §3.7)
+        if cfg.register_unused_modules:  # registered by the official code, never called
             self.norm1_1 = ChannelLayerNorm(dim, kind)
             self.ffn1 = SEFN(dim, cfg.ffn_expansion_factor, cfg.bias, kind, cfg.spatial_ffn)
         self.norm1 = ChannelLayerNorm(dim, kind)
@@ -421,7 +421,7 @@ def infer_config(sd: dict[str, Tensor]) -> Config:
 def remap_official_state_dict(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
     """Official generator state dict (unwrapped, ``module.`` stripped) -> ours. Names need no renaming.
 
-    The official loader is ``strict=False``, so a released file may carry keys its definitions lack (spec §12).
+    The official loader is ``strict=False``, so a released file may carry keys its definitions lack.
     Every key that the official definition of the inferred configuration does not register is dropped and named;
     keys it registers but that are absent stay absent (the importer reports them as missing and refuses).
     """

@@ -1,4 +1,4 @@
-"""Images, masks and landmarks for training and evaluation (shared/specs/evaluation.md §2–3).
+"""Images, masks and landmarks for training and evaluation, following the thesis' released test code.
 
 Conventions:
 
@@ -6,14 +6,14 @@ Conventions:
   centre-cropped to a square of side min(H, W) and resized to ``size`` (256) with PIL bicubic, as every release
   does; ``crop="random"`` (TSGL on Places/PSV) takes a uniformly placed ``size`` crop instead.
 * **Masks**: 1×H×W float32, **1 = hole**. Files: white (non-zero) = hole; resized to ``size`` without cropping
-  (PIL bicubic), then binarised with ``value > threshold`` (default 127, the recommendation of evaluation.md §3;
+  (PIL bicubic), then binarised with ``value > threshold`` (default 127;
   the HINT/SEM-Net releases use 0, INCLG 100). Bins by hole ratio after binarisation: ``0-20`` = (0, 0.2],
   ``20-40`` = (0.2, 0.4], ``40-60`` = (0.4, 0.6]; masks above 60 % are not used.
 * **Assignment** at test time: images in sorted file-name order, image k gets mask ``k mod N`` of the bin's
   sorted mask list (the releases' ``MASK = 6``). Training: a uniformly random mask per sample.
 * **Landmarks** (INCLG): one text file ``<image stem>.txt`` per image with 136 numbers x0 y0 … x67 y67 in the
   original image's pixels; moved with the crop, scaled to ``size``, rounded (+0.5, truncate), clamped to
-  [0, size−1] (inclg.md §7).
+  [0, size−1] (docs/models/inclg.md).
 * **Determinism**: every random choice of sample ``i`` in epoch ``e`` comes from ``numpy.random.default_rng((seed,
   e, i))``, and :class:`StepBatchSampler` derives the order of epoch ``e`` from ``(seed, e)``, so a run resumed at
   any step (and any number of loader workers) sees the same batches.

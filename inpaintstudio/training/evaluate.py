@@ -1,4 +1,4 @@
-"""The thesis evaluation protocol (shared/specs/evaluation.md §2–5, §10) over any engine of the studio.
+"""The thesis evaluation protocol (as in the thesis' released test code) over any engine of the studio.
 
 For every mask bin: images in sorted file-name order, centre-cropped and resized to the model's working size S (256²
 for every model but ``tsgl_512``, 512²); image k gets mask ``k mod N`` of the bin's sorted mask list (or, with

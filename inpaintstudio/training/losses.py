@@ -5,17 +5,16 @@ polarity), ``Î = O·H + I·(1−H)`` the composite. All images here are in the 
 SEM-Net, M×T, HINT, INCLG, CSFC; [−1, 1] for TSGL). "mean" is over every element of the tensor.
 
 =========  ==========================================================================================
-family     generator loss (reference = released code; see the spec section named)
+family     generator loss (reference = released code; docs/models/<model>.md)
 =========  ==========================================================================================
 sem_net    1·L1/mean(H) + 0.1·perc(VGG-19 relu{1..5}_1) + 250·style(VGG-19 relu2_2/3_4/4_4/5_2 of O·H vs I·H)
-           + 0.01·LSGAN(D(O))                                                       (sem_net.md §6)
-mxt        as sem_net but plain L1 (no 1/mean(H))                                   (mxt.md §3)
-hint       as sem_net                                                               (hint.md §6)
-inclg      as sem_net + 0.1·TV(Î) + 0.00046·landmark L2 norm (256-px units)        (inclg.md §5)
+           + 0.01·LSGAN(D(O))
+mxt        as sem_net but plain L1 (no 1/mean(H))
+hint       as sem_net
+inclg      as sem_net + 0.1·TV(Î) + 0.00046·landmark L2 norm (256-px units)
 tsgl       5·L1(O·H, I·H) + 1·L1(O·(1−H), I·(1−H)) + the same on the aux edge map + 0.1·hinge(D(Î))
-                                                                                    (tsgl.md §4.2)
 csfc       mean|O−I| + 5·mean(|O−I|·H) + 0.05·Σ perc(VGG-16 pool1–3, O and Î) + 120·Σ squared-Gram style
-           (O and Î) + 0.01·TV on the 3×3-dilated hole, no GAN                     (cross_scale.md §4)
+           (O and Î) + 0.01·TV on the 3×3-dilated hole, no GAN
 =========  ==========================================================================================
 
 VGG inputs are the images as given (no ImageNet normalisation), as all the releases do. Gram(F) = F·Fᵀ/(C·H·W).

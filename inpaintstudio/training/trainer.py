@@ -9,9 +9,12 @@ letting D accumulate the generator's adversarial gradient is not reproduced):
 4. both LR schedulers step (per iteration, milestones in iterations).
 
 CUDA runs the forward passes under float16 autocast with a GradScaler (``amp``); the VGG terms run in float32.
-Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised (NCCL on CUDA, gloo on CPU), rank 0's
-weights are broadcast, gradients are averaged with one all-reduce per network per step and buffers (spectral-norm
-vectors, BatchNorm statistics) follow rank 0 after every step. Each rank reads its own slice of every global
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group is initialised (NCCL on CUDA, gloo on CPU) and both networks
+are wrapped in ``torch.nn.parallel.DistributedDataParallel``: it broadcasts rank 0's weights, averages gradients in
+backward and broadcasts buffers before each forward; buffers (spectral-norm vectors, BatchNorm statistics) also follow
+rank 0 after every step so the ranks end identical. The generator's training call (``predict`` or the spec's
+``forward``, which may call methods other than ``forward``) is wrapped as one module so DDP sees it; evaluation,
+samples and export use the unwrapped networks. Each rank reads its own slice of every global
 batch. Only rank 0 writes logs, samples, checkpoints and exports.
 
 Checkpoint (``<output_dir>/checkpoints/last.pt`` and ``step_<n>.pt``): generator, discriminator, optimisers,
@@ -150,6 +153,19 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _GeneratorCall(nn.Module):
+    """The generator's training call as one module, so DistributedDataParallel wraps the whole of it."""
+
+    def __init__(self, trainer: "Trainer") -> None:
+        super().__init__()
+        self.net = trainer.generator
+        self._run = lambda net, image01, hole, texture01: specs.run_generator(  # noqa: E731
+            trainer.module, trainer.card, net, image01, hole, texture01, training=True)
+
+    def forward(self, image01: Tensor, hole: Tensor, texture01: Tensor | None) -> dict[str, Tensor]:
+        return self._run(self.net, image01, hole, texture01)
+
+
 def _milestone_steps(milestones: tuple[float, ...], iterations: int) -> list[int]:
     return sorted({int(round(m * iterations)) if m < 1 else int(m) for m in milestones})
 
@@ -217,8 +233,10 @@ class Trainer:
         self.out_dir = Path(cfg.output_dir)
         self._csv_path = self.out_dir / "log.csv"
         self._tb = None
+        self._generator_call: nn.Module = _GeneratorCall(self)
+        self._discriminator_call: nn.Module | None = self.discriminator
         if self.world_size > 1:
-            self._broadcast_parameters()
+            self._wrap_distributed()
 
     # ------------------------------------------------------------------------------------ set-up
     @staticmethod
@@ -238,26 +256,15 @@ class Trainer:
     def _networks(self) -> list[nn.Module]:
         return [n for n in (self.generator, self.discriminator) if n is not None]
 
-    def _broadcast_parameters(self) -> None:
-        for net in self._networks():
-            for tensor in list(net.parameters()) + list(net.buffers()):
-                dist.broadcast(tensor.data, src=0)
+    def _wrap_distributed(self) -> None:
+        from torch.nn.parallel import DistributedDataParallel
 
-    def _average_gradients(self, net: nn.Module) -> None:
-        if self.world_size == 1:
-            return
-        params = [p for p in net.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p))
-            offset += n
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # the generator may register modules its forward never uses (SEM-Net's released definition does)
+        self._generator_call = DistributedDataParallel(self._generator_call, device_ids=ids,
+                                                       find_unused_parameters=True)
+        if self.discriminator is not None:
+            self._discriminator_call = DistributedDataParallel(self.discriminator, device_ids=ids)
 
     def _sync_buffers(self) -> None:
         if self.world_size == 1:
@@ -293,8 +300,7 @@ class Trainer:
         self.generator.train()
         with self._autocast():
             texture = batch.get("texture")
-            out = specs.run_generator(self.module, card, self.generator, image01, hole,
-                                         None if texture is None else texture.to(self.device), training=True)
+            out = self._generator_call(image01, hole, None if texture is None else texture.to(self.device))
         fake = out["image"].float()
         comp = fake * hole + target * (1 - hole)
         d_input = comp if lc.adv_input == "composite" else fake
@@ -304,11 +310,10 @@ class Trainer:
             self.discriminator.train()
             self.discriminator.requires_grad_(True)
             with self._autocast():
-                d_loss = gan_discriminator_loss(self.discriminator(target).float(),
-                                                self.discriminator(d_input.detach()).float(), lc.gan)
+                d_loss = gan_discriminator_loss(self._discriminator_call(target).float(),
+                                                self._discriminator_call(d_input.detach()).float(), lc.gan)
             self.d_opt.zero_grad(set_to_none=True)
             self.scaler.scale(d_loss).backward()
-            self._average_gradients(self.discriminator)
             self._clip(self.discriminator, self.d_opt)
             self.scaler.step(self.d_opt)
             logs["d_loss"] = float(d_loss.detach())
@@ -316,7 +321,7 @@ class Trainer:
         fake_scores = None
         if self.discriminator is not None:
             self.discriminator.requires_grad_(False)
-            with self._autocast():
+            with self._autocast():  # D is frozen here: the unwrapped network, so its DDP wrapper expects no backward
                 fake_scores = self.discriminator(d_input).float()
         landmarks = out.get("landmarks")
         target_lmk = batch.get("landmarks")
@@ -328,7 +333,6 @@ class Trainer:
         )
         self.g_opt.zero_grad(set_to_none=True)
         self.scaler.scale(terms.total).backward()
-        self._average_gradients(self.generator)
         self._clip(self.generator, self.g_opt)
         self.scaler.step(self.g_opt)
         self.scaler.update()
