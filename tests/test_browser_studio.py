@@ -70,6 +70,18 @@ def _paint_stroke(page, fractions: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
+def _wait_until_drawn(page, editor_id: str, seconds: float = 60.0) -> None:
+    """Until the editor's canvas shows a photo (an empty canvas is flat): strokes before that are lost."""
+    import cv2
+
+    for _ in range(int(seconds * 4)):
+        shot = page.locator(f"#{editor_id} canvas").first.screenshot()
+        if cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_GRAYSCALE).std() > 20:
+            return
+        page.wait_for_timeout(250)
+    raise AssertionError("the editor never drew the photo")
+
+
 def _close_toasts(page) -> None:
     """Dismiss error toasts so that the screenshots show the studio (the error was checked already)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -106,6 +118,7 @@ def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_pat
     image_io.save_image(photo_path, photo)
     page.locator("#photo-upload input[type=file]").set_input_files(str(photo_path))
     page.locator("#status").get_by_text("Photo: 1600×1600 px (editor copy 1280×1280").wait_for()
+    _wait_until_drawn(page, "editor")
     _paint_stroke(page, [(0.30, 0.30), (0.45, 0.35), (0.55, 0.45)])
     page.locator("#models").get_by_text("opencv_telea (ready)").click()
     page.locator("#run").click()

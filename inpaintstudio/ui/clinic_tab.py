@@ -248,7 +248,7 @@ def build_clinic_tab(config: StudioConfig, root: Path) -> None:
             shown = gr.Dropdown([], label="Model shown", elem_id="clinic-shown")
             export = gr.DownloadButton("Side-by-side PNG (full size, with the overlays shown)", variant="primary",
                                        elem_id="clinic-export")
-    gallery = gr.Gallery(label="Results (model · time)", format="png", columns=4, height=240, interactive=False,
+    gallery = gr.Gallery(label="Results (model · time)", format="png", columns=4, height="auto", interactive=False,
                          object_fit="contain", elem_id="clinic-gallery", buttons=["fullscreen"])
 
     photo.change(handlers["open"], [session, photo, side], [session, editor, status], api_name="clinic_open")

@@ -318,7 +318,7 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
                                                 variant="primary")
             use_button = gr.Button("Use result as new base")
             undo_button = gr.Button("Undo")
-    gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height=280,
+    gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height="auto",
                          object_fit="contain", interactive=False, elem_id="gallery", buttons=["fullscreen"])
     if examples:
         gr.Examples(examples=[[path] for path in examples], inputs=[photo], label="Example photos",

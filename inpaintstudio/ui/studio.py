@@ -39,6 +39,7 @@ DEFAULT_PORT = 7860
 
 _CSS = """
 #status, #clinic-status {min-height: 3em}
+#gallery .caption-label, #clinic-gallery .caption-label {opacity: 1}
 """
 
 

@@ -35,6 +35,9 @@ _CAPABILITY_FLAGS = {
     "AVX2": ["-mavx2", "-mfma", "-mf16c"],
 }
 
+# A build lock older than this was left by a stopped build (a build takes well under a minute on an idle machine).
+STALE_LOCK_SECONDS = 600
+
 _lock = threading.Lock()
 _state: dict[str, Any] = {"tried": False, "ops": None, "error": None, "seconds": None}
 
@@ -53,6 +56,17 @@ def _capability() -> str:
     return capability if capability in _CAPABILITY_FLAGS else "DEFAULT"
 
 
+def build_name() -> str:
+    """One build per instruction set and torch version (a library built against another torch must not be loaded)."""
+    version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
+    return f"inpaintstudio_scan_{_capability().lower()}_torch{version}"
+
+
+def library_path() -> Path:
+    """Where the built library lies."""
+    return cache_dir() / "torch_extensions" / build_name() / f"{build_name()}.so"
+
+
 def _build() -> Any:
     import time
 
@@ -64,11 +78,12 @@ def _build() -> Any:
     if not cpp_extension.is_ninja_available():
         raise RuntimeError("ninja is not installed (pip install ninja)")
     capability = _capability()
-    # One build per instruction set and torch version (a library built against another torch must not be loaded).
-    version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    name = f"inpaintstudio_scan_{capability.lower()}_torch{version}"
+    name = build_name()
     build_dir = cache_dir() / "torch_extensions" / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    lock = build_dir / "lock"  # torch's build lock; a build stopped midway leaves it, and later loads would wait
+    if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
+        lock.unlink(missing_ok=True)
     flags = ["-O3", "-ffp-contract=fast"]
     if capability != "DEFAULT":
         flags += [f"-DCPU_CAPABILITY={capability}", f"-DCPU_CAPABILITY_{capability}", *_CAPABILITY_FLAGS[capability]]
