@@ -137,7 +137,7 @@ def _stroke(page, editor_id: str, view: EditorView, points: list[tuple[float, fl
 
 
 def _download(page, selector: str, target: Path) -> Path:
-    with page.expect_download(timeout=300_000) as info:
+    with page.expect_download(timeout=600_000) as info:
         page.locator(selector).click()
     info.value.save_as(target)
     return target
