@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -17,6 +19,22 @@ def parity_dir(model: str) -> Path:
     folder = FIXTURES / model
     assert (folder / "config.json").is_file(), f"parity fixture missing: {folder}"
     return folder
+
+
+def fixture_tensors_of(folder: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """A parity fixture's ``weights``, ``inputs`` and ``outputs`` files, each as name -> tensor."""
+    from safetensors.torch import load_file
+
+    return {name: load_file(str(folder / f"{name}.safetensors")) for name in ("weights", "inputs", "outputs")}
+
+
+def fixture_net(module: ModuleType, config: Any, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """``module.build(config)`` with ``state`` loaded strictly, in eval mode."""
+    from inpaintstudio import weights
+
+    net = module.build(config)
+    weights.load_strict(net, state)
+    return net.eval()
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import lama
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import REPO, fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("lama")
 
@@ -28,13 +27,8 @@ def fixture_config() -> lama.Config:
 
 @pytest.fixture(scope="module")
 def fixture_tensors() -> dict[str, dict[str, torch.Tensor]]:
-    return {name: load_file(str(FIXTURE / f"{name}.safetensors")) for name in ("weights", "inputs", "outputs")}
+    return fixture_tensors_of(FIXTURE)
 
-
-def _fixture_net(config: lama.Config, state: dict[str, torch.Tensor]) -> lama.LaMa:
-    net = lama.build(config)
-    weights.load_strict(net, state)
-    return net.eval()
 
 
 # ------------------------------------------------------------------------------------------------- parity
@@ -117,7 +111,7 @@ def test_size_rule(fixture_config) -> None:
 def test_official_predict_pads_symmetric_bottom_right(fixture_config, fixture_tensors) -> None:
     """A 61×59 crop of the fixture: padded to 64×64 by repeating the edge (numpy 'symmetric'), composited, cropped
     back and truncated to uint8; the known pixels come back unchanged."""
-    net = _fixture_net(fixture_config, fixture_tensors["weights"])
+    net = fixture_net(lama, fixture_config, fixture_tensors["weights"])
     inputs = fixture_tensors["inputs"]
     rgb = np.round(inputs["image"][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[:61, :59]
     mask = (inputs["mask"][0, 0].numpy() * 255).astype(np.uint8)[:61, :59]
@@ -137,7 +131,7 @@ def test_official_predict_pads_symmetric_bottom_right(fixture_config, fixture_te
 
 
 def test_predict_returns_the_raw_prediction(fixture_config, fixture_tensors) -> None:
-    net = _fixture_net(fixture_config, fixture_tensors["weights"])
+    net = fixture_net(lama, fixture_config, fixture_tensors["weights"])
     inputs = fixture_tensors["inputs"]
     image = inputs["image"] * (1 - inputs["mask"])  # the card fills holes with 0
     with torch.no_grad():
@@ -160,7 +154,7 @@ def test_pipeline_matches_the_official_predict_path(fixture_config, fixture_tens
         rgb = np.round(inputs["image"][0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[:61, :59].copy()
         mask = inputs["mask"][0, 0].numpy()[:61, :59] > 0
         result = pipeline.inpaint(rgb, mask, card.name, {"strategy": "full"})
-        official = lama.official_predict(_fixture_net(fixture_config, fixture_tensors["weights"]), rgb,
+        official = lama.official_predict(fixture_net(lama, fixture_config, fixture_tensors["weights"]), rgb,
                                          mask.astype(np.uint8) * 255)
     finally:
         registry.unregister(card.name)
@@ -249,7 +243,7 @@ class _TracedLaMa(torch.nn.Module):
 @pytest.mark.filterwarnings("ignore:'torch.load' received a zip file that looks like a TorchScript archive")
 def test_import_torchscript_checkpoint(tmp_path, fixture_config, fixture_tensors) -> None:
     """big-lama.pt: a traced wrapper whose state_dict keys are 'model.generator.' + the generator's names."""
-    generator = _fixture_net(fixture_config, fixture_tensors["weights"])
+    generator = fixture_net(lama, fixture_config, fixture_tensors["weights"])
     inputs = fixture_tensors["inputs"]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the size check is a constant in the trace
@@ -266,7 +260,7 @@ def test_import_torchscript_checkpoint(tmp_path, fixture_config, fixture_tensors
         registry.unregister(name)
     assert report.dropped == [] and report.missing == [] and report.tensors == 157
     state, _ = weights.read_checkpoint(tmp_path / "lama.safetensors")
-    net = _fixture_net(fixture_config, state)
+    net = fixture_net(lama, fixture_config, state)
     with torch.no_grad():
         out = lama.parity_forward(net, inputs)
     assert float((out["inpainted"] - fixture_tensors["outputs"]["inpainted"]).abs().max()) < 1e-5

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import tsgl
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import REPO, fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("tsgl")
 PREPROCESSING = FIXTURE / "preprocessing" / "preprocessing.safetensors"
@@ -28,13 +28,8 @@ def fixture_config() -> tsgl.Config:
 
 @pytest.fixture(scope="module")
 def fixture_tensors() -> dict[str, dict[str, torch.Tensor]]:
-    return {name: load_file(str(FIXTURE / f"{name}.safetensors")) for name in ("weights", "inputs", "outputs")}
+    return fixture_tensors_of(FIXTURE)
 
-
-def _fixture_net(config: tsgl.Config, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    net = tsgl.build(config)
-    weights.load_strict(net, state)
-    return net.eval()
 
 
 # ------------------------------------------------------------------------------------------------- parity
@@ -132,7 +127,7 @@ def test_paper_depths_parameter_count() -> None:
 
 # ------------------------------------------------------------------------------------------------- switches
 def test_raw_reshape_bug_switch_changes_output(fixture_config, fixture_tensors) -> None:
-    net = _fixture_net(dataclasses.replace(fixture_config, clb_raw_reshape=False), fixture_tensors["weights"])
+    net = fixture_net(tsgl, dataclasses.replace(fixture_config, clb_raw_reshape=False), fixture_tensors["weights"])
     with torch.no_grad():
         out = tsgl.parity_forward(net, fixture_tensors["inputs"])["output_raw"]
     assert float((out - fixture_tensors["outputs"]["output_raw"]).abs().max()) > 0.1
@@ -195,7 +190,7 @@ def test_import_official_checkpoint_round_trip(tmp_path, fixture_config, fixture
     assert report.dropped == [] and report.missing == []
     assert report.tensors == len(fixture_tensors["weights"]) == 548
     state, _ = weights.read_checkpoint(tmp_path / "out.safetensors")
-    net = _fixture_net(fixture_config, state)
+    net = fixture_net(tsgl, fixture_config, state)
     with torch.no_grad():
         out = tsgl.parity_forward(net, fixture_tensors["inputs"])
     expected = fixture_tensors["outputs"]
@@ -240,7 +235,7 @@ def test_structure_partial_conv_matches_the_official_count() -> None:
 
 
 def test_predict_uses_known_mask_polarity(fixture_config, fixture_tensors) -> None:
-    net = _fixture_net(dataclasses.replace(fixture_config, rtv_solver="direct"), fixture_tensors["weights"])
+    net = fixture_net(tsgl, dataclasses.replace(fixture_config, rtv_solver="direct"), fixture_tensors["weights"])
     inputs = fixture_tensors["inputs"]
     known = inputs["mask"]
     image = inputs["image"] * known  # holes filled with 0, as the card asks

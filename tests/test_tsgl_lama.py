@@ -9,12 +9,11 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import tsgl_lama
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import REPO, fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("tsgl_512")
 
@@ -26,13 +25,8 @@ def fixture_json() -> dict:
 
 @pytest.fixture(scope="module")
 def fixture_tensors() -> dict[str, dict[str, torch.Tensor]]:
-    return {name: load_file(str(FIXTURE / f"{name}.safetensors")) for name in ("weights", "inputs", "outputs")}
+    return fixture_tensors_of(FIXTURE)
 
-
-def _fixture_net(config: tsgl_lama.LamaConfig, state: dict[str, torch.Tensor]) -> tsgl_lama.TSGLLama:
-    net = tsgl_lama.build(config)
-    weights.load_strict(net, state)
-    return net.eval()
 
 
 # ------------------------------------------------------------------------------------------------- parity
@@ -87,7 +81,7 @@ def test_fixture_config_refuses_what_is_not_built(fixture_json, change, message)
 
 def test_wrong_range_or_polarity_misses_the_fixture(fixture_json, fixture_tensors) -> None:
     """The fixture settles the convention: [0, 1] image and 1 = hole. [−1, 1] or the known mask are far off."""
-    net = _fixture_net(tsgl_lama.config_from_fixture(fixture_json), fixture_tensors["weights"])
+    net = fixture_net(tsgl_lama, tsgl_lama.config_from_fixture(fixture_json), fixture_tensors["weights"])
     inputs, expected = fixture_tensors["inputs"], fixture_tensors["outputs"]["output_raw"]
     signed = dict(inputs, image=inputs["image"] * 2 - 1)
     flipped = dict(inputs, mask=1 - inputs["mask"])
@@ -141,8 +135,8 @@ def test_predict_follows_the_test_script_and_the_range_switch(fixture_json, fixt
     inputs = fixture_tensors["inputs"]
     holes = inputs["mask"]
     image = inputs["image"] * (1 - holes)  # the card: [0, 1], holes filled with 0
-    unit = _fixture_net(cfg, fixture_tensors["weights"])
-    signed = _fixture_net(dataclasses.replace(cfg, image_range="signed"), fixture_tensors["weights"])
+    unit = fixture_net(tsgl_lama, cfg, fixture_tensors["weights"])
+    signed = fixture_net(tsgl_lama, dataclasses.replace(cfg, image_range="signed"), fixture_tensors["weights"])
     with torch.no_grad():
         out = tsgl_lama.predict(unit, image, holes)["image"]
         gray, edge = tsgl_lama._structure_batch(image, 1 - holes, cfg.canny_sigma)
@@ -188,7 +182,7 @@ def test_import_dataparallel_checkpoint(tmp_path, fixture_json, fixture_tensors)
     assert report.dropped == [] and report.missing == [] and report.tensors == 634
     state, _ = weights.read_checkpoint(tmp_path / "out.safetensors")
     assert not any(key.startswith("module.") for key in state)
-    net = _fixture_net(config, state)
+    net = fixture_net(tsgl_lama, config, state)
     with torch.no_grad():
         out = tsgl_lama.parity_forward(net, fixture_tensors["inputs"])["output_raw"]
     assert float((out - fixture_tensors["outputs"]["output_raw"]).abs().max()) < 1e-4
