@@ -37,9 +37,13 @@ class SPADE(nn.Module):
 
     def normalise(self, x: Tensor) -> Tensor:
         if self.norm == "positional":
-            mean = x.mean(dim=1, keepdim=True)
-            var = x.var(dim=1, keepdim=True, unbiased=self.positional_var == "unbiased")
-            return (x - mean) / torch.sqrt(var + 1e-5)
+            # Where the channels are nearly equal, float32 rounding of the mean is divided by sqrt(1e-5) and its last
+            # bits depend on how the reduction is vectorised (buffer alignment), so runs would differ by up to 5e-4;
+            # float64 statistics make the result the same on every run and closer to exact arithmetic.
+            wide = x.double()
+            mean = wide.mean(dim=1, keepdim=True)
+            var = wide.var(dim=1, keepdim=True, unbiased=self.positional_var == "unbiased")
+            return ((wide - mean) / torch.sqrt(var + 1e-5)).to(x.dtype)
         if self.global_norm == "instance":
             return F.instance_norm(x, eps=1e-5)
         return self.param_free_norm(x)
