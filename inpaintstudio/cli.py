@@ -35,18 +35,28 @@ Adder = Callable[[argparse._SubParsersAction], None]
 
 # --------------------------------------------------------------------------------------------- parity
 def _add_parity(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("parity", help="check a fixture folder against the authors' outputs")
-    p.add_argument("folder", type=Path, help="folder with config.json, weights/inputs/outputs.safetensors")
+    p = sub.add_parser("parity", help="check fixture folders against the authors' outputs")
+    p.add_argument("folders", nargs="+", type=Path, metavar="folder",
+                   help="folder(s) with config.json, weights/inputs/outputs.safetensors")
     p.add_argument("--model", help="model name (default: config.json's 'model', else the folder name)")
     p.set_defaults(func=_run_parity)
 
 
 def _run_parity(args: argparse.Namespace) -> int:
-    from inpaintstudio.parity import run_parity
+    from inpaintstudio.parity import ParityInputError, run_parity
 
-    report = run_parity(args.folder, model=args.model)  # unreadable fixtures: ParityInputError, exit 2
-    print(report.table())
-    return EXIT_OK if report.ok else EXIT_FAILED
+    if args.model and len(args.folders) > 1:
+        raise ParityInputError("--model names the model of one folder; give one folder with it")
+    failed = []
+    for index, folder in enumerate(args.folders):
+        report = run_parity(folder, model=args.model)  # unreadable fixtures: ParityInputError, exit 2
+        print(("\n" if index else "") + report.table(), flush=True)
+        if not report.ok:
+            failed.append(report.model)
+    if len(args.folders) > 1:
+        print(f"\n{len(args.folders) - len(failed)} of {len(args.folders)} fixtures pass"
+              + (f"; failing: {', '.join(failed)}" if failed else ""))
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # -------------------------------------------------------------------------------------------- weights

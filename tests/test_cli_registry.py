@@ -203,8 +203,12 @@ def test_cli_errors_have_stable_codes(photo_and_mask, tmp_path: Path, capsys: py
     assert not Path(out).exists()
 
 
-def test_cli_compare_and_models(photo_and_mask, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_compare_and_models(photo_and_mask, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     image_path, mask_path, image, _ = photo_and_mask
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(empty))
     grid = tmp_path / "grid.png"
     code = main(["compare", str(image_path), str(mask_path), "-m", "patchmatch", "-m", "opencv_telea",
                  "-o", str(grid)])
@@ -213,4 +217,6 @@ def test_cli_compare_and_models(photo_and_mask, tmp_path: Path, capsys: pytest.C
     assert panels.shape[0] > image.shape[0] and panels.shape[1] > 3 * image.shape[1]
     assert main(["models"]) == EXIT_OK
     table = capsys.readouterr().out
-    assert "patchmatch" in table and "builtin" in table and "missing" in table
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:] if line.strip()}
+    assert rows["patchmatch"][1:3] == ["classical", "builtin"]
+    assert rows["hint"][1:3] == ["deep", "missing"] and str(empty / "hint.safetensors") in table

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ from safetensors.torch import load_file
 from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import hint
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import parity_dir
 
 FIXTURE = parity_dir("hint")
 FIXTURE_JSON = json.loads((FIXTURE / "config.json").read_text())
@@ -41,15 +39,6 @@ def test_parity_with_official_outputs() -> None:
     assert set(errors) == {"output_raw", "output_composite", "output_float64_reference"}
     assert all(err is not None and err <= PARITY_ATOL for err in errors.values())
 
-
-def test_parity_cli() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "inpaintstudio", "parity", str(FIXTURE)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS" in done.stdout
-    assert "output_raw" in done.stdout
 
 
 def test_intermediates_match_official(fixture_net, fixture_inputs) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ from safetensors.torch import load_file
 from inpaintstudio import registry
 from inpaintstudio.models import inclg
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import parity_dir
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +37,6 @@ def test_parity_with_official_code() -> None:
     assert rows["landmarks"].max_abs_error <= 1e-5
     assert rows["output_raw"].max_abs_error <= 2e-4
 
-
-def test_parity_command_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "inpaintstudio", "parity", str(parity_dir("inclg"))],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS" in done.stdout and "landmark_cells_yx" in done.stdout
 
 
 def test_default_keys_and_parameter_count() -> None:

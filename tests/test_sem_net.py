@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,7 +12,7 @@ from safetensors.torch import load_file
 from inpaintstudio import loading, registry, weights
 from inpaintstudio.models import sem_net
 from inpaintstudio.parity import run_parity
-from tests.conftest import REPO, parity_dir
+from tests.conftest import parity_dir
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -35,14 +32,6 @@ def test_parity_with_official_code() -> None:
     assert errors["output_raw"] < 1e-4 and errors["output_composite"] < 1e-4
     assert errors["output_float64_reference"] < 1e-4
 
-
-def test_parity_cli() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "inpaintstudio", "parity", str(parity_dir("sem_net"))],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "output_raw" in result.stdout and "PASS" in result.stdout
 
 
 def test_intermediates_match_official_modules() -> None:

@@ -244,10 +244,21 @@ def test_several_models_one_click_unavailable_one_skipped_with_reason(client, tm
     np.testing.assert_array_equal(_load(before[0]), photo)
 
 
-def test_only_unavailable_models_is_an_error_and_no_run_happens(client, tmp_path):
+def test_only_unavailable_models_is_an_error_and_no_run_happens(client, tmp_path, monkeypatch):
+    calls: list[str] = []
+    real_inpaint = pipeline.inpaint
+
+    def counting_inpaint(image, mask, model, *args, **kwargs):
+        calls.append(getattr(model, "name", model))
+        return real_inpaint(image, mask, model, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "inpaint", counting_inpaint)
     editor = _editor(tmp_path, _photo(64, 64, seed=6), (10, 10, 30, 30))
     with pytest.raises(AppError, match=r"none of the chosen models can run here: mxt was not run: weights missing"):
         _run(client, editor, ["mxt"])
+    assert calls == []
+    _run(client, editor, ["opencv_telea"])  # the spy sees a run that does happen
+    assert calls == ["opencv_telea"]
 
 
 def test_strategy_controls_reach_the_pipeline(client, tmp_path):
@@ -294,10 +305,21 @@ def test_corrupt_file_shows_readable_error(client, tmp_path):
         client.predict(handle_file(str(bad)), api_name="/open_image")
 
 
-def test_huge_image_is_refused_before_decoding(client, tmp_path):
+def test_huge_image_is_refused_before_decoding(client, tmp_path, monkeypatch):
+    decoded: list[tuple[int, int]] = []
+    real_decode = image_io._decode
+
+    def counting_decode(image, label):
+        decoded.append(image.size)
+        return real_decode(image, label)
+
+    monkeypatch.setattr(image_io, "_decode", counting_decode)
     huge = np.zeros((1500, 1500, 3), np.uint8)  # 2.25 MP > the studio's 2 MP limit
     with pytest.raises(AppError, match=r"MP"):
         client.predict(handle_file(_write(tmp_path / "huge.png", huge)), api_name="/open_image")
+    assert decoded == []
+    client.predict(handle_file(_write(tmp_path / "small.png", huge[:100, :120])), api_name="/open_image")
+    assert decoded == [(120, 100)]  # the spy sees a decode that does happen
 
 
 def test_exif_orientation_applied_once(client, tmp_path):
