@@ -108,12 +108,18 @@ _FILLERS: dict[str, Callable[..., np.ndarray]] = {
 
 @dataclass
 class ClassicalEngine:
+    """A classical filler. It works on 8-bit pixels: given uint8 it answers uint8 (no float round trip);
+    given float [0, 1] (tiles, resized and coarse runs) it answers float."""
+
     card: ModelCard
     device: str = "cpu"
     options: dict[str, Any] | None = None
+    takes_uint8: bool = True
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
         filled = _FILLERS[self.card.name](_to_uint8(image), mask.astype(bool), **(self.options or {}))
+        if image.dtype == np.uint8:
+            return EngineOutput(image=filled)
         return EngineOutput(image=filled.astype(np.float32) / 255.0)
 
 

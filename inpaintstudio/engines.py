@@ -57,7 +57,8 @@ def from_network(image: Array, convention: InputConvention) -> Array:
 
 @dataclass
 class EngineOutput:
-    """A filled region: ``image`` float32 H×W×3 in [0, 1]; ``landmarks`` (K×2, pixel x,y) if any."""
+    """A filled region: ``image`` float32 H×W×3 in [0, 1], or uint8 H×W×3 from an engine that was given uint8
+    (``takes_uint8``); ``landmarks`` (K×2, pixel x,y) if any."""
 
     image: np.ndarray
     landmarks: np.ndarray | None = None

@@ -400,24 +400,25 @@ def _is_cuda_oom(error: BaseException) -> bool:
 
 def _fill_region(
     engine: Engine,
-    image01: np.ndarray,
+    pixels: np.ndarray,
     mask: np.ndarray,
     plan: RegionPlan,
     options: InpaintOptions,
     progress: Progress | None,
 ) -> EngineOutput:
+    """``pixels``: float32 [0, 1], or uint8 for a direct region of an engine that ``takes_uint8``."""
     card = engine.card
     tile = options.tile_size or card.tile_size
     overlap = card.tile_overlap if options.tile_overlap is None else options.tile_overlap
     while True:
         try:
             if plan.mode == "direct":
-                return _run_padded(engine, image01, mask)
+                return _run_padded(engine, pixels, mask)
             if plan.mode == "resize":
-                return _run_resized(engine, image01, mask, plan.scale)
+                return _run_resized(engine, pixels, mask, plan.scale)
             if plan.mode == "refine":
-                return _run_refined(engine, image01, mask, plan.scale)
-            out, plan.tiles = _run_tiled(engine, image01, mask, tile, overlap, progress)
+                return _run_refined(engine, pixels, mask, plan.scale)
+            out, plan.tiles = _run_tiled(engine, pixels, mask, tile, overlap, progress)
             return out
         except Exception as error:
             if not _is_cuda_oom(error) or tile <= 64:
@@ -478,18 +479,25 @@ def inpaint(
     for index, plan in enumerate(result.regions):
         x0, y0, x1, y1 = plan.box
         region_hole = hole[y0:y1, x0:x1]
-        region = image[y0:y1, x0:x1].astype(np.float32) / 255.0
+        region = image[y0:y1, x0:x1]
+        if not (plan.mode == "direct" and getattr(engine, "takes_uint8", False)):
+            region = region.astype(np.float32) / 255.0  # 8-bit engines run direct regions on the bytes themselves
 
         def region_progress(fraction: float, text: str, index: int = index) -> None:
             if progress is not None:
                 progress((index + fraction) / len(result.regions), f"region {index + 1}/{len(result.regions)}: {text}")
 
         out = _fill_region(engine, region, region_hole, plan, options, region_progress)
-        filled = np.clip(np.rint(out.image * 255.0), 0, 255).astype(np.uint8)
+        if out.image.dtype == np.uint8:
+            filled, filled01 = out.image, None
+        else:
+            filled01 = np.clip(out.image, 0.0, 1.0)
+            filled = np.rint(filled01 * 255.0).astype(np.uint8)
         target = result.image[y0:y1, x0:x1]
         target[region_hole] = filled[region_hole]
         if result.image01 is not None:
-            result.image01[y0:y1, x0:x1][region_hole] = np.clip(out.image, 0.0, 1.0)[region_hole]
+            hole_values = filled[region_hole] / np.float32(255) if filled01 is None else filled01[region_hole]
+            result.image01[y0:y1, x0:x1][region_hole] = hole_values
         area = int(region_hole.sum())
         if out.landmarks is not None and plan.mode != "tile" and area > landmark_area:
             result.landmarks = out.landmarks + np.array([x0, y0], np.float32)

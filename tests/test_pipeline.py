@@ -285,6 +285,38 @@ def test_classical_engines_fill_a_real_photo(model: str, photo: np.ndarray) -> N
     assert np.abs(hole.mean(0) - photo[ring].astype(float).mean(0)).max() < 40
 
 
+def test_classical_direct_regions_run_on_the_bytes(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """8-bit engines get the uint8 region itself (no float round trip) and their bytes land in the result."""
+    from inpaintstudio import classical
+
+    engine = pipeline.get_engine("opencv_telea")
+    seen: list[np.dtype] = []
+    real_run = classical.ClassicalEngine.run
+
+    def spying_run(self, image, mask):
+        seen.append(image.dtype)
+        out = real_run(self, image, mask)
+        seen.append(out.image.dtype)
+        return out
+
+    monkeypatch.setattr(classical.ClassicalEngine, "run", spying_run)
+    mask = np.zeros(photo.shape[:2], bool)
+    mask[100:140, 150:200] = True
+    result = inpaint(photo, mask, "opencv_telea", InpaintOptions(strategy="crop"), engine=engine, keep_float=True)
+    assert seen == [np.uint8, np.uint8]
+    expected = cv2.inpaint(photo[result.regions[0].box[1]:result.regions[0].box[3],
+                                 result.regions[0].box[0]:result.regions[0].box[2]].copy(),
+                           mask[result.regions[0].box[1]:result.regions[0].box[3],
+                                result.regions[0].box[0]:result.regions[0].box[2]].astype(np.uint8), 5,
+                           cv2.INPAINT_TELEA)
+    x0, y0, x1, y1 = result.regions[0].box
+    np.testing.assert_array_equal(result.image[y0:y1, x0:x1], np.where(mask[y0:y1, x0:x1, None],
+                                                                       expected, photo[y0:y1, x0:x1]))
+    np.testing.assert_array_equal(result.image01 * 255, result.image.astype(np.float32))
+    float_out = engine.run(photo[:64, :64].astype(np.float32) / 255, mask[:64, :64])  # tiles, coarse runs
+    assert float_out.image.dtype == np.float32 and float_out.image.max() <= 1.0
+
+
 def test_patchmatch_is_deterministic(photo: np.ndarray) -> None:
     mask = np.zeros(photo.shape[:2], bool)
     mask[120:160, 180:230] = True
