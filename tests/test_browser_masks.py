@@ -260,7 +260,10 @@ def test_edit_tab_uploaded_mask_plus_stroke_is_what_runs(page, tmp_path: Path, s
     page.locator("#models").get_by_text("patchmatch (ready)").click()  # off: telea is enough here
     page.locator("#models").get_by_text("opencv_telea (ready)").click()
     page.locator("#run").click()
-    page.locator("#status").get_by_text("opencv_telea").first.wait_for()
+    # the final status (its "Total" line), not the progress text shown while the run goes on: clicking the
+    # download button before the result exists downloads nothing
+    page.locator("#status").get_by_text("Total").wait_for()
+    assert "opencv_telea" in page.locator("#status").inner_text()
     result = image_io.load_image(_download(page, "#result-download", tmp_path / "result.png")).rgb
     assert result.shape == photo.shape
 

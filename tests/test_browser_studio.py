@@ -121,6 +121,7 @@ def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_pat
     _wait_until_drawn(page, "editor")
     _paint_stroke(page, [(0.30, 0.30), (0.45, 0.35), (0.55, 0.45)])
     page.locator("#models").get_by_text("opencv_telea (ready)").click()
+    assert page.locator("#result-download").is_disabled()  # nothing to download before a run
     page.locator("#run").click()
     gallery_images = page.locator("#gallery img")
     gallery_images.nth(1).wait_for()

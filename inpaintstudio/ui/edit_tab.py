@@ -65,6 +65,10 @@ def _comparison(session: EditSession, left: str | None, right: str | None) -> tu
     return (left_view, right_view), download
 
 
+def _enable() -> Any:
+    return gr.update(interactive=True)
+
+
 def _options(strategy: str | None, margin: float | None, tile_size: float | None) -> dict[str, Any]:
     options: dict[str, Any] = {"strategy": strategy or "auto"}
     if margin is not None:
@@ -314,8 +318,9 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
         with gr.Column(scale=1):
             left = gr.Dropdown([BEFORE], value=BEFORE, label="Left", allow_custom_value=False)
             right = gr.Dropdown([BEFORE], value=BEFORE, label="Right", allow_custom_value=False)
+            # disabled until a run has a result: a click before that would download nothing
             result_download = gr.DownloadButton("Download result (PNG, full size)", elem_id="result-download",
-                                                variant="primary")
+                                                variant="primary", interactive=False)
             use_button = gr.Button("Use result as new base")
             undo_button = gr.Button("Undo")
     gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height="auto",
@@ -341,6 +346,7 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
         concurrency_limit=config.run_workers,
         concurrency_id="inpaint",
     )
+    run_event.success(_enable, None, [result_download], api_name=False, queue=False)
     cancel_button.click(_cancelled, None, [status], cancels=[run_event], api_name=False, queue=False)
     gr.on([left.input, right.input], handlers["compare"], [session, left, right], [slider, result_download],
           api_name="compare")
