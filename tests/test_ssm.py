@@ -247,3 +247,21 @@ def test_mamba_backward_reaches_every_parameter() -> None:
     layer(torch.randn(1, 19, 8)).square().mean().backward()
     for name, param in layer.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_causal_conv_equals_the_depthwise_conv1d_it_replaces(bias: bool) -> None:
+    torch.manual_seed(3)
+    mamba = Mamba(8, d_state=4, d_conv=4, expand=2, conv_bias=bias)
+    x = torch.randn(2, 37, mamba.d_inner, requires_grad=True)  # B×L×E, sequence-major
+    ours = mamba._causal_conv(x)
+    conv = mamba.conv1d(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)  # the module's own convolution
+    torch.testing.assert_close(ours, conv, atol=1e-6, rtol=1e-6)
+    grad = torch.randn_like(ours)
+    ours_grads = torch.autograd.grad(ours, [x, mamba.conv1d.weight], grad)
+    conv_grads = torch.autograd.grad(conv, [x, mamba.conv1d.weight], grad)
+    for got, want in zip(ours_grads, conv_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    changed_future = x.detach().clone()
+    changed_future[:, 20:] += 1.0
+    torch.testing.assert_close(mamba._causal_conv(changed_future)[:, :20], ours[:, :20].detach(), atol=1e-6, rtol=0)

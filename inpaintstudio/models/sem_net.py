@@ -197,23 +197,25 @@ class SnakeMambaBlock(nn.Module):
             for by_columns in directions
         ]
 
-    def _scan(self, x: Tensor, order: Tensor, inverse: Tensor, norm: nn.LayerNorm, mamba: Mamba) -> Tensor:
-        batch, channels, height, width = x.shape
-        seq = x.reshape(batch, channels, height * width)[:, :, order].transpose(1, 2)  # B×L×D in scan order
+    def _scan(self, pixels: Tensor, order: Tensor, inverse: Tensor, norm: nn.LayerNorm, mamba: Mamba) -> Tensor:
+        """pixels: B×L×D in raster order -> B×L×D in raster order, through one scan direction."""
+        length, channels = pixels.shape[1:]
+        seq = pixels.index_select(1, order)  # B×L×D in scan order, contiguous (whole D-rows are copied)
         if self.use_pe:
-            length, device = height * width, x.device
+            device = pixels.device
             seq = seq + _cached(("pe", length, channels, device), lambda: positional_table(length, channels, device))
-        seq = mamba(norm(seq)).transpose(1, 2)
-        return seq[:, :, inverse].reshape(batch, channels, height, width)
+        return mamba(norm(seq)).index_select(1, inverse)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x.float()
-            orders = self._orders(x.shape[-2], x.shape[-1], x.device)
-            out = self._scan(x, *orders[0], self.norm, self.mamba)
+            batch, channels, height, width = x.shape
+            orders = self._orders(height, width, x.device)
+            pixels = x.permute(0, 2, 3, 1).reshape(batch, height * width, channels)  # one channels-last copy
+            out = self._scan(pixels, *orders[0], self.norm, self.mamba)
             if len(orders) > 1:
-                out = out + self._scan(x, *orders[1], self.norm2, self.mamba2)
-        return out
+                out = out + self._scan(pixels, *orders[1], self.norm2, self.mamba2)
+        return out.view(batch, height, width, channels).permute(0, 3, 1, 2).contiguous()
 
 
 class SEFN(nn.Module):

@@ -59,7 +59,7 @@ def _capability() -> str:
 def build_name() -> str:
     """One build per instruction set and torch version (a library built against another torch must not be loaded)."""
     version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    return f"inpaintstudio_scan_{_capability().lower()}_torch{version}"
+    return f"inpaintstudio_scan_{_capability().lower()}_omp_torch{version}"
 
 
 def library_path() -> Path:
@@ -84,12 +84,14 @@ def _build() -> Any:
     lock = build_dir / "lock"  # torch's build lock; a build stopped midway leaves it, and later loads would wait
     if lock.exists() and time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
         lock.unlink(missing_ok=True)
-    flags = ["-O3", "-ffp-contract=fast"]
+    # OpenMP: without it at::parallel_for in this library runs every task on one thread. The library links the
+    # libgomp that torch has already loaded (same soname), so torch.set_num_threads applies to it too.
+    flags = ["-O3", "-ffp-contract=fast", "-fopenmp"]
     if capability != "DEFAULT":
         flags += [f"-DCPU_CAPABILITY={capability}", f"-DCPU_CAPABILITY_{capability}", *_CAPABILITY_FLAGS[capability]]
     start = time.perf_counter()
-    cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, build_directory=str(build_dir),
-                       is_python_module=False, verbose=False)
+    cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                       build_directory=str(build_dir), is_python_module=False, verbose=False)
     _state["seconds"] = time.perf_counter() - start
     return torch.ops.inpaintstudio_scan
 

@@ -529,13 +529,26 @@ class Mamba(nn.Module):
             self.dt_proj.bias.copy_(inverse_softplus)
         self.dt_proj.bias._no_reinit = True
 
+    def _causal_conv(self, x: Tensor) -> Tensor:
+        """``conv1d`` (depthwise, causal: the first L outputs) on sequence-major B×L×E input, as K shifted
+        multiply-adds. The same sums as the convolution, without transposing the input to B×E×L and back."""
+        kernel = self.d_conv
+        weight = self.conv1d.weight[:, 0, :]  # E×K
+        padded = F.pad(x, (0, 0, kernel - 1, 0))  # K-1 zero steps in front
+        length = x.shape[1]
+        out = padded[:, kernel - 1 :] * weight[:, kernel - 1]
+        if self.conv1d.bias is not None:
+            out = out + self.conv1d.bias
+        for k in range(kernel - 1):
+            out.addcmul_(padded[:, k : k + length], weight[:, k])  # out is fresh: in place is safe for autograd
+        return out
+
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""
-        seqlen = hidden_states.shape[1]
-        xz = self.in_proj(hidden_states).transpose(1, 2)  # B×2E×L
-        x, z = xz.chunk(2, dim=1)
-        # Causal: keep the first L outputs. Stored sequence-major (B×L×E), as x_proj and the scan read it.
-        x = self.act(self.conv1d(x)[..., :seqlen].transpose(1, 2).contiguous())
+        xz = self.in_proj(hidden_states)  # B×L×2E
+        x, z = xz.chunk(2, dim=-1)
+        z = z.transpose(1, 2)  # B×E×L view
+        x = self.act(self._causal_conv(x))  # B×L×E, sequence-major as x_proj and the scan read it
         x_dbl = self.x_proj(x)  # B×L×(R+2N)
         x = x.transpose(1, 2)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
