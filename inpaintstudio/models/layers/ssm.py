@@ -531,24 +531,32 @@ class Mamba(nn.Module):
 
     def _causal_conv(self, x: Tensor) -> Tensor:
         """``conv1d`` (depthwise, causal: the first L outputs) on sequence-major B×L×E input, as K shifted
-        multiply-adds. The same sums as the convolution, without transposing the input to B×E×L and back."""
-        kernel = self.d_conv
-        weight = self.conv1d.weight[:, 0, :]  # E×K
-        padded = F.pad(x, (0, 0, kernel - 1, 0))  # K-1 zero steps in front
-        length = x.shape[1]
-        out = padded[:, kernel - 1 :] * weight[:, kernel - 1]
-        if self.conv1d.bias is not None:
-            out = out + self.conv1d.bias
+        multiply-adds into one output buffer. The same sums as the convolution, without transposing the input to
+        B×E×L and back, and without padded copies (at 256² every temporary is 50 MB of fresh pages)."""
+        kernel, length = self.d_conv, x.shape[1]
+        weight = self.conv1d.weight[:, 0, :]  # E×K; tap K-1 multiplies the current step
+        bias = self.conv1d.bias
+        if bias is None:
+            out = x * weight[:, kernel - 1]
+        else:
+            out = torch.addcmul(bias, x, weight[:, kernel - 1])
         for k in range(kernel - 1):
-            out.addcmul_(padded[:, k : k + length], weight[:, k])  # out is fresh: in place is safe for autograd
+            shift = kernel - 1 - k  # tap k reads the step ``shift`` places back (zeros before the start)
+            if shift < length:
+                out[:, shift:].addcmul_(x[:, : length - shift], weight[:, k])  # out is fresh: safe for autograd
         return out
+
+    def _activate(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return self.act(x)
+        return F.silu(x, inplace=True)  # inference: no second 50 MB buffer
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""
         xz = self.in_proj(hidden_states)  # B×L×2E
         x, z = xz.chunk(2, dim=-1)
         z = z.transpose(1, 2)  # B×E×L view
-        x = self.act(self._causal_conv(x))  # B×L×E, sequence-major as x_proj and the scan read it
+        x = self._activate(self._causal_conv(x))  # B×L×E, sequence-major as x_proj and the scan read it
         x_dbl = self.x_proj(x)  # B×L×(R+2N)
         x = x.transpose(1, 2)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
