@@ -38,7 +38,7 @@ CARDS: list[ModelCard] = [
             ),
         ),
         capabilities=frozenset(),
-        cpu_seconds=8.0,
+        cpu_seconds=6.0,
         module="inpaintstudio.models.mxt",
         notes=(
             "Trained at 256×256; H, W must be multiples of 8. Released-code behaviour: Mamba branch and SRSA run in "

@@ -39,7 +39,7 @@ CARDS: list[ModelCard] = [
                 official_filename="InpaintingModel_gen.pth",
             ),
         ),
-        cpu_seconds=16.8,
+        cpu_seconds=11.1,
         module="inpaintstudio.models.sem_net",
         notes=(
             "Trained at 256×256 (CelebA-HQ or Places2 checkpoints); fully convolutional + scans, runs at any H, W "
