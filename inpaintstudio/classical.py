@@ -117,7 +117,7 @@ class ClassicalEngine:
     takes_uint8: bool = True
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
-        filled = _FILLERS[self.card.name](_to_uint8(image), mask.astype(bool), **(self.options or {}))
+        filled = _FILLERS[self.card.family](_to_uint8(image), mask.astype(bool), **(self.options or {}))
         if image.dtype == np.uint8:
             return EngineOutput(image=filled)
         return EngineOutput(image=filled.astype(np.float32) / 255.0)
