@@ -15,6 +15,7 @@ Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and ``playwright``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,11 @@ def _look(page, editor_id: str) -> EditorView:
 
 def _wait_for_view(page, editor_id: str, size: tuple[int, int], want_red: bool) -> EditorView:
     """The editor once the photo is fitted (aspect right) and, when ``want_red``, the mask is drawn; stable."""
+    # Up to two minutes: on a busy 2-core machine the editor sometimes stays on "processing" for over 30 s after
+    # an upload (seen on a second session of the same server); a view that never comes still fails.
     previous = None
-    for _ in range(80):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         view = _look(page, editor_id)
         x0, y0, x1, y1 = view.rect
         fitted = x1 - x0 > 20 and abs((x1 - x0) / max(1, y1 - y0) - size[0] / size[1]) < 0.05
