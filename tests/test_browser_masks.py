@@ -110,12 +110,12 @@ def _look(page, editor_id: str) -> EditorView:
     return EditorView(box, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), red)
 
 
-def _wait_for_view(page, editor_id: str, size: tuple[int, int], want_red: bool) -> EditorView:
+def _wait_for_view(page, editor_id: str, size: tuple[int, int], want_red: bool, seconds: float = 120) -> EditorView:
     """The editor once the photo is fitted (aspect right) and, when ``want_red``, the mask is drawn; stable."""
     # Up to two minutes: on a busy 2-core machine the editor sometimes stays on "processing" for over 30 s after
     # an upload (seen on a second session of the same server); a view that never comes still fails.
     previous = None
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         view = _look(page, editor_id)
         x0, y0, x1, y1 = view.rect
@@ -251,11 +251,21 @@ def test_edit_tab_uploaded_mask_plus_stroke_is_what_runs(page, tmp_path: Path, s
     mask_path = tmp_path / "mask.png"
     image_io.save_image(mask_path, np.dstack([np.where(server_mask, 255, 0).astype(np.uint8)] * 3))
 
-    page.locator("#photo-upload input[type=file]").set_input_files(str(photo_path))
-    page.locator("#status").get_by_text(f"Photo: {width}×{height} px").wait_for()
-    page.locator("#mask-upload input[type=file]").set_input_files(str(mask_path))
-    page.locator("#status").get_by_text("Mask loaded").wait_for()
-    view = _wait_for_view(page, "editor", size, want_red=True)
+    view = None
+    for attempt in range(2):  # a second upload when the editor stalls (a known fault, see the studio notes)
+        page.locator("#photo-upload input[type=file]").set_input_files(str(photo_path))
+        page.locator("#status").get_by_text(f"Photo: {width}×{height} px").wait_for()
+        page.locator("#mask-upload input[type=file]").set_input_files(str(mask_path))
+        page.locator("#status").get_by_text("Mask loaded").wait_for()
+        try:
+            view = _wait_for_view(page, "editor", size, want_red=True, seconds=60)
+            break
+        except AssertionError:
+            if attempt:
+                raise
+            page.reload()
+            page.wait_for_selector("#editor canvas")
+    assert view is not None
     points = [(0.55 * width, 0.62 * height), (0.70 * width, 0.70 * height), (0.82 * width, 0.66 * height)]
     _stroke(page, "editor", view, points, size)
     view = _wait_for_view(page, "editor", size, want_red=True)
