@@ -11,6 +11,13 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # Several workers share the cores: one intra-op thread each (and in the commands they start). Two OpenMP
+    # threads per worker leave idle threads spinning on cores the other workers need, and the networks' many small
+    # ops then wait on each other: the tiny parity networks ran 10x slower than alone.
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 FIXTURES = Path(os.environ.get("INPAINTSTUDIO_FIXTURES", REPO / "tests" / "fixtures" / "parity"))
 
 

@@ -76,13 +76,16 @@ def _tiny_hint_card(tmp_path: Path) -> tuple[registry.ModelCard, Path]:
     return card, path
 
 
+SIDE = 96  # --size: HINT's own 256² would cost 24 forwards at 256² for the same check
+
+
 def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsys) -> None:
     card, weight_file = _tiny_hint_card(tmp_path)
     registry.register(card)
     try:
         code = _main(["eval", "--model", card.name, "--images", str(photos), "--masks", str(mask_dir),
                       "--weights", str(weight_file), "--json", str(tmp_path / "r.json"),
-                      "--csv", str(tmp_path / "r.csv")])
+                      "--csv", str(tmp_path / "r.csv"), "--size", str(SIDE)])
     finally:
         registry.unregister(card.name)
     assert code == 0
@@ -91,6 +94,7 @@ def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsy
     assert "vgg16-397923af.pth" in printed.err and "pt_inception-2015-12-05-6726825d.pth" in printed.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report["skipped"]) == {"LPIPS", "FID"}
+    assert report["protocol"]["size"] == SIDE
 
     # by hand: sorted images, mask k mod N of each bin's sorted list, threshold 127 after a bicubic resize
     hint = importlib.import_module("inpaintstudio.models.hint")
@@ -105,9 +109,9 @@ def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsy
             img = Image.open(photos / name).convert("RGB")
             side = min(img.size)
             left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
-            img = img.crop((left, top, left + side, top + side)).resize((256, 256), Image.BICUBIC)
+            img = img.crop((left, top, left + side, top + side)).resize((SIDE, SIDE), Image.BICUBIC)
             gt = np.asarray(img, np.float32) / 255
-            m = Image.open(mask_dir / mask_names[k % len(mask_names)]).convert("L").resize((256, 256), Image.BICUBIC)
+            m = Image.open(mask_dir / mask_names[k % len(mask_names)]).convert("L").resize((SIDE, SIDE), Image.BICUBIC)
             hole = (np.asarray(m) > 127).astype(np.float32)
             x = torch.from_numpy(gt).permute(2, 0, 1)[None]
             h = torch.from_numpy(hole)[None, None]
@@ -198,3 +202,18 @@ def test_train_command_then_eval_the_export(photos, mask_dir, tmp_path) -> None:
         registry.unregister(card.name)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**config, "lr": 1}))
     assert _main(["train", "--config", str(tmp_path / "bad.yaml")]) == 2
+
+
+def test_eval_size_outside_the_range_or_unlike_a_fixed_input_is_refused() -> None:
+    from inpaintstudio.training.commands import _check_eval_size
+
+    fixed = registry.get_card("inclg")
+    assert fixed.input.fixed_size
+    _check_eval_size(fixed.input.fixed_size, fixed)
+    with pytest.raises(ValueError, match=f"takes only {fixed.input.fixed_size}"):
+        _check_eval_size(fixed.input.fixed_size * 2, fixed)
+    free = registry.get_card("opencv_telea")
+    _check_eval_size(256, free)
+    for side in (0, 8, 5000):
+        with pytest.raises(ValueError, match="from 16 to 4096"):
+            _check_eval_size(side, free)

@@ -56,6 +56,8 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--save", type=Path, help="write the composites (and ground truths) as PNG at the "
                    "model's working size")
     e.add_argument("--limit", type=int, help="only the first N images")
+    e.add_argument("--size", type=int, help="side the images are scored at (default: the model's fixed or working "
+                   "size, e.g. 256 for the deep models; give 256 to score a classical engine on the same protocol)")
     e.add_argument("--threshold", type=int, default=127, help="mask binarisation threshold (default 127)")
     e.add_argument("--no-lpips", action="store_true")
     e.add_argument("--no-fid", action="store_true")
@@ -158,6 +160,20 @@ def _make_engine(args: argparse.Namespace) -> Any:
     return loading.load(card, device=args.device)
 
 
+MIN_EVAL_SIDE, MAX_EVAL_SIDE = 16, 4096
+
+
+def _check_eval_size(size: int | None, card: Any) -> None:
+    """``--size``: a side in [16, 4096]; a model with a fixed input size is scored at that size only."""
+    if size is None:
+        return
+    if not MIN_EVAL_SIDE <= size <= MAX_EVAL_SIDE:
+        raise ValueError(f"--size {size}: give a side from {MIN_EVAL_SIDE} to {MAX_EVAL_SIDE} pixels")
+    fixed = card.input.fixed_size
+    if fixed and size != fixed:
+        raise ValueError(f"--size {size}: {card.name} takes only {fixed}×{fixed} images (drop --size)")
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from inpaintstudio import registry
     from inpaintstudio.backbones import inception_from_file
@@ -182,6 +198,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 raise ValueError(f"mask ratio {b!r}: use one of {', '.join(RATIO_BINS)} or all")
         plan = _plan_eval_outputs(args, images, bins)
         engine = _make_engine(args)
+        _check_eval_size(args.size, engine.card)
     except registry.WeightsMissingError as error:
         _error(str(error))
         return EXIT_WEIGHTS_MISSING
@@ -205,7 +222,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"FID skipped: {error}", file=sys.stderr)
     report = evaluate_engine(engine, images, masks=args.masks, ratio_bins=bins, mask_threshold=args.threshold,
                              lpips=lpips, fid_net=fid_net, save_dir=args.save, limit=args.limit,
-                             model_name=args.model, device=device)
+                             model_name=args.model, device=device, size=args.size)
     report.skipped = {**skipped, **report.skipped}
     print(format_table(report))
     if args.json:

@@ -580,10 +580,14 @@ def _eval(c: Corpus) -> None:
     hole = np.zeros((64, 64), np.uint8)
     hole[16:40, 20:44] = 255  # ~14 % hole: bin 0-20
     c.file("m0.png", encode(Image.fromarray(hole), "PNG"), masks)
-    base = ["eval", "--model", "opencv_telea", "--no-lpips", "--no-fid", "--bins", "0-20"]
+    # scored at 64² (Telea's own working size is 3072: 13 s of upscaled filling and scoring per case)
+    base = ["eval", "--model", "opencv_telea", "--no-lpips", "--no-fid", "--bins", "0-20", "--size", "64"]
     report = c.out("eval/good", "report.json")
     c.add(Case("eval/good", [*base, "--images", str(images), "--masks", str(masks), "--json", str(report)], OK,
                creates=(report,)))
+    for name, side in (("size-zero", "0"), ("size-huge", "100000"), ("size-word", "big")):
+        c.add(Case(f"eval/{name}", [*base[:-1], side, "--images", str(images), "--masks", str(masks)], BAD_INPUT,
+                   stderr=("--size",)))
     taken = c.out("eval/existing", "report.json")
     taken.write_text("{}")
     c.add(Case("eval/json-exists", [*base, "--images", str(images), "--masks", str(masks), "--json", str(taken)],
