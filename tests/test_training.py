@@ -176,12 +176,13 @@ def test_landmarks_follow_crop_and_scale(tmp_path) -> None:
 # ---------------------------------------------------------------------------------------- families
 FAMILIES = {
     # model: (model_config, image size, steps, batch, extra data settings); every trainable card needs an entry
-    "hint": (lambda: _fixture_config("hint"), 32, 30, 2, {}),
-    "mxt": (lambda: _fixture_config("mxt"), 32, 30, 2, {}),
-    "sem_net": (lambda: _fixture_config("sem_net"), 32, 30, 2, {}),
-    "csfc": (lambda: {"bb_depths": (2, 2), "input_size": 32}, 32, 30, 2, {}),
-    # INCLG and TSGL only run at 256²: fewer, single-image steps keep them to ~20 s each on one core
-    "inclg": (lambda: _fixture_config("inclg"), 256, 6, 1, {"landmarks": True}),
+    # 15 steps bring the held-out hole L1 to 0.35-0.74 of its start (30 steps: 0.32-0.66)
+    "hint": (lambda: _fixture_config("hint"), 32, 15, 2, {}),
+    "mxt": (lambda: _fixture_config("mxt"), 32, 15, 2, {}),
+    "sem_net": (lambda: _fixture_config("sem_net"), 32, 15, 2, {}),
+    "csfc": (lambda: {"bb_depths": (2, 2), "input_size": 32}, 32, 15, 2, {}),
+    # INCLG and TSGL only run at 256²: a few single-image steps (INCLG: 0.64 after 4 steps, TSGL 0.49 after 6)
+    "inclg": (lambda: _fixture_config("inclg"), 256, 4, 1, {"landmarks": True}),
     "tsgl": (lambda: _fixture_config("tsgl"), 256, 6, 1, {"texture": True}),
     "tsgl_512": (lambda: {"ngf": 8, "max_features": 16, "texture_width": 16, "n_downsampling": 2, "n_blocks": 1,
                           "aux_blocks": 1, "spade_hidden": 8, "image_size": 64}, 64, 20, 2, {}),
@@ -259,7 +260,8 @@ def test_family_learns(model, photos, tmp_path) -> None:
     if model == "csfc":
         assert "d_loss" not in logs and "tv" in logs
     assert (tmp_path / "run" / "samples" / f"{steps:08d}.png").is_file()
-    assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 4  # header + 3 rows
+    rows = steps // (steps // 3)  # one every log_every steps
+    assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 1 + rows  # header + rows
 
 
 # ------------------------------------------------------------------------------------ resume/export

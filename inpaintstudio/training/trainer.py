@@ -426,9 +426,10 @@ class Trainer:
         return tqdm(total=until, initial=self.iteration, desc=f"train {self.card.name}", dynamic_ncols=True)
 
     def dataset_batch(self, count: int) -> dict[str, Tensor]:
-        """The first ``count`` samples of the dataset as a batch (fixed; for sample images)."""
+        """The first ``count`` samples of the dataset as a batch (fixed; for sample images), with their texture
+        images when the data has them."""
         samples = [self.dataset[(i, 0)] for i in range(count)]
-        return {k: torch.stack([s[k] for s in samples]) for k in ("image", "hole")}
+        return {k: torch.stack([s[k] for s in samples]) for k in ("image", "hole", "texture") if k in samples[0]}
 
     def _log(self, logs: dict[str, float]) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -458,12 +459,19 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self, batch: dict[str, Tensor]) -> Path:
-        """PNG with one row per image: masked input | raw output | composite | ground truth."""
+        """PNG with one row per image: masked input | raw output | composite | ground truth.
+
+        With the data's texture images (TSGL) the generator is fed as in training, as ``hole_l1`` does, instead of
+        through ``predict``, which would run the RTV smoothing again (about a second per 256² image).
+        """
         from PIL import Image
 
         image01, hole = batch["image"].to(self.device), batch["hole"].to(self.device)
+        texture01 = batch.get("texture")
         self.generator.eval()
-        out = specs.run_generator(self.module, self.card, self.generator, image01, hole)
+        out = specs.run_generator(self.module, self.card, self.generator, image01, hole,
+                                  None if texture01 is None else texture01.to(self.device),
+                                  training=texture01 is not None)
         raw = from_network(out["image"].float(), self.card.input).clamp(0, 1)
         rows = []
         for i in range(image01.shape[0]):
