@@ -23,7 +23,7 @@ test: test-fast test-browser
 
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n auto --maxprocesses=4
+	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadscope
 
 test-browser: $(STAMP)
 	bash scripts/install_browser.sh $(BIN)/python

@@ -57,3 +57,15 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# Modules that take longest (a studio server, training runs, subprocesses), in decreasing order. Run first, they let
+# pytest-xdist's workers (--dist loadscope: a module stays on one worker) finish together instead of one worker
+# starting a long module while the other has nothing left.
+LONGEST_MODULES = ("test_ui_studio", "test_training", "test_ui_cleanup", "test_training_ddp", "test_models_pipeline",
+                   "test_scan_kernels", "test_fetch", "test_fuzz", "test_tsgl", "test_eval")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: file order otherwise
