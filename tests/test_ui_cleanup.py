@@ -109,6 +109,8 @@ def test_upload_and_run_then_signal_leaves_no_image_in_the_temp_folders(tmp_path
         assert len(_images_under(server_tmp)) >= 3, "the run left its files where this test looks"
         process.send_signal(signum)
         process.wait(timeout=60)
+        # the open client connection is dropped (it used to hold the exit for 5 s) without a traceback
+        assert "Traceback" not in process.stderr.read()
     finally:
         if process.poll() is None:
             process.kill()

@@ -20,6 +20,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -123,13 +124,16 @@ def _remove_all() -> None:
         space.remove()
 
 
-def install_signal_handlers() -> bool:
-    """On SIGTERM and SIGINT, delete every studio folder, then stop as Ctrl-C would. Main thread only."""
+def install_signal_handlers(before_stop: Callable[[], None] | None = None) -> bool:
+    """On SIGTERM and SIGINT, delete every studio folder, call ``before_stop``, then stop as Ctrl-C would. Main
+    thread only."""
     if threading.current_thread() is not threading.main_thread():
         return False
 
     def handler(signum: int, frame: FrameType | None) -> Any:
         _remove_all()
+        if before_stop is not None:
+            before_stop()
         raise KeyboardInterrupt  # Gradio's blocking launch closes the server on it; atexit runs after
 
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -125,13 +125,25 @@ def launch(
     options = launch_options(config, port, host)
     options.update(overrides)
     if not options.get("prevent_thread_lock"):
-        install_signal_handlers()
+        install_signal_handlers(before_stop=lambda: _drop_open_connections(demo))
     try:
         demo.launch(**security.install(options))  # 403 for a foreign Host or Origin
     finally:
         if not options.get("prevent_thread_lock"):
             demo.temp_space.remove()
     return demo
+
+
+def _drop_open_connections(demo: gr.Blocks) -> None:
+    """Let the server stop without waiting for open connections: a browser tab's event stream never closes by
+    itself, and the server then waited 5 s before the process could exit. The requests cut short would each log a
+    CancelledError traceback: the server's error log is silenced for the shutdown."""
+    import logging
+
+    server = getattr(demo, "server", None)
+    if server is not None:
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+        server.force_exit = True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
