@@ -13,7 +13,7 @@ from PIL import Image
 from inpaintstudio import boundary, io, pipeline, registry
 from inpaintstudio.cli import main
 from tests.fuzz.corpus import Case, png_with_chunk
-from tests.test_fuzz import CASES, run_in_process
+from tests.fuzz.session import CASES, run_in_process
 
 #: report line -> the corpus cases that reproduce it
 REPRODUCERS: dict[str, tuple[str, ...]] = {
