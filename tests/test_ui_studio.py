@@ -72,9 +72,16 @@ def studio(weights_folder: Path, tiny_deep_card):
     demo.close()
 
 
-@pytest.fixture
-def client(studio: str) -> Client:
+@pytest.fixture(scope="module")
+def _module_client(studio: str) -> Client:
     return Client(studio, verbose=False)
+
+
+@pytest.fixture
+def client(_module_client: Client) -> Client:
+    """A fresh studio session for each test (its own photo, mask and results), on one client connection."""
+    _module_client.reset_session()
+    return _module_client
 
 
 # ------------------------------------------------------------------------------------------- helpers
