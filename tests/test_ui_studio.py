@@ -313,14 +313,16 @@ def test_corrupt_file_shows_readable_error(client, tmp_path):
 
 
 def test_huge_image_is_refused_before_decoding(client, tmp_path, monkeypatch):
+    from inpaintstudio.io import read as image_read
+
     decoded: list[tuple[int, int]] = []
-    real_decode = image_io._decode
+    real_decode = image_read._decode
 
     def counting_decode(image, label):
         decoded.append(image.size)
         return real_decode(image, label)
 
-    monkeypatch.setattr(image_io, "_decode", counting_decode)
+    monkeypatch.setattr(image_read, "_decode", counting_decode)
     huge = np.zeros((1500, 1500, 3), np.uint8)  # 2.25 MP > the studio's 2 MP limit
     with pytest.raises(AppError, match=r"MP"):
         client.predict(handle_file(_write(tmp_path / "huge.png", huge)), api_name="/open_image")
