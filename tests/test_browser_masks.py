@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +264,7 @@ def test_edit_tab_uploaded_mask_plus_stroke_is_what_runs(page, tmp_path: Path, s
         except AssertionError:
             if attempt:
                 raise
+            warnings.warn(f"the editor stalled after the uploads ({width}×{height}); page reloaded", stacklevel=1)
             page.reload()
             page.wait_for_selector("#editor canvas")
     assert view is not None

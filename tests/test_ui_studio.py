@@ -177,7 +177,7 @@ def test_uploaded_full_resolution_mask_runs_unchanged_and_wrong_size_is_refused(
     client.predict(handle_file(_write(tmp_path / "p.png", photo)), api_name="/open_image")
     thin = np.zeros((500, 900), np.uint8)
     thin[200:203, 100:700] = 255  # 3 px: thinner than one display pixel (900 / 256 ≈ 3.5)
-    editor_value, status = client.predict(None, handle_file(_write(tmp_path / "m.png", np.dstack([thin] * 3))),
+    editor_value, status = client.predict(handle_file(_write(tmp_path / "m.png", np.dstack([thin] * 3))),
                                           api_name="/upload_mask")
     assert "1,800 px" in status
     assert editor_value["layers"], "the uploaded mask is shown as an editable layer"
@@ -189,7 +189,7 @@ def test_uploaded_full_resolution_mask_runs_unchanged_and_wrong_size_is_refused(
     np.testing.assert_array_equal(_load(download)[thin == 0], photo[thin == 0])
     # a mask of another size (neither the photo's nor the editor's) is refused with a readable message
     with pytest.raises(AppError, match=r"is 300×200 pixels but the image is 900×500"):
-        client.predict(None, handle_file(_write(tmp_path / "bad.png", np.zeros((200, 300, 3), np.uint8))),
+        client.predict(handle_file(_write(tmp_path / "bad.png", np.zeros((200, 300, 3), np.uint8))),
                        api_name="/upload_mask")
 
 
@@ -280,6 +280,9 @@ def test_strategy_controls_reach_the_pipeline(client, tmp_path):
 def test_empty_mask_and_no_photo_give_readable_errors(client, tmp_path):
     with pytest.raises(AppError, match="open a photo first"):
         client.predict(None, ["opencv_telea"], "auto", None, None, 0, api_name="/run")
+    mask = _write(tmp_path / "mask-first.png", np.full((64, 64, 3), 255, np.uint8))
+    with pytest.raises(AppError, match="open a photo first"):  # a mask file before any photo
+        client.predict(handle_file(mask), api_name="/upload_mask")
     editor = _editor(tmp_path, _photo(64, 64, seed=8), None)
     with pytest.raises(AppError, match="the mask is empty"):
         _run(client, editor, ["opencv_telea"])
@@ -488,7 +491,7 @@ def test_short_run_is_not_held_up_by_a_long_one(studio, tmp_path):
     long_client.predict(handle_file(_write(tmp_path / "long.png", long_photo)), api_name="/open_image")
     hole = np.zeros((900, 900), np.uint8)
     hole[100:800, 100:800] = 255  # 60 % of the photo: patchmatch takes a while
-    value, _ = long_client.predict(None, handle_file(_write(tmp_path / "hole.png", np.dstack([hole] * 3))),
+    value, _ = long_client.predict(handle_file(_write(tmp_path / "hole.png", np.dstack([hole] * 3))),
                                    api_name="/upload_mask")
     long_editor = _editor_from(value)
     short_dir = tmp_path / "short"

@@ -127,12 +127,13 @@ def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
         )
 
     @user_errors
-    def upload_mask(session: EditSession | None, editor: dict | None, path: str | None) -> tuple:
+    def upload_mask(session: EditSession | None, path: str | None) -> tuple:
+        # The editor is not an input: the server holds the photo, and asking the browser to export the editor
+        # here, while it may still be loading the photo it was just sent, is a race this handler never needs.
         if not path:
             return session, gr.skip(), gr.skip()
         session = _session(session, config, root)
         with session.lock:
-            session.adopt_background(editor)
             mask = session.load_mask(path, name=Path(path).name)
             return session, session.editor_value(), f"Mask loaded: {int(mask.sum()):,} px."
 
@@ -332,7 +333,7 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
     base_outputs = [session, editor, gallery, slider, left, right, status]
     photo.change(handlers["open_image"], [session, photo], [session, editor, gallery, slider, left, right, status],
                  api_name="open_image")
-    mask_file.change(handlers["upload_mask"], [session, editor, mask_file], [session, editor, status],
+    mask_file.change(handlers["upload_mask"], [session, mask_file], [session, editor, status],
                      api_name="upload_mask")
     for name, button in (("grow_mask", grow_button), ("shrink_mask", shrink_button),
                          ("invert_mask", invert_button), ("clear_mask", clear_button)):
