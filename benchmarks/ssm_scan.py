@@ -126,18 +126,17 @@ def compile_worker() -> dict:
 def model_worker(model: str, device: str, scan_path: str, repeats: int) -> dict:
     import importlib
 
-    path_name = scan_path
-
     import torch
 
     module = importlib.import_module(f"inpaintstudio.models.{model}")
+    build_path = scan_path
     if scan_path == "none":  # the rest of the network: every scan replaced by a free stand-in (returns u)
         from inpaintstudio.models.layers import ssm
 
         ssm.selective_scan = lambda u, *args, **kwargs: u
-        scan_path = "chunked"
+        build_path = "chunked"
     torch.manual_seed(0)
-    net = module.build(module.Config(scan_path=scan_path)).eval().to(device)
+    net = module.build(module.Config(scan_path=build_path)).eval().to(device)
     image = torch.rand(1, 3, 256, 256, device=device)
     mask = torch.zeros(1, 1, 256, 256, device=device)
     mask[..., 64:128, 64:192] = 1
@@ -154,7 +153,7 @@ def model_worker(model: str, device: str, scan_path: str, repeats: int) -> dict:
         forward()
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)
-    row = {"model": model, "device": device, "scan_path": path_name, "seconds": min(times),
+    row = {"model": model, "device": device, "scan_path": scan_path, "seconds": min(times),
            "cpu_seconds": min(cpu_times), "runs": len(times), "peak_rss_mib": _peak_rss_mib(),
            "threads": torch.get_num_threads()}
     if device == "cuda":

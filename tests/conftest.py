@@ -11,6 +11,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(os.environ.get("INPAINTSTUDIO_FIXTURES", REPO / "tests" / "fixtures" / "parity"))
 
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # Several workers share the cores: one intra-op thread each (and in the commands they start). Two OpenMP
@@ -18,7 +19,6 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     # ops then wait on each other: the tiny parity networks ran 10x slower than alone.
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
-FIXTURES = Path(os.environ.get("INPAINTSTUDIO_FIXTURES", REPO / "tests" / "fixtures" / "parity"))
 
 
 def parity_dir(model: str) -> Path:

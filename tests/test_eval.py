@@ -205,15 +205,15 @@ def test_train_command_then_eval_the_export(photos, mask_dir, tmp_path) -> None:
 
 
 def test_eval_size_outside_the_range_or_unlike_a_fixed_input_is_refused() -> None:
-    from inpaintstudio.training.commands import _check_eval_size
+    from inpaintstudio.training.evaluate import scoring_side
 
     fixed = registry.get_card("inclg")
     assert fixed.input.fixed_size
-    _check_eval_size(fixed.input.fixed_size, fixed)
+    assert scoring_side(fixed) == scoring_side(fixed, fixed.input.fixed_size) == fixed.input.fixed_size
     with pytest.raises(ValueError, match=f"takes only {fixed.input.fixed_size}"):
-        _check_eval_size(fixed.input.fixed_size * 2, fixed)
+        scoring_side(fixed, fixed.input.fixed_size * 2)
     free = registry.get_card("opencv_telea")
-    _check_eval_size(256, free)
+    assert scoring_side(free, 256) == 256 and scoring_side(free) == free.working_size
     for side in (0, 8, 5000):
         with pytest.raises(ValueError, match="from 16 to 4096"):
-            _check_eval_size(side, free)
+            scoring_side(free, side)

@@ -160,27 +160,13 @@ def _make_engine(args: argparse.Namespace) -> Any:
     return loading.load(card, device=args.device)
 
 
-MIN_EVAL_SIDE, MAX_EVAL_SIDE = 16, 4096
-
-
-def _check_eval_size(size: int | None, card: Any) -> None:
-    """``--size``: a side in [16, 4096]; a model with a fixed input size is scored at that size only."""
-    if size is None:
-        return
-    if not MIN_EVAL_SIDE <= size <= MAX_EVAL_SIDE:
-        raise ValueError(f"--size {size}: give a side from {MIN_EVAL_SIDE} to {MAX_EVAL_SIDE} pixels")
-    fixed = card.input.fixed_size
-    if fixed and size != fixed:
-        raise ValueError(f"--size {size}: {card.name} takes only {fixed}×{fixed} images (drop --size)")
-
-
 def run_eval(args: argparse.Namespace) -> int:
     from inpaintstudio import registry
     from inpaintstudio.backbones import inception_from_file
     from inpaintstudio.masks import RATIO_BINS
     from inpaintstudio.metrics import LPIPS, BackboneMissingError
     from inpaintstudio.training.data import list_images, parse_bin
-    from inpaintstudio.training.evaluate import evaluate_engine, format_table
+    from inpaintstudio.training.evaluate import evaluate_engine, format_table, scoring_side
 
     try:
         images = list_images(args.images)
@@ -198,7 +184,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 raise ValueError(f"mask ratio {b!r}: use one of {', '.join(RATIO_BINS)} or all")
         plan = _plan_eval_outputs(args, images, bins)
         engine = _make_engine(args)
-        _check_eval_size(args.size, engine.card)
+        scoring_side(engine.card, args.size)  # refused before LPIPS/FID are loaded
     except registry.WeightsMissingError as error:
         _error(str(error))
         return EXIT_WEIGHTS_MISSING

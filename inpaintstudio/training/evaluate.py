@@ -27,7 +27,9 @@ from inpaintstudio import metrics, pipeline
 from inpaintstudio.masks import RATIO_BINS
 from inpaintstudio.training.data import bin_masks, generate_mask, load_mask, load_rgb
 
-__all__ = ["METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table", "working_side"]
+__all__ = [
+    "METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table", "scoring_side", "working_side",
+]
 
 METRIC_COLUMNS = ("PSNR", "SSIM", "L1", "FID", "LPIPS")  # order of the thesis tables
 _ARROWS = {"PSNR": "↑", "SSIM": "↑", "L1": "(%)↓", "FID": "↓", "LPIPS": "↓"}
@@ -148,7 +150,7 @@ def evaluate_engine(
     """
     images = list(images)[:limit] if limit else list(images)
     card = engine.card
-    size = size or working_side(card)
+    size = scoring_side(card, size)
     binned = bin_masks(masks, size, mask_threshold, ratio_bins) if masks is not None else None
     report = EvalReport(model=model_name or card.name, bins=[],
                         mask_threshold=mask_threshold, size=size)
@@ -202,6 +204,22 @@ def evaluate_engine(
 def working_side(card: Any) -> int:
     """The side a model is evaluated at: its fixed size, else its working size."""
     return int(card.input.fixed_size or card.working_size)
+
+
+MIN_SIDE, MAX_SIDE = 16, 4096
+
+
+def scoring_side(card: Any, size: int | None = None) -> int:
+    """The side to score at: ``size`` when given (16–4096; a model with a fixed input size takes only that size),
+    else :func:`working_side`. Raises ``ValueError`` with a message for the command line."""
+    if size is None:
+        return working_side(card)
+    if not MIN_SIDE <= size <= MAX_SIDE:
+        raise ValueError(f"--size {size}: give a side from {MIN_SIDE} to {MAX_SIDE} pixels")
+    fixed = card.input.fixed_size
+    if fixed and size != fixed:
+        raise ValueError(f"--size {size}: {card.name} takes only {fixed}×{fixed} images (drop --size)")
+    return size
 
 
 _ONE_PASS = pipeline.InpaintOptions(strategy="full")
