@@ -144,30 +144,48 @@ class _MeanFillEngine:
         return EngineOutput(image=np.where(hole[..., None], image[~hole].mean(0), image).astype(np.float32))
 
 
-@pytest.mark.parametrize(("model", "side"), [("tsgl_512", 512), ("hint", 256), ("csfc", 128)])
-def test_eval_runs_each_model_at_its_own_working_size(photos, tmp_path, model: str, side: int) -> None:
+@pytest.mark.parametrize(("model", "side"), [("tsgl_512", 512), ("hint", 256), ("csfc", 256)])
+def test_eval_fixed_size_models_at_their_size_others_at_256_when_the_images_differ(photos, tmp_path, model: str,
+                                                                                     side: int) -> None:
     engine = _MeanFillEngine(registry.get_card(model))
-    report = evaluate_engine(engine, sorted(photos.iterdir())[:2], ratio_bins=["20-40"], save_dir=tmp_path / "out")
+    images = sorted(photos.iterdir())[:2]  # astronaut 512×512, chelsea 451×300: two sizes
+    report = evaluate_engine(engine, images, ratio_bins=["20-40"], save_dir=tmp_path / "out")
     assert report.size == side and engine.sizes == [(side, side)] * 2
+    assert ("fixed input size" in report.size_rule) == (model == "tsgl_512")
+    assert ("differ in size" in report.size_rule) == (model != "tsgl_512")
     saved = sorted((tmp_path / "out" / "20-40").iterdir())
     assert len(saved) == 2 and Image.open(saved[0]).size == (side, side)
     assert 5 < report.bins[0].means()["PSNR"] < 40
 
 
+def test_eval_scores_a_free_size_model_at_the_images_own_size(tmp_path) -> None:
+    """Telea's working side is 3072: 256² test photos are filled and scored at 256², as with --size 256."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    for name in ("astronaut", "rocket", "coffee"):
+        Image.fromarray(getattr(skdata, name)()).resize((256, 256), Image.BICUBIC).save(folder / f"{name}.png")
+    runs = {}
+    for extra in ([], ["--size", "256"]):
+        out = tmp_path / f"telea{len(extra)}.json"
+        assert _main(["eval", "--model", "opencv_telea", "--images", str(folder), "--mask-ratio", "20-40",
+                      "--no-lpips", "--no-fid", "--json", str(out), *extra]) == 0
+        runs[len(extra)] = json.loads(out.read_text())
+    own, forced = runs[0], runs[2]
+    assert registry.get_card("opencv_telea").working_size > 256
+    assert own["protocol"]["size"] == 256 and own["protocol"]["size_rule"] == "the images' own size (256×256)"
+    assert own["scored_at"] == {"astronaut.png": 256, "coffee.png": 256, "rocket.png": 256}
+    assert own["bins"] == forced["bins"] and forced["protocol"]["size_rule"] == "--size 256"
+
+
 def test_eval_generated_masks_and_bad_input(photos, tmp_path) -> None:
-    # Telea scored at 128² (its card says 512²: a 40–60 % hole there takes 8 s per image); the command is the same
-    small = replace(registry.get_card("opencv_telea"), name="test_telea_128", working_size=128)
-    registry.register(small)
+    # Telea at 128² (a 40–60 % hole at 256² takes seconds per image); the command is the same
     out = tmp_path / "telea.json"
-    try:
-        assert _main(["eval", "--model", small.name, "--images", str(photos), "--mask-ratio", "40-60",
-                      "--limit", "2", "--json", str(out)]) == 0
-    finally:
-        registry.unregister(small.name)
+    assert _main(["eval", "--model", "opencv_telea", "--images", str(photos), "--mask-ratio", "40-60",
+                  "--limit", "2", "--size", "128", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     result = report["bins"]
     assert list(result) == ["40-60"] and result["40-60"]["images"] == 2 and 15 < result["40-60"]["PSNR"] < 40
-    assert report["protocol"]["size"] == 128
+    assert report["protocol"]["size"] == 128 and set(report["scored_at"].values()) == {128}
     assert _main(["eval", "--model", "opencv_telea", "--images", str(photos), "--mask-ratio", "10-30"]) == 2
     assert _main(["eval", "--model", "no_such_model", "--images", str(photos), "--mask-ratio", "all"]) == 2
 
@@ -209,11 +227,11 @@ def test_eval_size_outside_the_range_or_unlike_a_fixed_input_is_refused() -> Non
 
     fixed = registry.get_card("inclg")
     assert fixed.input.fixed_size
-    assert scoring_side(fixed) == scoring_side(fixed, fixed.input.fixed_size) == fixed.input.fixed_size
+    assert scoring_side(fixed).side == scoring_side(fixed, fixed.input.fixed_size).side == fixed.input.fixed_size
     with pytest.raises(ValueError, match=f"takes only {fixed.input.fixed_size}"):
         scoring_side(fixed, fixed.input.fixed_size * 2)
     free = registry.get_card("opencv_telea")
-    assert scoring_side(free, 256) == 256 and scoring_side(free) == free.working_size
+    assert scoring_side(free, 256).side == 256 and scoring_side(free).side == 256
     for side in (0, 8, 5000):
         with pytest.raises(ValueError, match="from 16 to 4096"):
             scoring_side(free, side)

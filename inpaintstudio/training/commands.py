@@ -53,11 +53,11 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--weights", type=Path, help="generator weights (default: the registry's weights folder)")
     e.add_argument("--json", type=Path, help="write per-bin means as JSON")
     e.add_argument("--csv", type=Path, help="write per-image scores as CSV")
-    e.add_argument("--save", type=Path, help="write the composites (and ground truths) as PNG at the "
-                   "model's working size")
+    e.add_argument("--save", type=Path, help="write the composites (and ground truths) as PNG at the side "
+                   "they were scored at")
     e.add_argument("--limit", type=int, help="only the first N images")
-    e.add_argument("--size", type=int, help="side the images are scored at (default: the model's fixed or working "
-                   "size, e.g. 256 for the deep models; give 256 to score a classical engine on the same protocol)")
+    e.add_argument("--size", type=int, help="side the images are scored at (default: a model's fixed input size; "
+                   "otherwise the images' own size when they all share one, else the papers' 256)")
     e.add_argument("--threshold", type=int, default=127, help="mask binarisation threshold (default 127)")
     e.add_argument("--no-lpips", action="store_true")
     e.add_argument("--no-fid", action="store_true")

@@ -161,6 +161,24 @@ def _read_image(path: str | os.PathLike[str], mode: str, upright: bool) -> Any:
         raise ImageReadError(f"'{path}' could not be read as an image: {error}") from None
 
 
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) as the image stands upright (EXIF orientation applied), read from the header only."""
+    from PIL import Image
+
+    from inpaintstudio.io import ImageReadError
+
+    try:
+        with Image.open(path) as handle:
+            width, height = handle.size
+            try:
+                orientation = int(handle.getexif().get(0x0112, 1))
+            except Exception:  # noqa: BLE001 - corrupt EXIF: the pixels are kept as stored (see _read_image)
+                orientation = 1
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageReadError(f"'{path}' could not be read as an image: {error}") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def load_rgb(
     path: str | os.PathLike[str],
     size: int = 256,

@@ -25,10 +25,11 @@ import torch
 
 from inpaintstudio import metrics, pipeline
 from inpaintstudio.masks import RATIO_BINS
-from inpaintstudio.training.data import bin_masks, generate_mask, load_mask, load_rgb
+from inpaintstudio.training.data import bin_masks, generate_mask, image_size, load_mask, load_rgb
 
 __all__ = [
-    "METRIC_COLUMNS", "BinResult", "EvalReport", "evaluate_engine", "format_table", "scoring_side", "working_side",
+    "METRIC_COLUMNS", "BinResult", "EvalReport", "ScoringSide", "evaluate_engine", "format_table", "scoring_side",
+    "working_side",
 ]
 
 METRIC_COLUMNS = ("PSNR", "SSIM", "L1", "FID", "LPIPS")  # order of the thesis tables
@@ -61,14 +62,17 @@ class EvalReport:
     bins: list[BinResult]
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why
     mask_threshold: int = 127
-    size: int = 256  # the side images were scored at (the model's working size)
+    size: int = 256  # the side every image was scored at
+    size_rule: str = ""  # why that side (see scoring_side)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "protocol": {"size": self.size, "mask_threshold": self.mask_threshold, "scored": "composite",
+            "protocol": {"size": self.size, "size_rule": self.size_rule, "mask_threshold": self.mask_threshold,
+                         "scored": "composite",
                          "L1": "mean absolute error x100 on [0,1]", "PSNR/SSIM": "uint8 (truncated) RGB, skimage"},
             "bins": {b.name: {"images": b.images, **b.means()} for b in self.bins},
+            "scored_at": {row["image"]: row["side"] for b in self.bins for row in b.per_image},
             "skipped": self.skipped,
         }
 
@@ -112,7 +116,8 @@ def format_table(report: EvalReport) -> str:
         means = b.means()
         cells.append(" ".join(f"{_cell(k, means.get(k)):>8}" for k in METRIC_COLUMNS))
     row = f"{report.model:<14}" + "".join(f" | {c}" for c in cells)
-    lines = [header1, header2, row, f"images per bin: {', '.join(f'{b.name}: {b.images}' for b in report.bins)}"]
+    lines = [header1, header2, row, f"images per bin: {', '.join(f'{b.name}: {b.images}' for b in report.bins)}",
+             f"scored at {report.size}×{report.size}" + (f": {report.size_rule}" if report.size_rule else "")]
     for metric, why in report.skipped.items():
         lines.append(f"{metric} skipped: {why}")
     return "\n".join(lines)
@@ -150,10 +155,11 @@ def evaluate_engine(
     """
     images = list(images)[:limit] if limit else list(images)
     card = engine.card
-    size = scoring_side(card, size)
+    plan = scoring_side(card, size, images)
+    size = plan.side
     binned = bin_masks(masks, size, mask_threshold, ratio_bins) if masks is not None else None
     report = EvalReport(model=model_name or card.name, bins=[],
-                        mask_threshold=mask_threshold, size=size)
+                        mask_threshold=mask_threshold, size=size, size_rule=plan.rule)
     for name in ratio_bins:
         result = BinResult(name=name)
         mask_list = None if binned is None else binned[name]
@@ -176,6 +182,7 @@ def evaluate_engine(
             row: dict[str, Any] = {
                 "image": path.name,
                 "mask": mask_name,
+                "side": size,
                 "PSNR": metrics.psnr(comp, image),
                 "SSIM": metrics.ssim(comp, image),
                 "L1": metrics.l1_percent(comp, image),
@@ -202,24 +209,52 @@ def evaluate_engine(
 
 
 def working_side(card: Any) -> int:
-    """The side a model is evaluated at: its fixed size, else its working size."""
+    """The side a model works at: its fixed size, else its working size."""
     return int(card.input.fixed_size or card.working_size)
 
 
 MIN_SIDE, MAX_SIDE = 16, 4096
+PAPERS_SIDE = 256  # the papers' protocol: every test image centre-cropped and resized to 256²
 
 
-def scoring_side(card: Any, size: int | None = None) -> int:
-    """The side to score at: ``size`` when given (16–4096; a model with a fixed input size takes only that size),
-    else :func:`working_side`. Raises ``ValueError`` with a message for the command line."""
-    if size is None:
-        return working_side(card)
-    if not MIN_SIDE <= size <= MAX_SIDE:
-        raise ValueError(f"--size {size}: give a side from {MIN_SIDE} to {MAX_SIDE} pixels")
+@dataclass(frozen=True)
+class ScoringSide:
+    """The side images are scored at, and why (printed and written to the JSON)."""
+
+    side: int
+    rule: str
+
+
+def scoring_side(card: Any, size: int | None = None, images: Sequence[Path] = ()) -> ScoringSide:
+    """The side to score at.
+
+    ``size`` wins when given (16–4096; a model with a fixed input size takes only that size). Otherwise a
+    model with a fixed input size is scored at it; any other model at the images' own side when they all
+    share one size (the shorter side: a non-square image loses only its centre-crop margins, never a
+    resampling), and at the papers' 256² when they differ. Raises ``ValueError`` with a message for the
+    command line.
+    """
     fixed = card.input.fixed_size
-    if fixed and size != fixed:
-        raise ValueError(f"--size {size}: {card.name} takes only {fixed}×{fixed} images (drop --size)")
-    return size
+    if size is not None:
+        if not MIN_SIDE <= size <= MAX_SIDE:
+            raise ValueError(f"--size {size}: give a side from {MIN_SIDE} to {MAX_SIDE} pixels")
+        if fixed and size != fixed:
+            raise ValueError(f"--size {size}: {card.name} takes only {fixed}×{fixed} images (drop --size)")
+        return ScoringSide(size, f"--size {size}")
+    if fixed:
+        return ScoringSide(int(fixed), f"the model's fixed input size {fixed}×{fixed}")
+    sizes = {image_size(path) for path in images}
+    if len(sizes) == 1:
+        width, height = sizes.pop()
+        side = min(width, height)
+        if MIN_SIDE <= side <= MAX_SIDE:
+            return ScoringSide(side, f"the images' own size ({width}×{height})")
+        return ScoringSide(PAPERS_SIDE, f"the papers' {PAPERS_SIDE}² protocol (the images' {width}×{height} is "
+                                        f"outside {MIN_SIDE}–{MAX_SIDE} px; --size sets another side)")
+    if not sizes:
+        return ScoringSide(PAPERS_SIDE, f"the papers' {PAPERS_SIDE}² protocol")
+    return ScoringSide(PAPERS_SIDE, f"the papers' {PAPERS_SIDE}² protocol (the images differ in size; "
+                                    f"--size sets another side)")
 
 
 _ONE_PASS = pipeline.InpaintOptions(strategy="full")
