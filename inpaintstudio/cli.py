@@ -177,15 +177,22 @@ def _run_models(args: argparse.Namespace) -> int:
 
     rows = []
     for card in registry.list_cards():
-        state = loading.weight_status(card)
-        where = state["path"] or "-"
+        base, variant = card.name.partition(":")[0], card.name.partition(":")[2]
+        if variant:  # beneath its model, indented
+            state = loading.weight_status(card)
+            rows.append((f"  :{variant}", "", state["state"], "", state["path"] or "-"))
+            continue
+        resolved = loading.resolve_model(base)
+        state = resolved.status["state"]
+        if resolved.card.name != card.name:
+            state = f"{state} (runs {resolved.card.name})"
         licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
-        rows.append((card.name, card.kind, state["state"], licence or "-", where))
+        rows.append((card.name, card.kind, state, licence or "-", resolved.status["path"] or "-"))
     header = ("name", "kind", "weights", "licence", "file")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     return EXIT_OK
 
 

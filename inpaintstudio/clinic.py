@@ -231,13 +231,12 @@ DEFAULT_MODEL = "inclg:celeba"
 
 
 def default_model() -> str:
-    """:data:`DEFAULT_MODEL`, or ``inclg`` when only a plain import of INCLG is on this machine."""
+    """What a bare ``inclg`` runs on this machine (its own file, else :data:`DEFAULT_MODEL` or another
+    installed variant), or :data:`DEFAULT_MODEL` when none is installed (its message says how to fetch it)."""
     from inpaintstudio import loading
 
-    if loading.weight_status(DEFAULT_MODEL)["state"] in ("missing", "corrupt") and \
-            loading.weight_status("inclg")["state"] not in ("missing", "corrupt"):
-        return "inclg"
-    return DEFAULT_MODEL
+    resolved = loading.resolve_model("inclg")
+    return resolved.name if resolved.runnable else DEFAULT_MODEL
 
 
 def run_clinic(
@@ -344,7 +343,7 @@ def add_clinic_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_clinic_command(args: argparse.Namespace) -> int:
-    from inpaintstudio import io, registry
+    from inpaintstudio import io, loading, registry
     from inpaintstudio.landmarks import BackendUnavailableError, LandmarkWeightsMissingError, NoFaceError
 
     def fail(message: str, code: int) -> int:
@@ -362,7 +361,10 @@ def _run_clinic_command(args: argparse.Namespace) -> int:
         plan.claim(folder / name, source=args.image)
     args.model = args.model or default_model()
     try:
-        registry.get_card(args.model)  # an unknown model is refused before the face detector runs
+        resolved = loading.resolve_model(args.model)  # an unknown model is refused before the face detector runs
+        if resolved.note:
+            print(f"note: {resolved.note}")
+        args.model = resolved.name
         loaded = io.load_image(args.image)
         mask = None if args.mask is None else io.load_mask(args.mask, size=loaded.size)
         result = run_clinic(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
+    "ResolvedModel",
+    "resolve_model",
     "model_module",
     "card_config",
     "build_network",
@@ -43,6 +46,69 @@ __all__ = [
     "weight_status",
     "import_checkpoint",
 ]
+
+
+_INSTALLED = ("present", "verified")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model name turned, once, into what runs: the card (a variant's card when a bare name stands for an
+    installed variant), its weight status and the line that says which variant a bare name picked."""
+
+    requested: str
+    card: ModelCard
+    status: dict[str, Any]
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def variant(self) -> str | None:
+        return weight_sources.parse_name(self.card.name)[1]
+
+    @property
+    def weights_path(self) -> Path | None:
+        return weights.expected_path(self.card)
+
+    @property
+    def runnable(self) -> bool:
+        return self.status["state"] not in ("missing", "corrupt")
+
+
+def resolve_model(model: str | ModelCard) -> ResolvedModel:
+    """The one name resolution of every front end (CLI, studio, eval, clinic).
+
+    A card is taken as it is, and ``model:variant`` is that variant. A bare deep-model name runs, in this
+    order: its default variant (the card's first) when installed; the model's own file
+    (``weights import --model NAME FILE``); the first installed variant in the card's order. With nothing
+    installed it stays the bare model, whose status is missing and whose message lists the variants.
+
+    Raises:
+        UnknownModelError: no such model or variant.
+    """
+    card = registry.resolve(model)
+    requested = model if isinstance(model, str) else card.name
+    own = _status(card)
+    if isinstance(model, ModelCard) or not card.needs_weights or ":" in card.name:
+        return ResolvedModel(requested, card, own)
+    installed = []
+    for source in weight_sources.all_variants(card.name):
+        variant = weight_sources.variant_card(card, source)
+        status = _status(variant)
+        if status["state"] in _INSTALLED:
+            installed.append((variant, status))
+    default = weight_sources.default_variant(card.name)
+    first = installed[0] if installed else None
+    if first is None or (own["state"] in _INSTALLED and (default is None or first[0].name != default.name)):
+        return ResolvedModel(requested, card, own)
+    variant, status = first
+    others = [each.name for each, _ in installed[1:]] + ([card.name] if own["state"] in _INSTALLED else [])
+    which = "the default variant" if default is not None and default.name == variant.name else "its installed variant"
+    also = f"; also installed: {', '.join(others)}" if others else ""
+    return ResolvedModel(requested, variant, status, f"{card.name} runs as {variant.name} ({which}{also})")
 
 
 def model_module(model: str | ModelCard) -> ModuleType:
@@ -87,12 +153,14 @@ def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> E
 def load(model: str | ModelCard, device: str | None = None, **options: Any) -> Engine:
     """Build a ready-to-run engine for a model (name or card) on ``device`` (``None`` = auto).
 
+    A name is resolved with :func:`resolve_model` (a bare name runs its installed variant).
+
     Raises:
         UnknownModelError: no such model.
         WeightsMissingError: a deep model whose weights are not on disk; the message names the
             expected file and folder. Random weights never reach a user's image.
     """
-    return make_engine(registry.resolve(model), device=device, **options)
+    return make_engine(resolve_model(model).card, device=device, **options)
 
 
 def weight_status(model: str | ModelCard) -> dict[str, Any]:
@@ -100,9 +168,13 @@ def weight_status(model: str | ModelCard) -> dict[str, Any]:
 
     ``state`` is ``"builtin"`` (classical engine, no weights), ``"missing"``, ``"present"`` (found,
     no known digest to check), ``"verified"`` (found, sha256 matches the card, or the lock file's record
-    of a fetched or imported variant) or ``"corrupt"`` (it matches neither).
+    of a fetched or imported variant) or ``"corrupt"`` (it matches neither). A bare name's status is that
+    of what it resolves to (see :func:`resolve_model`).
     """
-    card = registry.resolve(model)
+    return resolve_model(model).status
+
+
+def _status(card: ModelCard) -> dict[str, Any]:
     status = weights.status(card)
     if status["state"] == "missing":
         path = Path(status["path"])

@@ -162,7 +162,7 @@ _ENGINES_LOCK = threading.Lock()
 
 def get_engine(model: str | ModelCard, device: str | None = None) -> Engine:
     """A loaded engine, cached per (model, device) so front ends do not reload weights per request."""
-    card = registry.resolve(model)
+    card = loading.resolve_model(model).card
     resolved = "cpu" if card.kind == "classical" else select_device(device)
     key = (card.name, resolved)
     with _ENGINES_LOCK:
@@ -176,7 +176,8 @@ def get_engine(model: str | ModelCard, device: str | None = None) -> Engine:
 def forget_engines(model: str | None = None) -> None:
     """Drop cached engines (all, or one model's), e.g. after new weights were imported."""
     with _ENGINES_LOCK:
-        for key in [k for k in _ENGINES if model is None or k[0] == model]:
+        base = None if model is None else model.partition(":")[0]
+        for key in [k for k in _ENGINES if base is None or k[0] == model or k[0].partition(":")[0] == base]:
             del _ENGINES[key]
 
 
@@ -452,9 +453,12 @@ def inpaint(
         options = InpaintOptions.from_dict(options)
     check_inputs(image, mask)
     hole = mask.astype(bool, copy=False)
-    card = registry.resolve(model) if engine is None else engine.card
+    resolved = loading.resolve_model(model) if engine is None else None
+    card = resolved.card if resolved is not None else engine.card
     options = check_options(options, card)
     result = InpaintResult(image=image.copy(), model=card.name, strategy=options.strategy, device="cpu")
+    if resolved is not None and resolved.note:
+        result.notices.append(resolved.note)
     if keep_float:
         result.image01 = image.astype(np.float32) / 255.0
     if not hole.any():

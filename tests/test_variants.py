@@ -61,13 +61,48 @@ def test_every_published_variant_is_a_card_that_says_what_it_is_for() -> None:
         registry.get_card("sem_net:ffhq")
 
 
+def models_rows(out: str) -> dict[str, str]:
+    """``{"model" or "model:variant": weights column}`` from ``models``: variants sit beneath their model."""
+    rows, model = {}, ""
+    for line in out.splitlines()[1:]:
+        if line.startswith("  :"):
+            variant, state = line.split()[:2]
+            rows[model + variant] = state
+        else:
+            model = line.split()[0]
+            rows[model] = line[line.index(line.split()[2], len(model) + 2):].split("  ")[0]
+    return rows
+
+
 def test_models_lists_every_variant_with_status(weights_folder, capsys) -> None:
     assert main(["models"]) == EXIT_OK
-    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
+    out = capsys.readouterr().out
+    rows = models_rows(out)
     for name in ("sem_net:places2", "sem_net:celebahq", "mxt:places2", "hint:dunhuang", "inclg:celeba",
                  "tsgl:psv", "tsgl_512:places2"):
         assert rows[name] == "missing", name
-    assert rows["patchmatch"] == "builtin"
+    assert rows["patchmatch"] == "builtin" and rows["hint"] == "missing"
+    assert sum(line.startswith("hint") for line in out.splitlines()) == 1  # one row per model
+    lines = out.splitlines()
+    assert lines[lines.index(next(line for line in lines if line.startswith("hint "))) + 1].startswith("  :places2")
+
+
+def test_a_bare_name_resolves_to_the_installed_variant(weights_folder) -> None:
+    weights_folder.mkdir()
+    assert loading.resolve_model("hint").card.name == "hint" and not loading.resolve_model("hint").runnable
+    (weights_folder / "hint.celeba.safetensors").write_bytes(b"an installed variant")
+    resolved = loading.resolve_model("hint")
+    assert resolved.card.name == "hint:celeba" and resolved.runnable and resolved.variant == "celeba"
+    assert resolved.note == "hint runs as hint:celeba (its installed variant)"
+    assert loading.weight_status("hint")["state"] == "present"
+    (weights_folder / "hint.safetensors").write_bytes(b"the user's own import")
+    assert loading.resolve_model("hint").card.name == "hint"  # the model's own file before a non-default variant
+    (weights_folder / "hint.places2.safetensors").write_bytes(b"the default variant")
+    resolved = loading.resolve_model("hint")
+    assert resolved.card.name == "hint:places2"
+    assert resolved.note == "hint runs as hint:places2 (the default variant; also installed: hint:celeba, hint)"
+    assert loading.resolve_model("hint:celeba").card.name == "hint:celeba"  # a variant named is that variant
+    assert loading.resolve_model(registry.get_card("hint")).card.name == "hint"  # a card is taken as it is
 
 
 def test_missing_variant_says_how_to_fetch_it(weights_folder, photo_and_mask, tmp_path, capsys) -> None:
@@ -129,14 +164,25 @@ def test_fetched_variant_is_listed_as_ready_and_runs(fake_inclg_variant, photo_a
     captured = capsys.readouterr()
     assert "InpaintingModel_dis.pth" in captured.err and source.name in captured.out
     assert main(["models"]) == EXIT_OK
-    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]}
+    rows = models_rows(capsys.readouterr().out)
     assert rows[source.name] == "verified"
+    assert rows[source.model] == f"verified (runs {source.name})"
     image, mask = photo_and_mask
     out = tmp_path / "out.png"
     assert main(["inpaint", str(image), str(mask), "-m", source.name, "-o", str(out)]) == EXIT_OK
     before, after = np.asarray(Image.open(image)), np.asarray(Image.open(out))
     hole = np.asarray(Image.open(mask)) > 127
     assert np.array_equal(before[~hole], after[~hole]) and (before[hole] != after[hole]).any()
+    bare = tmp_path / "bare.png"  # the bare name runs the installed variant, and says so
+    assert main(["inpaint", str(image), str(mask), "-m", source.model, "-o", str(bare)]) == EXIT_OK
+    assert f"{source.model} runs as {source.name} (the default variant)" in capsys.readouterr().err
+    assert np.array_equal(np.asarray(Image.open(bare)), after)
+    scored = tmp_path / "eval"  # eval resolves the same way
+    scored.mkdir()
+    Image.open(image).save(scored / "cat.png")
+    assert main(["eval", "--model", source.model, "--images", str(scored), "--mask-ratio", "0-20", "--no-lpips",
+                 "--no-fid", "--json", str(tmp_path / "e.json")]) == EXIT_OK
+    assert json.loads((tmp_path / "e.json").read_text())["model"] == source.name
     assert main(["weights", "fetch", source.name]) == EXIT_OK
     assert "matches the lock" in capsys.readouterr().out
 
@@ -201,8 +247,7 @@ def test_trained_checkpoint_imported_as_a_variant(trained_hint, weights_folder, 
     assert fetch.lock_entry("hint:mydata")["original_file"] == trained_hint.name
     assert loading.weight_status("hint:mydata")["state"] == "verified"
     assert main(["models"]) == EXIT_OK
-    listed = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("hint:mydata ") and " verified " in line for line in listed)
+    assert models_rows(capsys.readouterr().out)["hint:mydata"] == "verified"
     image, mask = photo_and_mask
     assert main(["inpaint", str(image), str(mask), "-m", "hint:mydata", "-o", str(tmp_path / "o.png")]) == EXIT_OK
     assert written.is_file()

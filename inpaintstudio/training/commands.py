@@ -150,6 +150,11 @@ def run_train(args: argparse.Namespace) -> int:
 def _make_engine(args: argparse.Namespace) -> Any:
     from inpaintstudio import loading, registry
 
+    if args.weights is None:
+        resolved = loading.resolve_model(args.model)
+        if resolved.note:
+            print(f"note: {resolved.note}", file=sys.stderr)
+        return loading.load(resolved.card, device=args.device)
     card = registry.get_card(args.model)
     if args.weights is not None:
         if not args.weights.is_file():
@@ -208,7 +213,8 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"FID skipped: {error}", file=sys.stderr)
     report = evaluate_engine(engine, images, masks=args.masks, ratio_bins=bins, mask_threshold=args.threshold,
                              lpips=lpips, fid_net=fid_net, save_dir=args.save, limit=args.limit,
-                             model_name=args.model, device=device, size=args.size)
+                             model_name=engine.card.name if args.weights is None else args.model, device=device,
+                             size=args.size)
     report.skipped = {**skipped, **report.skipped}
     print(format_table(report))
     if args.json:
