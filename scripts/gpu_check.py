@@ -14,6 +14,12 @@ seconds is skipped and marked so):
 5. The pipeline on a 12 MP photo with a 5 % hole: the default engine, and SEM-Net with random weights on CUDA.
 
 Nothing is downloaded. Run through scripts/gpu_check.sh, which first checks that a GPU is present.
+
+``--cpu-dry-run`` runs every section on the CPU at tiny sizes through the same code: the scan at L = 512, the
+networks of the parity fixtures (``tests/fixtures/parity/<model>``; the default network at 64² for a model
+without one) at their fixture size, training steps at batch 1 on 64², the pipeline on a 0.5 MP photo. It
+writes the same report files, and a default test runs it, so that the script cannot rot where there is no
+GPU. Its numbers say nothing about speed.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,13 +42,75 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-SCAN_SHAPE = {"batch": 1, "E": 96, "N": 16, "L": 65_536}
-GRAD_LENGTH = 4096
 TRAIN_MODELS = ("sem_net", "mxt", "hint")
+FIXTURES = REPO / "tests" / "fixtures" / "parity"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the sections run and how large they are: a real GPU check, or the CPU dry run."""
+
+    device: str = "cuda"
+    scan_length: int = 65_536
+    grad_length: int = 4096
+    model_size: int = 256  # a model without a fixed input size
+    train_size: int = 256
+    photo: tuple[int, int] = (4240, 2832)
+    fixture_networks: bool = False  # the parity fixtures' small networks instead of the default ones
+
+    @property
+    def dry(self) -> bool:
+        return self.device == "cpu"
+
+
+GPU = Plan()
+CPU_DRY_RUN = Plan(device="cpu", scan_length=512, grad_length=64, model_size=64, train_size=64,
+                   photo=(860, 574), fixture_networks=True)
+PLAN = GPU
+SCAN_CHANNELS = {"batch": 1, "E": 96, "N": 16}
 
 
 def _sync() -> None:
-    torch.cuda.synchronize()
+    if PLAN.device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _reset_peak() -> None:
+    if PLAN.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_mib() -> float:
+    """Peak CUDA memory since the last reset; the process's peak resident memory on the CPU."""
+    if PLAN.device == "cuda":
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _empty_cache() -> None:
+    if PLAN.device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def network_config(card: object) -> object:
+    """The config a section builds: the parity fixture's small network in the dry run, else the default."""
+    from inpaintstudio import loading
+
+    fixture = FIXTURES / card.name / "config.json"
+    if PLAN.fixture_networks and fixture.is_file():
+        return loading.model_module(card).config_from_fixture(json.loads(fixture.read_text()))
+    return loading.card_config(card)
+
+
+def input_side(card: object) -> int:
+    if card.input.fixed_size:
+        return int(card.input.fixed_size)
+    fixture = FIXTURES / card.name / "config.json"
+    if PLAN.fixture_networks and fixture.is_file():
+        return int(json.loads(fixture.read_text())["input"]["H"])
+    return PLAN.model_size
 
 
 def _timed(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -58,18 +127,21 @@ def _timed(fn: Callable[[], object], repeats: int = 3) -> float:
 
 def run_tests(timeout: int) -> dict:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
+    # on the CPU the GPU tests skip themselves: the dry run checks that they are collected and the counts read
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", "-n", "0"],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()[-300:]
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|deselected)", summary)}
     failures = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return {"ok": done.returncode == 0, "summary": summary, "counts": counts, "failures": failures,
+    ok = done.returncode == 0 and sum(counts.values()) > 0
+    return {"ok": ok, "summary": summary, "counts": counts, "failures": failures,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _scan_inputs(length: int) -> dict:
     g = torch.Generator().manual_seed(0)
-    e, n = SCAN_SHAPE["E"], SCAN_SHAPE["N"]
+    e, n = SCAN_CHANNELS["E"], SCAN_CHANNELS["N"]
     values = {
         "u": torch.randn(1, e, length, generator=g),
         "delta": torch.randn(1, e, length, generator=g) * 0.5 - 2.0,
@@ -80,15 +152,18 @@ def _scan_inputs(length: int) -> dict:
         "z": torch.randn(1, e, length, generator=g),
         "delta_bias": torch.randn(e, generator=g) * 0.1,
     }
-    return {k: v.cuda() for k, v in values.items()}
+    return {k: v.to(PLAN.device) for k, v in values.items()}
 
 
 def run_scan() -> dict:
     from inpaintstudio.models.layers import ssm
 
-    paths = ["chunked"] + (["triton"] if ssm.triton_available() else []) + (
-        ["cuda"] if ssm.fused_scan_available() else [])
-    inputs = _scan_inputs(SCAN_SHAPE["L"])
+    if PLAN.dry:  # the CPU's own paths: the triton and mamba-ssm kernels need CUDA tensors
+        paths = ["chunked", "auto"]
+    else:
+        paths = ["chunked"] + (["triton"] if ssm.triton_available() else []) + (
+            ["cuda"] if ssm.fused_scan_available() else [])
+    inputs = _scan_inputs(PLAN.scan_length)
     with torch.inference_mode():
         start = time.perf_counter()
         want = ssm.selective_scan(**inputs, delta_softplus=True, path="reference")
@@ -105,8 +180,8 @@ def run_scan() -> dict:
         rows.append({"path": path, "forward_ms": round(seconds * 1e3, 3),
                      "x_reference": round(reference_s / seconds, 1),
                      "max_abs_difference": diff})
-    small = _scan_inputs(GRAD_LENGTH)
-    weights = torch.linspace(-1, 1, GRAD_LENGTH, device="cuda")
+    small = _scan_inputs(PLAN.grad_length)
+    weights = torch.linspace(-1, 1, PLAN.grad_length, device=PLAN.device)
 
     def train(path: str) -> dict:
         leaves = {k: v.clone().requires_grad_() for k, v in small.items()}
@@ -116,34 +191,35 @@ def run_scan() -> dict:
     want_grads = train("reference")
     for row in rows[1:]:
         got = train(row["path"])
-        row["forward_backward_ms_at_4096"] = round(_timed(lambda p=row["path"]: train(p)) * 1e3, 3)
+        row[f"forward_backward_ms_at_{PLAN.grad_length}"] = round(_timed(lambda p=row["path"]: train(p)) * 1e3, 3)
         row["worst_gradient_error_relative"] = max(
             ((got[k] - w).abs().max() / w.abs().max()).item() for k, w in want_grads.items())
-    return {"shape": SCAN_SHAPE, "rows": rows,
+    return {"shape": {**SCAN_CHANNELS, "L": PLAN.scan_length}, "rows": rows,
             "ok": all(r.get("max_abs_difference", 0) <= 1e-4 and r.get("worst_gradient_error_relative", 0) <= 1e-4
                       for r in rows)}
 
 
 def run_models() -> dict:
-    from inpaintstudio import registry, weights
+    from inpaintstudio import loading, registry
 
     rows = []
-    for card in [c for c in registry.list_cards() if c.kind == "deep"]:
+    # one row per network: a variant is the same network with other weights
+    for card in [c for c in registry.list_cards() if c.kind == "deep" and ":" not in c.name]:
         for dtype in ("fp32", "bf16"):
             row = {"model": card.name, "dtype": dtype}
             try:
                 torch.manual_seed(0)
-                module = registry.model_module(card)
-                net = module.build(weights.card_config(card)).eval().cuda()
-                size = card.input.fixed_size or 256
-                image = torch.rand(1, 3, size, size, device="cuda")
-                mask = torch.zeros(1, 1, size, size, device="cuda")
+                module = loading.model_module(card)
+                net = module.build(network_config(card)).eval().to(PLAN.device)
+                size = input_side(card)
+                image = torch.rand(1, 3, size, size, device=PLAN.device)
+                mask = torch.zeros(1, 1, size, size, device=PLAN.device)
                 mask[..., size // 4: size // 2, size // 4: 3 * size // 4] = 1
                 low, high = card.input.value_range
                 image = image * (high - low) + low
                 if card.input.mask_hole_value == 0:
                     mask = 1 - mask
-                autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == "bf16")
+                autocast = torch.autocast(PLAN.device, dtype=torch.bfloat16, enabled=dtype == "bf16")
 
                 def forward(net: torch.nn.Module = net, image: torch.Tensor = image, mask: torch.Tensor = mask,
                             autocast: torch.autocast = autocast, module: object = module) -> None:
@@ -152,13 +228,12 @@ def run_models() -> dict:
                     if not torch.isfinite(out.float()).all():
                         raise FloatingPointError("non-finite output")
 
-                torch.cuda.reset_peak_memory_stats()
-                row.update(size=size, seconds=round(_timed(forward, 2), 4),
-                           peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1), ok=True)
+                _reset_peak()
+                row.update(size=size, seconds=round(_timed(forward, 2), 4), peak_mib=_peak_mib(), ok=True)
                 del net
             except Exception as exc:  # noqa: BLE001 - recorded in the report
                 row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
-            torch.cuda.empty_cache()
+            _empty_cache()
             rows.append(row)
     return {"rows": rows, "ok": all(r["ok"] for r in rows)}
 
@@ -171,20 +246,26 @@ def _train_step_module():  # noqa: ANN202 - benchmarks/train_step.py, for its ba
 
 
 def run_training(batch_size: int) -> dict:
+    import dataclasses
     import tempfile
 
     from PIL import Image
     from skimage import data
 
+    from inpaintstudio import registry
     from inpaintstudio.backbones import VGGFeatures
-    from inpaintstudio.training.losses import loss_config_for, vgg_available
+    from inpaintstudio.training.losses import vgg_available
+    from inpaintstudio.training.specs import loss_config_for, uses_landmarks
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 
     bench = _train_step_module()
     rows = []
+    size = PLAN.train_size
     for model in TRAIN_MODELS:
-        row = {"model": model, "batch": batch_size, "size": 256}
+        row = {"model": model, "batch": batch_size, "size": size}
         try:
+            card = registry.get_card(model)
+            net_config = network_config(card)
             loss_cfg = loss_config_for(model)
             vgg = None
             if loss_cfg.needs_vgg and not vgg_available(loss_cfg):
@@ -193,28 +274,28 @@ def run_training(batch_size: int) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 Image.fromarray(data.astronaut()).save(Path(tmp) / "a.png")
                 cfg = TrainConfig.from_dict({
-                    "model": model, "device": "cuda", "amp": False, "iterations": 3, "progress": False,
+                    "model": model, "device": PLAN.device, "amp": False, "iterations": 3, "progress": False,
                     "log_every": 0, "sample_every": 0, "checkpoint_every": 0, "output_dir": tmp,
-                    "data": {"images": tmp, "size": 256, "batch_size": batch_size},
+                    "model_config": dataclasses.asdict(net_config),
+                    "data": {"images": tmp, "size": size, "batch_size": batch_size},
                 })
                 trainer = Trainer(cfg, vgg=vgg, dataset=bench._DummyDataset())
-                one = bench._batch(model, 256)
+                one = bench._batch(uses_landmarks(card), bench._wants_texture(net_config), size)
                 batch = {k: v.repeat(batch_size, *([1] * (v.dim() - 1))) for k, v in one.items()}
-                torch.cuda.reset_peak_memory_stats()
+                _reset_peak()
                 trainer.step(batch)  # warm-up
                 _sync()
                 start = time.perf_counter()
                 logs = trainer.step(batch)
                 _sync()
-                row.update(seconds=round(time.perf_counter() - start, 3),
-                           peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+                row.update(seconds=round(time.perf_counter() - start, 3), peak_mib=_peak_mib(),
                            finite=all(torch.isfinite(torch.as_tensor(v)).all().item() for v in logs.values()
                                       if isinstance(v, (int, float, torch.Tensor))))
                 row["ok"] = row["finite"]
                 del trainer
         except Exception as exc:  # noqa: BLE001 - recorded in the report
             row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
-        torch.cuda.empty_cache()
+        _empty_cache()
         rows.append(row)
     return {"rows": rows, "ok": all(r["ok"] for r in rows)}
 
@@ -224,10 +305,10 @@ def run_pipeline() -> dict:
     import numpy as np
     from skimage import data
 
-    from inpaintstudio import pipeline, registry, weights
+    from inpaintstudio import loading, pipeline, registry
     from inpaintstudio.engines import TorchEngine
 
-    width, height = 4240, 2832
+    width, height = PLAN.photo
     image = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)
     mask = np.zeros((height, width), np.uint8)
     area = 0.05 * width * height
@@ -236,17 +317,18 @@ def run_pipeline() -> dict:
     rows = []
     card = registry.get_card("sem_net")
     torch.manual_seed(0)
-    net = registry.model_module(card).build(weights.card_config(card))
-    engines = {registry.DEFAULT_MODEL: None, "sem_net (random weights, cuda)": TorchEngine(card, net, "cuda")}
+    net = loading.model_module(card).build(network_config(card))
+    engines = {registry.DEFAULT_MODEL: None,
+               f"sem_net (random weights, {PLAN.device})": TorchEngine(card, net, PLAN.device,
+                                                                        loading.model_module(card).predict)}
     for name, engine in engines.items():
         row = {"engine": name, "megapixels": round(width * height / 1e6, 1), "hole": round(float(mask.mean()), 3)}
         try:
-            torch.cuda.reset_peak_memory_stats()
+            _reset_peak()
             pipeline.inpaint(image, mask.astype(bool), registry.DEFAULT_MODEL, engine=engine)  # warm-up
             start = time.perf_counter()
             result = pipeline.inpaint(image, mask.astype(bool), registry.DEFAULT_MODEL, engine=engine)
-            row.update(seconds=round(time.perf_counter() - start, 3), device=result.device,
-                       peak_cuda_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1),
+            row.update(seconds=round(time.perf_counter() - start, 3), device=result.device, peak_mib=_peak_mib(),
                        unchanged_outside=bool((result.image[mask == 0] == image[mask == 0]).all()))
             row["ok"] = row["unchanged_outside"]
         except Exception as exc:  # noqa: BLE001 - recorded in the report
@@ -257,7 +339,8 @@ def run_pipeline() -> dict:
 
 def _markdown(report: dict) -> str:
     env = report["environment"]
-    lines = [f"# GPU check ({env['gpu']}, torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}, "
+    title = "GPU check, CPU dry run" if env.get("dry_run") else "GPU check"
+    lines = [f"# {title} ({env['gpu']}, torch {env['torch']}, CUDA {env['cuda']}, triton {env['triton']}, "
              f"mamba-ssm {env['mamba_ssm']})", "", f"Total {report['seconds']:.0f} s. " +
              ("All sections passed." if report["ok"] else "**Some sections failed** (see below)."), ""]
     for name, section in report["sections"].items():
@@ -297,8 +380,14 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=450, help="seconds after which sections are skipped")
     parser.add_argument("--batch", type=int, default=8, help="batch of the training steps")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--cpu-dry-run", action="store_true",
+                        help="every section on the CPU at tiny sizes (checks the script, measures nothing)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    global PLAN
+    PLAN = CPU_DRY_RUN if args.cpu_dry_run else GPU
+    if args.cpu_dry_run:
+        args.batch = 1
+    elif not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA GPU is visible to torch; nothing to check")
     start = time.perf_counter()
     try:
@@ -311,9 +400,11 @@ def main() -> None:
         mamba_version = version("mamba-ssm")
     except Exception:  # noqa: BLE001
         mamba_version = "absent"
-    report = {"environment": {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                              "cuda": torch.version.cuda, "triton": triton_version, "mamba_ssm": mamba_version,
-                              "python": platform.python_version()}, "sections": {}}
+    gpu = "CPU (dry run)" if PLAN.dry else torch.cuda.get_device_name(0)
+    report = {"environment": {"gpu": gpu, "torch": torch.__version__, "cuda": torch.version.cuda,
+                              "triton": triton_version, "mamba_ssm": mamba_version,
+                              "python": platform.python_version(), "dry_run": PLAN.dry,
+                              "date": time.strftime("%Y-%m-%d")}, "sections": {}}
     sections: list[tuple[str, Callable[[], dict]]] = [
         ("scan", run_scan), ("models_256", run_models), ("training_step", lambda: run_training(args.batch)),
         ("pipeline_12mp", run_pipeline),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def test_gpu_check_report_renders_sections() -> None:
 
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     report = {
         "environment": {"gpu": "NVIDIA H200", "torch": "2.13.0", "cuda": "12.8", "triton": "3.9.0",
@@ -49,3 +51,28 @@ def test_gpu_check_report_renders_sections() -> None:
     assert "## scan: ok" in text and "| path | forward_ms | max_abs_difference |" in text
     assert "| triton | 1.25 | 3.1e-06 |" in text
     assert "## pipeline_12mp: skipped (time budget)" in text
+
+
+def test_gpu_check_cpu_dry_run_runs_every_section(tmp_path) -> None:
+    """The whole check on the CPU at tiny sizes, through the same code as on a GPU, with the same report files:
+    a stale call in any section fails here instead of on the one GPU run there is."""
+    done = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), str(tmp_path / "report"), "--cpu-dry-run"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report" / "gpu_check.json").read_text())
+    sections = report["sections"]
+    assert list(sections) == ["tests", "scan", "models_256", "training_step", "pipeline_12mp"]
+    assert all(section["ok"] for section in sections.values()), sections
+    assert report["environment"]["dry_run"] and report["environment"]["gpu"] == "CPU (dry run)"
+    assert sections["tests"]["counts"].get("skipped", 0) >= 1  # the GPU tests were collected (and skip here)
+    scan = {row["path"]: row for row in sections["scan"]["rows"]}
+    assert scan["chunked"]["max_abs_difference"] < 1e-4 and scan["auto"]["worst_gradient_error_relative"] < 1e-4
+    networks = {row["model"] for row in sections["models_256"]["rows"]}
+    assert {"sem_net", "mxt", "hint", "inclg", "tsgl", "tsgl_512", "lama", "csfc"} <= networks
+    assert not any(":" in name for name in networks)  # one row per network, not per variant
+    assert {row["dtype"] for row in sections["models_256"]["rows"]} == {"fp32", "bf16"}
+    assert [row["model"] for row in sections["training_step"]["rows"]] == ["sem_net", "mxt", "hint"]
+    assert all(row["unchanged_outside"] for row in sections["pipeline_12mp"]["rows"])
+    text = (tmp_path / "report" / "gpu_check.md").read_text()
+    assert text.startswith("# GPU check, CPU dry run (CPU (dry run), torch ")
