@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintstudio.errors import WeightsUnavailableError
+
 __all__ = [
     "VGG16_FILE",
     "VGG19_FILE",
@@ -46,7 +48,7 @@ _VGG_LAYOUT = {
 }
 
 
-class BackboneMissingError(FileNotFoundError):
+class BackboneMissingError(WeightsUnavailableError, FileNotFoundError):
     """A frozen backbone file (VGG, Inception) is not on this machine; nothing is downloaded."""
 
 

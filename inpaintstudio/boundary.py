@@ -1,70 +1,47 @@
 """One error boundary for every command: an expected failure becomes one message on stderr and the
 documented exit code; a traceback appears only with ``--debug`` or for a real bug.
 
-Expected failures and their codes (the codes are :mod:`inpaintstudio.errors`'s): an error that
-carries an integer ``exit_code`` attribute (e.g. :class:`inpaintstudio.fetch.FetchError`) gets that
-code; otherwise :data:`EXPECTED_FAILURES` decides, first match wins:
+Expected failures and their codes (the codes are :mod:`inpaintstudio.errors`'s):
 
-* 3 weights missing: a deep model's checkpoint, the landmark detector's, LPIPS/FID backbones;
-* 2 bad input or usage: unreadable or too large images, masks of another size, an output that would
-  overwrite something or cannot be written, unknown models, unknown devices, bad option values,
-  checkpoints that do not fit, fixture folders and training configs that cannot be read, and any
-  error the operating system reports for a path (permission, missing folder, name too long...);
-* 1 a check failed: a landmark backend that is not installed; batches report their own failures.
-
-A class counts only once its module has been imported (looked up in ``sys.modules``): an error
-cannot come from a module nobody imported, and the boundary itself imports nothing heavy.
+* the package's own: every class derives from :class:`~inpaintstudio.errors.CheckFailedError` (1),
+  :class:`~inpaintstudio.errors.BadInputError` (2) or :class:`~inpaintstudio.errors.WeightsUnavailableError`
+  (3), and carries its code as ``exit_code``;
+* a few of Python's and PyYAML's, all bad input (2): :data:`FOREIGN_FAILURES` (a YAML or JSON file that does not
+  parse, bytes that are not UTF-8, and any error the operating system reports for a path: permission,
+  missing folder, name too long...).
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 
-from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_WEIGHTS_MISSING
+import yaml
 
-__all__ = ["EXPECTED_FAILURES", "exit_code_of", "message_of", "run_command", "report_failure"]
+from inpaintstudio.errors import EXIT_BAD_INPUT, ExpectedError
 
-#: (module, class, exit code), in order: subclasses before their bases (WeightsMissingError is an OSError).
-EXPECTED_FAILURES: tuple[tuple[str, str, int], ...] = (
-    ("inpaintstudio.errors", "WeightsMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.landmarks", "LandmarkWeightsMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.metrics", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.backbones", "BackboneMissingError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.fetch", "NotFetchableError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.fetch", "OfflineError", EXIT_WEIGHTS_MISSING),
-    ("inpaintstudio.fetch", "FetchError", EXIT_FAILED),
-    ("inpaintstudio.weight_sources", "UnknownVariantError", EXIT_BAD_INPUT),
-    ("inpaintstudio.weight_sources", "LockFileError", EXIT_BAD_INPUT),
-    ("inpaintstudio.landmarks", "BackendUnavailableError", EXIT_FAILED),
-    ("inpaintstudio.errors", "UnknownModelError", EXIT_BAD_INPUT),
-    ("inpaintstudio.io", "InputError", EXIT_BAD_INPUT),
-    ("inpaintstudio.engines", "DeviceError", EXIT_BAD_INPUT),
-    ("inpaintstudio.pipeline", "OptionError", EXIT_BAD_INPUT),
-    ("inpaintstudio.weights", "WeightsError", EXIT_BAD_INPUT),
-    ("inpaintstudio.parity", "ParityInputError", EXIT_BAD_INPUT),
-    ("inpaintstudio.landmarks", "NoFaceError", EXIT_BAD_INPUT),
-    ("inpaintstudio.training.trainer", "ConfigError", EXIT_BAD_INPUT),
-    ("yaml", "YAMLError", EXIT_BAD_INPUT),
-    ("json", "JSONDecodeError", EXIT_BAD_INPUT),
-    ("builtins", "UnicodeDecodeError", EXIT_BAD_INPUT),
-    ("builtins", "OSError", EXIT_BAD_INPUT),
+__all__ = ["FOREIGN_FAILURES", "exit_code_of", "message_of", "run_command", "report_failure"]
+
+#: Classes from outside the package that mean bad input, as (class, exit code); OSError last (it is the widest).
+FOREIGN_FAILURES: tuple[tuple[type[BaseException], int], ...] = (
+    (yaml.YAMLError, EXIT_BAD_INPUT),
+    (json.JSONDecodeError, EXIT_BAD_INPUT),
+    (UnicodeDecodeError, EXIT_BAD_INPUT),
+    (OSError, EXIT_BAD_INPUT),
 )
 
 
 def exit_code_of(error: BaseException) -> int | None:
     """The documented exit code of an expected failure, ``None`` for anything else (a bug)."""
-    carried = getattr(error, "exit_code", None)
-    if isinstance(carried, int) and not isinstance(carried, bool):
-        return carried
-    for module_name, class_name, code in EXPECTED_FAILURES:
-        module = sys.modules.get(module_name)
-        kind = getattr(module, class_name, None) if module is not None else None
-        if isinstance(kind, type) and isinstance(error, kind):
+    if isinstance(error, ExpectedError):
+        return error.exit_code
+    for kind, code in FOREIGN_FAILURES:
+        if isinstance(error, kind):
             return code
     return None
 

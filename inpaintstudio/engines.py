@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from inpaintstudio.errors import BadInputError
 from inpaintstudio.modelcard import InputConvention, ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +74,7 @@ class Engine(Protocol):
         ...
 
 
-class DeviceError(RuntimeError):
+class DeviceError(BadInputError, RuntimeError):
     """A device that this machine does not have, or a name torch does not know."""
 
 

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from inpaintstudio import weight_sources
+from inpaintstudio.errors import CheckFailedError, WeightsUnavailableError
 from inpaintstudio.weight_sources import (
     LOCK_NAME,
     Location,
@@ -75,22 +76,16 @@ Progress = Callable[[int, "int | None"], None]
 Log = Callable[[str], None]
 
 
-class FetchError(RuntimeError):
+class FetchError(CheckFailedError, RuntimeError):
     """A fetch that did not end with verified weights. The message is one line a user can act on."""
 
-    exit_code = 1
 
-
-class NotFetchableError(FetchError):
+class NotFetchableError(WeightsUnavailableError, FetchError):
     """The authors' share cannot be fetched by a program, or there are no published weights."""
 
-    exit_code = 3
 
-
-class OfflineError(FetchError):
+class OfflineError(WeightsUnavailableError, FetchError):
     """Offline, or the network could not be reached; the message says what to download and where."""
-
-    exit_code = 3
 
 
 class VerificationError(FetchError):

@@ -40,6 +40,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from inpaintstudio.errors import BadInputError, CheckFailedError, WeightsUnavailableError
+
 __all__ = [
     "LANDMARK_COUNT",
     "BACKENDS",
@@ -102,11 +104,11 @@ _DLIB_STRONG_SCORE = 0.3
 _DLIB_DETECT_SIDE = 1024
 
 
-class LandmarkError(RuntimeError):
+class LandmarkError(CheckFailedError, RuntimeError):
     """Base class of landmark failures with a message meant for the user."""
 
 
-class NoFaceError(LandmarkError):
+class NoFaceError(BadInputError, LandmarkError):
     """No face was found in the image."""
 
 
@@ -114,7 +116,7 @@ class BackendUnavailableError(LandmarkError):
     """A landmark backend cannot run on this machine (package or model file missing)."""
 
 
-class LandmarkWeightsMissingError(BackendUnavailableError):
+class LandmarkWeightsMissingError(WeightsUnavailableError, BackendUnavailableError):
     """A backend's weight files are not on disk; ``missing`` lists (path, URL) pairs."""
 
     def __init__(self, message: str, missing: Sequence[tuple[Path, str]]) -> None:

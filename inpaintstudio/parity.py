@@ -12,12 +12,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inpaintstudio.errors import BadInputError
+
 __all__ = ["ParityInputError", "ParityRow", "ParityReport", "run_parity", "read_fixture_config"]
 
 FIXTURE_FILES = ("weights.safetensors", "inputs.safetensors", "outputs.safetensors")
 
 
-class ParityInputError(ValueError):
+class ParityInputError(BadInputError, ValueError):
     """A fixture folder that cannot be run: missing files, a config.json that is not what it should be."""
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from inpaintstudio import loading, registry
 from inpaintstudio import masks as mask_ops
 from inpaintstudio.engines import Engine, EngineOutput, select_device
+from inpaintstudio.errors import BadInputError
 from inpaintstudio.modelcard import ModelCard
 from inpaintstudio.multiscale import refine_at_full_resolution
 
@@ -99,7 +100,7 @@ class RegionPlan:
     notice: str = ""
 
 
-class OptionError(ValueError):
+class OptionError(BadInputError, ValueError):
     """An option value that cannot be used; ``cli_message`` names the command-line flag instead."""
 
     def __init__(self, message: str, *, cli_message: str | None = None) -> None:

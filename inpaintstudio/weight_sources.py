@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from inpaintstudio.errors import BadInputError
+
 __all__ = [
     "Location",
     "Source",
@@ -52,7 +54,7 @@ Kind = Literal["drive_folder", "url", "manual"]
 GENERATOR_PATTERNS = ("InpaintingModel_gen.pth", "*/InpaintingModel_gen.pth", "*_gen.pth", "*gen*.pth")
 
 
-class UnknownVariantError(KeyError):
+class UnknownVariantError(BadInputError, KeyError):
     """A ``model:variant`` name that no source entry carries."""
 
     def __str__(self) -> str:
@@ -242,7 +244,7 @@ def _weights_dir() -> Path:
     return weights_dir()
 
 
-class LockFileError(ValueError):
+class LockFileError(BadInputError, ValueError):
     """A lock file that cannot be read."""
 
 

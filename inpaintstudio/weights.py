@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inpaintstudio.errors import BadInputError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -50,7 +52,7 @@ _CONTAINER_KEYS = ("generator", "state_dict", "params", "params_ema", "model", "
 _PREFIXES = ("module.", "_orig_mod.")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(BadInputError, RuntimeError):
     """A checkpoint that cannot be read or does not fit the network."""
 
 

@@ -11,6 +11,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from inpaintstudio.errors import BadInputError
+
 DEFAULT_MAX_PIXELS = 60_000_000
 MAX_PIXELS_ENV = "INPAINTSTUDIO_MAX_PIXELS"
 READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "DIB", "GIF", "TIFF", "PPM", "TGA", "AVIF")
@@ -29,7 +31,7 @@ ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Im
 
 
 # ----------------------------------------------------------------------------------------------- errors
-class InputError(ValueError):
+class InputError(BadInputError, ValueError):
     """A user-supplied image, mask or destination that cannot be used; the message says why.
 
     ``cli_message`` is the same message with its advice worded for the command line (flags instead
