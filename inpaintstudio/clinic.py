@@ -34,6 +34,8 @@ top and bottom (178×178) and scaling by 256/178 gives the 256×256 positions be
 CLI (:func:`add_clinic_command`, listed in ``cli.COMMANDS``): ``clinic IMAGE [-m MODEL] [--side both]
 [--landmarks auto|fan|dlib] [--mask FILE] [--face N] -o DIR`` writes before.png, after.png, mask.png, overlay.png,
 side_by_side.png and landmarks.json into DIR and nowhere else.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ returns the largest by default and ``face_index`` picks another. No face raises 
 
 :func:`lip_nose_mask` is OUR OWN generator (not part of INCLG: the thesis drew every clinical mask by
 hand), see its docstring.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ strokes are drawn smaller. Everything comes from ``numpy.random.default_rng([see
 seed always gives the same mask. Use these masks for tests, demos and training, never to compare with
 numbers obtained on Liu et al.'s files. Bins are half-open intervals (lo, hi]; the generator never
 goes below 1 % (Liu et al.'s smallest category starts at 1 %).
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ FID       Fréchet distance between Gaussian fits of pytorch-fid Inception-V3 po
 
 The arrays taken by :func:`psnr`, :func:`ssim` and :func:`l1_percent` are float H×W×3 RGB in [0, 1] (NumPy) or
 3×H×W tensors; :func:`to_uint8` is the one quantisation step.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

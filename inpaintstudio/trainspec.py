@@ -4,6 +4,8 @@ Every network module of :mod:`inpaintstudio.models` exports ``TRAINING: Training
 ``predict``, with the weights and settings of the authors' released code as defaults; the trainer
 (:mod:`inpaintstudio.training`) reads it from the module a card names and refuses a model whose module has none.
 This module is plain data (no torch, no package imports), so model modules can import it.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""HINT's card (torch-free; the network is :mod:`inpaintstudio.models.hint`)."""
+"""HINT's card (torch-free; the network is :mod:`inpaintstudio.models.hint`).
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
+"""
 
 from inpaintstudio.modelcard import InputConvention, ModelCard, WeightFile
 

@@ -1,4 +1,7 @@
-"""M×T's card (torch-free; the network is :mod:`inpaintstudio.models.mxt`)."""
+"""M×T's card (torch-free; the network is :mod:`inpaintstudio.models.mxt`).
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
+"""
 
 from inpaintstudio.modelcard import InputConvention, ModelCard, WeightFile
 

@@ -42,6 +42,8 @@ Writing (:func:`save_image`, :func:`save_like`, :func:`encode_png`, :func:`encod
 
 All user-facing failures derive from :class:`InputError` (a ``ValueError``) and carry a message that
 names the file.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

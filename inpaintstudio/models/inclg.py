@@ -45,6 +45,8 @@ through it, as in the official code), allocated on the input's device (the offic
 copied); GAP is ``x.mean(3).mean(2)`` as in the official code. The network only runs at exactly
 2·``landmark_map_size`` (256) pixels: the map is hard-wired to 128×128 and concatenated with the
 128×128 decoder feature.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ Code-vs-paper differences (the released code is the reference; the switch select
 Tensor contract of :class:`MxT`: ``forward(image, mask)`` with ``image`` B×3×H×W RGB in [0, 1] whose holes are
 already filled with 1.0, ``mask`` B×1×H×W with 1 = hole; H and W multiples of 8; returns the raw (not composited)
 B×3×H×W output ``(tanh(z) + 1) / 2``.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

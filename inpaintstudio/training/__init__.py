@@ -7,4 +7,6 @@ Each model's recipe (losses, optimiser, discriminator, custom forward) lives bes
 ``specs`` (reads a model's spec and feeds its network), ``trainer`` (the loop, checkpoints, exact resume, DDP),
 ``evaluate`` (the thesis protocol, through the pipeline) and ``commands`` (the ``train`` / ``eval`` CLI).
 Importing this package imports nothing heavy.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """

@@ -7,6 +7,8 @@
 
 Multi-process training: ``torchrun --nproc_per_node N -m inpaintstudio train …`` (gloo on CPU, NCCL on CUDA).
 Exit codes are :mod:`inpaintstudio.errors`'s: 0 ok, 1 failed, 2 bad input, 3 weights missing.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Conventions:
 * **Determinism**: every random choice of sample ``i`` in epoch ``e`` comes from ``numpy.random.default_rng((seed,
   e, i))``, and :class:`StepBatchSampler` derives the order of epoch ``e`` from ``(seed, e)``, so a run resumed at
   any step (and any number of loader workers) sees the same batches.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

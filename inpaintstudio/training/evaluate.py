@@ -7,6 +7,8 @@ for every model but ``tsgl_512``, 512²); image k gets mask ``k mod N`` of the b
 **composite** is scored with
 :mod:`inpaintstudio.metrics` (PSNR, SSIM, L1 ×100 per image then averaged; LPIPS-VGG per image; FID per bin, set
 against the bin's ground truths). LPIPS and FID are skipped, with the reason, when their backbone file is absent.
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ csfc       mean|O−I| + 5·mean(|O−I|·H) + 0.05·Σ perc(VGG-16 pool1–3, O
 VGG inputs are the images as given (no ImageNet normalisation), as all the releases do. Gram(F) = F·Fᵀ/(C·H·W).
 Paper variants are switches of :class:`LossConfig` (``l1_mode``, ``gan``, ``adversarial``, ``landmark_mode`` …). Each
 model's defaults live beside its network (``TRAINING.loss`` in its module; :mod:`inpaintstudio.training.specs`).
+
+The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
 
 from __future__ import annotations
