@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -118,3 +121,39 @@ def test_policy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bound.allows_host("192.168.1.5:7000") and not bound.allows_host("192.168.1.5:80")
     monkeypatch.setenv(ALLOWED_HOSTS_ENV, "*")
     assert HostPolicy.for_launch("127.0.0.1", 7860).allows_host(EVIL)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_client_that_disconnects_mid_upload_leaves_no_traceback(studio: tuple[int, Path]) -> None:
+    port, _ = studio
+    records = _Records()
+    watched = [logging.getLogger(name) for name in ("uvicorn.error", "uvicorn", "inpaintstudio.ui.security")]
+    for logger in watched:
+        logger.addHandler(records)
+    before = logging.getLogger("inpaintstudio.ui.security").level
+    logging.getLogger("inpaintstudio.ui.security").setLevel(logging.INFO)
+    try:
+        content_type, body = _multipart("photo.png", b"x" * 50_000)
+        head = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body) * 100}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(head + body[: len(body) // 2])  # the tab closes halfway through the upload
+        deadline = time.monotonic() + 20
+        while not any("disconnected" in record.getMessage() for record in records.records):
+            assert time.monotonic() < deadline, [record.getMessage() for record in records.records]
+            time.sleep(0.1)
+    finally:
+        for logger in watched:
+            logger.removeHandler(records)
+        logging.getLogger("inpaintstudio.ui.security").setLevel(before)
+    assert not [record for record in records.records if record.exc_info or record.levelno >= logging.ERROR]
+    status, _, _ = _request(port, "GET", "/", {"Host": f"127.0.0.1:{port}"})
+    assert status == 200

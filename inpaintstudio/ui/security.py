@@ -19,6 +19,7 @@ its first request, and wraps the whole middleware stack (Gradio's CORS layer inc
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from contextlib import asynccontextmanager
@@ -26,8 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.requests import ClientDisconnect
+
 __all__ = ["ALLOWED_HOSTS_ENV", "HostPolicy", "HostOriginGuard", "install"]
 
+LOG = logging.getLogger(__name__)
 ALLOWED_HOSTS_ENV = "INPAINTSTUDIO_ALLOWED_HOSTS"
 SPACE_HOST_ENV = "SPACE_HOST"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -108,7 +112,8 @@ class HostPolicy:
 
 
 class HostOriginGuard:
-    """ASGI middleware: ``403`` for a foreign ``Host`` or ``Origin``, before anything else runs."""
+    """ASGI middleware: ``403`` for a foreign ``Host`` or ``Origin``, before anything else runs; a client that
+    disconnects mid-request (a tab closed during an upload) ends its request quietly instead of a traceback."""
 
     def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
         self.app = app
@@ -127,7 +132,11 @@ class HostOriginGuard:
             server = scope.get("server")
             headers["host"] = f"{server[0]}:{server[1]}" if server else ""
         if self.policy.allows_host(headers["host"]) and self.policy.allows_origin(headers.get("origin")):
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            except ClientDisconnect:
+                # a browser closed mid-upload: nobody is left to answer and nothing is lost
+                LOG.info("a client disconnected during %s %s", scope.get("method", ""), scope.get("path", ""))
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
