@@ -360,7 +360,7 @@ def missing_hints(name: str) -> tuple[str, ...]:
     if published:
         names = ", ".join(source.name for source in published)
         return (f"Published variants: {names}; fetch one with: python -m inpaintstudio weights fetch {base} "
-                f"--variant {published[0].variant}, then use {published[0].name}",)
+                f"--variant {published[0].variant}; {base} then runs it",)
     if base in UNPUBLISHED:
         return (UNPUBLISHED[base],)
     return ()
