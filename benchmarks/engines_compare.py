@@ -212,14 +212,15 @@ def before_engine():
     Run with the ``resize`` strategy, which for these cases (one hole larger than a 768 px tile can
     take) is what ``auto`` did then.
     """
-    from inpaintstudio import classical, registry
+    from inpaintstudio import registry
+    from inpaintstudio.classical.engines import engines as classical
 
     card = replace(registry.get_card("patchmatch"), working_size=384, tile_size=768)
     return classical.make_engine(card, multiscale=False)
 
 
 def timed_fill(image: np.ndarray, mask: np.ndarray, engine=None) -> tuple[np.ndarray, float, float]:
-    from inpaintstudio import pipeline
+    from inpaintstudio.core import pipeline
 
     options = {"strategy": "resize"} if engine is not None else None
     wall, cpu = time.perf_counter(), time.process_time()

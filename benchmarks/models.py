@@ -32,7 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     import torch
 
-    from inpaintstudio import loading, registry
+    from inpaintstudio import registry
+    from inpaintstudio.core import loading
 
     torch.manual_seed(0)
     card = registry.get_card(name)
@@ -95,7 +96,8 @@ def versus_worker(name: str, size: int, repeats: int, threads: int) -> dict:
     import numpy as np
     import torch
 
-    from inpaintstudio import engines, loading, pipeline, registry
+    from inpaintstudio import registry
+    from inpaintstudio.core import engines, loading, pipeline
 
     if threads > 0:
         torch.set_num_threads(threads)

@@ -38,7 +38,7 @@ def worker(width: int, height: int, hole: str, model: str, repeats: int) -> dict
     import cv2
     import numpy as np
 
-    from inpaintstudio import pipeline
+    from inpaintstudio.core import pipeline
 
     image = make_photo(width, height)
     mask = np.zeros((height, width), bool)

@@ -74,8 +74,8 @@ def worker(model: str, device: str, amp: bool, steps: int, threads: int, size: i
     from PIL import Image
     from skimage import data
 
-    from inpaintstudio import loading
-    from inpaintstudio.backbones import VGGFeatures
+    from inpaintstudio.core import loading
+    from inpaintstudio.training.backbones import VGGFeatures
     from inpaintstudio.training.losses import vgg_available
     from inpaintstudio.training.specs import loss_config_for, uses_landmarks
     from inpaintstudio.training.trainer import TrainConfig, Trainer

@@ -1,7 +1,7 @@
 """What a model card is: the dataclasses :class:`ModelCard`, :class:`InputConvention`, :class:`WeightFile`.
 
 Pure data with no imports from the package and no torch: the cards themselves live one file per model in
-:mod:`inpaintstudio.cards`, :mod:`inpaintstudio.registry` finds them, and :mod:`inpaintstudio.loading`
+:mod:`inpaintstudio.cards`, :mod:`inpaintstudio.registry` finds them, and :mod:`inpaintstudio.core.loading`
 builds what a card names.
 """
 
@@ -65,7 +65,7 @@ class ModelCard:
     """Everything known about one model (one set of weights) without building it.
 
     ``module`` names the module that implements the model (a network module of
-    :mod:`inpaintstudio.models`, or :mod:`inpaintstudio.classical`); the loading layer imports it only when
+    :mod:`inpaintstudio.models`, or :mod:`inpaintstudio.classical.engines`); the loading layer imports it only when
     the model is built. The network's config is ``module.<config_class>(**config_overrides)``, unless
     ``config`` holds a ready config object (tests use this for fixture-sized networks).
     """

@@ -96,7 +96,7 @@ def _empty_cache() -> None:
 
 def network_config(card: object) -> object:
     """The config a section builds: the parity fixture's small network in the dry run, else the default."""
-    from inpaintstudio import loading
+    from inpaintstudio.core import loading
 
     fixture = FIXTURES / card.name / "config.json"
     if PLAN.fixture_networks and fixture.is_file():
@@ -200,7 +200,8 @@ def run_scan() -> dict:
 
 
 def run_models() -> dict:
-    from inpaintstudio import loading, registry
+    from inpaintstudio import registry
+    from inpaintstudio.core import loading
 
     rows = []
     # one row per network: a variant is the same network with other weights
@@ -253,7 +254,7 @@ def run_training(batch_size: int) -> dict:
     from skimage import data
 
     from inpaintstudio import registry
-    from inpaintstudio.backbones import VGGFeatures
+    from inpaintstudio.training.backbones import VGGFeatures
     from inpaintstudio.training.losses import vgg_available
     from inpaintstudio.training.specs import loss_config_for, uses_landmarks
     from inpaintstudio.training.trainer import TrainConfig, Trainer
@@ -305,8 +306,9 @@ def run_pipeline() -> dict:
     import numpy as np
     from skimage import data
 
-    from inpaintstudio import loading, pipeline, registry
-    from inpaintstudio.engines import TorchEngine
+    from inpaintstudio import registry
+    from inpaintstudio.core import loading, pipeline
+    from inpaintstudio.core.engines import TorchEngine
 
     width, height = PLAN.photo
     image = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_CUBIC)

@@ -15,29 +15,29 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.modelcard", 0),
     ("inpaintstudio.trainspec", 0),
     ("inpaintstudio.io", 0),
-    ("inpaintstudio.outputs", 0),
-    ("inpaintstudio.boundary", 0),
-    ("inpaintstudio.masks", 0),
-    ("inpaintstudio.grid", 0),
-    ("inpaintstudio.multiscale", 0),
+    ("inpaintstudio.io.outputs", 0),
+    ("inpaintstudio.cli.boundary", 0),
+    ("inpaintstudio.core.maskops", 0),
+    ("inpaintstudio.core.grid", 0),
+    ("inpaintstudio.classical.multiscale", 0),
     ("inpaintstudio.models.layers", 0),
-    ("inpaintstudio.backbones", 0),
+    ("inpaintstudio.training.backbones", 0),
     ("inpaintstudio.cards", 1),
     ("inpaintstudio.models", 1),
-    ("inpaintstudio.engines", 1),
+    ("inpaintstudio.core.engines", 1),
     ("inpaintstudio.weights", 1),
-    ("inpaintstudio.weight_sources", 1),
+    ("inpaintstudio.weights.sources", 1),
     ("inpaintstudio.registry", 2),
-    ("inpaintstudio.classical", 2),
-    ("inpaintstudio.landmarks", 2),
-    ("inpaintstudio.loading", 3),
-    ("inpaintstudio.pipeline", 4),
-    ("inpaintstudio.fetch", 4),
-    ("inpaintstudio.parity", 4),
-    ("inpaintstudio.metrics", 5),
-    ("inpaintstudio.training.commands", 6),
+    ("inpaintstudio.classical.engines", 2),
+    ("inpaintstudio.face.landmarks", 2),
+    ("inpaintstudio.core.loading", 3),
+    ("inpaintstudio.core.pipeline", 4),
+    ("inpaintstudio.weights.fetch", 4),
+    ("inpaintstudio.core.parity", 4),
+    ("inpaintstudio.training.metrics", 5),
+    ("inpaintstudio.cli.train_eval", 6),
     ("inpaintstudio.training", 5),
-    ("inpaintstudio.clinic", 5),
+    ("inpaintstudio.face.clinic", 5),
     ("inpaintstudio.ui", 6),
     ("inpaintstudio.cli", 6),
     ("inpaintstudio.__main__", 7),
@@ -110,14 +110,14 @@ def test_no_import_circle() -> None:
 
 def test_the_graph_sees_imports_inside_functions() -> None:
     graph = _graph()
-    assert "inpaintstudio.loading" in graph["inpaintstudio.parity"]  # imported inside run_parity
+    assert "inpaintstudio.core.loading" in graph["inpaintstudio.core.parity"]  # imported inside run_parity
     assert graph["inpaintstudio.weights"] <= {"inpaintstudio.modelcard", "inpaintstudio.errors"}
     assert graph["inpaintstudio.registry"] <= {  # weight_sources: the variants a model:variant name resolves to
-        "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weight_sources",
+        "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weights.sources",
     }
     # metrics and training share the backbones, which sit below both
-    assert "inpaintstudio.backbones" in graph["inpaintstudio.metrics"]
-    assert not [t for t in graph["inpaintstudio.metrics"] if t.startswith("inpaintstudio.training")]
+    assert "inpaintstudio.training.backbones" in graph["inpaintstudio.training.metrics"]
+    assert not [t for t in graph["inpaintstudio.training.metrics"] if t.startswith("inpaintstudio.training")]
     for name, targets in graph.items():
         if name.startswith("inpaintstudio.cards."):
             assert targets <= {"inpaintstudio.modelcard"}, name

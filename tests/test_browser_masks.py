@@ -290,7 +290,7 @@ def test_edit_tab_uploaded_mask_plus_stroke_is_what_runs(page, tmp_path: Path, s
 
 @pytest.mark.parametrize("size", SIZES, ids=_size_id)
 def test_clinic_proposal_plus_stroke_is_what_runs(page, tmp_path: Path, size: tuple[int, int]) -> None:
-    from inpaintstudio import clinic
+    from inpaintstudio.face import clinic
 
     width, height = size
     photo_path = _write_photo(tmp_path / "face.png", face_photo(width, height, seed=height))

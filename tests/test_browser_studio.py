@@ -103,7 +103,7 @@ def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_pat
     import cv2
 
     from inpaintstudio import io as image_io
-    from inpaintstudio import pipeline
+    from inpaintstudio.core import pipeline
 
     # a bad upload first: the error is shown, readable, in the page
     broken = tmp_path / "broken.png"
@@ -151,7 +151,7 @@ def test_browser_models_and_clinic_tab_screenshots(page, shots: Path) -> None:
     page.screenshot(path=str(shots / "studio-models.png"), full_page=True)
     clinic = page.get_by_role("tab", name="Clinic")
     if clinic.count() == 0:
-        pytest.skip("the Clinic tab is not built (inpaintstudio.clinic missing)")
+        pytest.skip("the Clinic tab is not built (inpaintstudio.face.clinic missing)")
     clinic.click()
     page.locator("#clinic-notice").get_by_text("processing is local").wait_for()
     page.locator("#clinic-photo input[type=file]").set_input_files(str(PHOTO))

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from inpaintstudio import loading, registry, weights
+from inpaintstudio import registry, weights
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING, main
+from inpaintstudio.core import loading
 
 REPO = Path(__file__).resolve().parent.parent
 

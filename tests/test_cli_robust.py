@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaintstudio import boundary, io, pipeline, registry
-from inpaintstudio.cli import main
+from inpaintstudio import io, registry
+from inpaintstudio.cli import boundary, main
+from inpaintstudio.core import pipeline
 from tests.fuzz.corpus import Case, png_with_chunk
 from tests.fuzz.session import CASES, run_in_process
 
@@ -139,8 +140,8 @@ def test_a_real_bug_is_not_hidden(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def test_exit_codes_of_expected_failures() -> None:
-    from inpaintstudio.engines import DeviceError
-    from inpaintstudio.parity import ParityInputError
+    from inpaintstudio.core.engines import DeviceError
+    from inpaintstudio.core.parity import ParityInputError
     from inpaintstudio.weights import WeightsError
 
     card = registry.get_card("mxt")

@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from inpaintstudio import cli, clinic, registry
+from inpaintstudio import cli, registry
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING
-from inpaintstudio.engines import EngineOutput
-from inpaintstudio.landmarks import NoFaceError
-from inpaintstudio.models import inclg
+from inpaintstudio.core.engines import EngineOutput
+from inpaintstudio.face import clinic
+from inpaintstudio.face.landmarks import NoFaceError
+from inpaintstudio.models.inclg.network import network as inclg
 from tests.conftest import parity_dir
 
 TEST_MODEL = "test_inclg_clinic"

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintstudio import loading, registry
-from inpaintstudio.backbones import VGGFeatures
-from inpaintstudio.models import csfc
+from inpaintstudio import registry
+from inpaintstudio.core import loading
+from inpaintstudio.models.csfc.network import network as csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
+from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file
 from inpaintstudio.weights import save_safetensors
 
@@ -545,7 +546,7 @@ def test_switch_variants_run() -> None:
 
 def test_card_matches_the_network() -> None:
     card = registry.get_card("csfc")
-    assert card.module == "inpaintstudio.models.csfc" and card.family == "csfc"
+    assert card.module == "inpaintstudio.models.csfc.network" and card.family == "csfc"
     assert card.working_size == 128
     assert card.input.pad_multiple == csfc.Config().pad_multiple == 64
     assert card.input.value_range == (0.0, 1.0) and card.input.mask_hole_value == 0

@@ -17,9 +17,9 @@ from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
 from inpaintstudio import registry, weights
-from inpaintstudio.engines import EngineOutput
+from inpaintstudio.cli.train_eval import add_commands
+from inpaintstudio.core.engines import EngineOutput
 from inpaintstudio.training import data
-from inpaintstudio.training.commands import add_commands
 from inpaintstudio.training.evaluate import evaluate_engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def mask_dir(tmp_path) -> Path:
 
 
 def _tiny_hint_card(tmp_path: Path) -> tuple[registry.ModelCard, Path]:
-    hint = importlib.import_module("inpaintstudio.models.hint")
+    hint = importlib.import_module("inpaintstudio.models.hint.network")
     fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
     cfg = hint.config_from_fixture(fixture)
     torch.manual_seed(3)
@@ -97,7 +97,7 @@ def test_eval_numbers_equal_a_hand_computation(photos, mask_dir, tmp_path, capsy
     assert report["protocol"]["size"] == SIDE
 
     # by hand: sorted images, mask k mod N of each bin's sorted list, threshold 127 after a bicubic resize
-    hint = importlib.import_module("inpaintstudio.models.hint")
+    hint = importlib.import_module("inpaintstudio.models.hint.network")
     net = hint.build(card.config)
     net.load_state_dict(weights.read_checkpoint(weight_file)[0])
     net.eval()
@@ -192,7 +192,7 @@ def test_eval_generated_masks_and_bad_input(photos, tmp_path) -> None:
 
 def test_train_command_then_eval_the_export(photos, mask_dir, tmp_path) -> None:
     """``train --config`` (YAML) writes checkpoint + export; a second call resumes; ``eval --weights`` reads it."""
-    hint = importlib.import_module("inpaintstudio.models.hint")
+    hint = importlib.import_module("inpaintstudio.models.hint.network")
     fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
     model_config = asdict(hint.config_from_fixture(fixture))
     config = {

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 import inpaintstudio
-from inpaintstudio import boundary, errors
+from inpaintstudio import errors
+from inpaintstudio.cli import boundary
 from tests.conftest import REPO
 
 # what each kind of failure must return (README, "Command line"); a new class takes its code from its base

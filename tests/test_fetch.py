@@ -25,9 +25,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import fetch, pipeline, registry, weight_sources
-from inpaintstudio.models import sem_net, tsgl
-from inpaintstudio.weight_sources import Location, Source
+from inpaintstudio import registry
+from inpaintstudio.core import pipeline
+from inpaintstudio.models.sem_net.network import network as sem_net
+from inpaintstudio.models.tsgl.network import network as tsgl
+from inpaintstudio.weights import fetch
+from inpaintstudio.weights import sources as weight_sources
+from inpaintstudio.weights.sources import Location, Source
 from tests.conftest import parity_dir
 
 SEM = "test_fetch_sem_net"
@@ -164,17 +168,17 @@ def sha256(data: bytes) -> str:
 def clean_sources() -> Iterator[None]:
     yield
     for name in list(weight_sources._extra):
-        weight_sources.unregister_source(name)
+        registry.unregister_source(name)
 
 
 def drive_source(variant: str = "places2", folder: str = "FOLDER_SEM", **location: object) -> Source:
-    return weight_sources.register_source(
+    return registry.register_source(
         Source(SEM, variant, "Places2", "scenes and object removal", (Location("drive_folder", folder, **location),))
     )
 
 
 def url_source(url: str, variant: str = "places2", **location: object) -> Source:
-    return weight_sources.register_source(
+    return registry.register_source(
         Source(SEM, variant, "Places2", "scenes", (Location("url", url, **location),), official_filename="big-lama.pt")
     )
 
@@ -280,7 +284,7 @@ def test_md5_stated_by_the_publisher_is_checked(server, weights_folder, sem_fixt
     with pytest.raises(fetch.VerificationError, match="has MD5 .* its publisher states 0000"):
         fetch.fetch(source.name, log=quiet([]))
     assert not (weights_folder / "downloads").exists()
-    weight_sources.unregister_source(source.name)
+    registry.unregister_source(source.name)
     good = url_source(f"{server.url}/big-lama.pt", pick=("big-lama.pt",), md5=hashlib.md5(generator).hexdigest())
     assert fetch.fetch(good.name, log=quiet([])).entry["md5"] == hashlib.md5(generator).hexdigest()
 
@@ -398,7 +402,7 @@ def test_folder_without_a_single_generator_lists_and_asks(server, drive, weights
     result = fetch.fetch(source.name, file="places2/InpaintingModel_gen.pth", log=quiet(lines))
     assert result.entry["original_file"] == "InpaintingModel_gen.pth"
     # a dataset pattern, as M×T's entries use, picks without help
-    weight_sources.unregister_source(source.name)
+    registry.unregister_source(source.name)
     picked = drive_source(variant="celebahq", folder="FOLDER_MXT", pick=("*celeba*InpaintingModel_gen.pth",))
     assert fetch.fetch(picked.name, log=quiet(lines)).action == "fetched"
 
@@ -411,7 +415,7 @@ def test_tsgl_share_cannot_be_fetched_but_a_file_put_by_hand_is_converted(weight
     assert "python -m inpaintstudio weights import --model tsgl --variant celeba PATH/G_<n>.pth" in message
 
     fixture = load_file(str(parity_dir("tsgl") / "weights.safetensors"))
-    source = weight_sources.register_source(dataclasses.replace(weight_sources.get_source("tsgl:celeba"), model=TSGL))
+    source = registry.register_source(dataclasses.replace(registry.get_source("tsgl:celeba"), model=TSGL))
     staging = fetch.downloads_dir(source)
     staging.mkdir(parents=True)
     torch.save({f"module.{k}": v for k, v in fixture.items()}, staging / "G_10.pth")  # DataParallel state dict
@@ -429,7 +433,8 @@ def test_unpublished_and_unknown_variants() -> None:
 
 
 def test_source_table_names_every_published_folder() -> None:
-    folders = {s.name: s.locations[0].ref for s in weight_sources.SOURCES if s.locations[0].kind == "drive_folder"}
+    folders = {s.name: s.locations[0].ref for s in registry.published_sources()
+               if s.locations[0].kind == "drive_folder"}
     assert folders == {
         "sem_net:places2": "1sgJRu-Vf6u6taZY-RpY8cFXRAH09i4fu",
         "sem_net:celebahq": "1L-Tt3mTgbJ_8Ki8jQIZE6xmddhHNl3YN",
@@ -441,7 +446,7 @@ def test_source_table_names_every_published_folder() -> None:
         "hint:dunhuang": "14bRa6_12MZf1Qsu3Jv6CJEFwWO0WX5qF",
         "inclg:celeba": "1H9FZ-jJUkYBDcNASX8kBnmipgGgv_y7t",
     }
-    lama = weight_sources.get_source("lama")
+    lama = registry.get_source("lama")
     assert lama.locations[0].md5 == "e3aa4aaa15225a33ec84f9f4bc47e500"
     assert lama.locations[1].member == "big-lama/models/best.ckpt"
 

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from inpaintstudio import registry
-from inpaintstudio.models import inclg
-from inpaintstudio.parity import run_parity
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.inclg.network import network as inclg
 from tests.conftest import parity_dir
 
 
@@ -160,4 +160,4 @@ def test_card() -> None:
     assert card.weights[0].filename == "inclg.safetensors"
     assert card.weights[0].official_filename == "InpaintingModel_gen.pth"
     assert "drive.google.com" in card.weights[0].source
-    assert card.module == "inpaintstudio.models.inclg"
+    assert card.module == "inpaintstudio.models.inclg.network"

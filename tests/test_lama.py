@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.models import lama
-from inpaintstudio.parity import run_parity
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.lama.network import network as lama
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("lama")
@@ -136,7 +137,7 @@ def test_pipeline_matches_the_official_predict_path(fixture_config, fixture_tens
     gives the official predict script's result up to its uint8 conversion (rounding here, truncation there)."""
     from pathlib import Path
 
-    from inpaintstudio import pipeline
+    from inpaintstudio.core import pipeline
 
     card = dataclasses.replace(registry.get_card("lama"), name="test_lama_pipeline", config=fixture_config,
                                weights_path=Path(FIXTURE / "weights.safetensors"))
@@ -158,7 +159,7 @@ def test_pipeline_matches_the_official_predict_path(fixture_config, fixture_tens
 
 def test_card() -> None:
     card = registry.get_card("lama")
-    assert card.module == "inpaintstudio.models.lama" and card.family == "lama"
+    assert card.module == "inpaintstudio.models.lama.network" and card.family == "lama"
     conv = card.input
     assert conv.value_range == (0.0, 1.0) and conv.mask_hole_value == 1 and conv.hole_fill == 0.0
     assert conv.pad_multiple == 8 and conv.pad_mode == "symmetric" and conv.fixed_size is None

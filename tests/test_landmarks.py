@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from inpaintstudio import landmarks as lm
+from inpaintstudio.face import landmarks as lm
 
 
 @pytest.fixture(scope="module")

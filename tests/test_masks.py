@@ -1,4 +1,4 @@
-"""inpaintstudio.masks: morphology, feathering, boxes, ratios and the irregular-mask generator."""
+"""inpaintstudio.core.maskops: morphology, feathering, boxes, ratios and the irregular-mask generator."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from inpaintstudio import masks
+from inpaintstudio.core import maskops as masks
 
 
 def _dot(size: int = 61) -> np.ndarray:

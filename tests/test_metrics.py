@@ -8,7 +8,7 @@ import torch
 from scipy.ndimage import uniform_filter
 from skimage import data
 
-from inpaintstudio import backbones, metrics
+from inpaintstudio.training import backbones, metrics
 
 
 @pytest.fixture(scope="module")

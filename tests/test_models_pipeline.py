@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from inpaintstudio import loading, pipeline, registry
+from inpaintstudio import registry
+from inpaintstudio.core import loading, pipeline
 from tests.conftest import FIXTURES
 
 FIXTURE_MODELS = ["sem_net", "mxt", "hint", "inclg", "tsgl"]

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaintstudio import classical, pipeline, registry
-from inpaintstudio.multiscale import MultiscaleConfig, multiscale_fill, pyramid_sizes
+from inpaintstudio import registry
+from inpaintstudio.classical.engines import engines as classical
+from inpaintstudio.classical.multiscale import MultiscaleConfig, multiscale_fill, pyramid_sizes
+from inpaintstudio.core import pipeline
 
 
 def laplacian_spread(image: np.ndarray, mask: np.ndarray) -> float:

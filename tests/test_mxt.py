@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.engines import TorchEngine
-from inpaintstudio.models import mxt
-from inpaintstudio.parity import run_parity
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.engines import TorchEngine
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.mxt.network import network as mxt
 from tests.conftest import parity_dir
 
 FIXTURE = parity_dir("mxt")
@@ -93,7 +94,7 @@ def test_default_state_dict_matches_official_keys() -> None:
 
 def test_card() -> None:
     card = registry.get_card("mxt")
-    assert card.family == "mxt" and card.module == "inpaintstudio.models.mxt" and card.working_size == 256
+    assert card.family == "mxt" and card.module == "inpaintstudio.models.mxt.network" and card.working_size == 256
     assert card.input.pad_multiple == 8 and card.input.value_range == (0.0, 1.0)
     assert card.input.hole_fill == 1.0 and card.input.mask_hole_value == 1 and card.input.fixed_size is None
     assert card.weights[0].filename == "mxt.safetensors"

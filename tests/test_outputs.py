@@ -1,4 +1,4 @@
-"""inpaintstudio.outputs: destinations checked before any work, so that no file is ever lost."""
+"""inpaintstudio.io.outputs: destinations checked before any work, so that no file is ever lost."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from inpaintstudio import io as sio
-from inpaintstudio.outputs import OutputError, OutputPlan, OverwriteError, output_target
+from inpaintstudio.io.outputs import OutputError, OutputPlan, OverwriteError, output_target
 
 
 def _photo(path: Path) -> Path:

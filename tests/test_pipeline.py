@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from inpaintstudio import pipeline, registry
-from inpaintstudio.engines import EngineOutput
-from inpaintstudio.pipeline import InpaintOptions, blend_weights, inpaint, plan_regions, tile_positions
+from inpaintstudio import registry
+from inpaintstudio.core import pipeline
+from inpaintstudio.core.engines import EngineOutput
+from inpaintstudio.core.pipeline import InpaintOptions, blend_weights, inpaint, plan_regions, tile_positions
 from inpaintstudio.registry import InputConvention, ModelCard
 
 
@@ -287,7 +288,7 @@ def test_classical_engines_fill_a_real_photo(model: str, photo: np.ndarray) -> N
 
 def test_classical_direct_regions_run_on_the_bytes(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     """8-bit engines get the uint8 region itself (no float round trip) and their bytes land in the result."""
-    from inpaintstudio import classical
+    from inpaintstudio.classical.engines import engines as classical
 
     engine = pipeline.get_engine("opencv_telea")
     seen: list[np.dtype] = []
@@ -330,7 +331,7 @@ def test_engines_are_cached() -> None:
 
 
 def test_device_selection() -> None:
-    from inpaintstudio.engines import select_device
+    from inpaintstudio.core.engines import select_device
 
     assert select_device("cpu") == "cpu"
     import torch

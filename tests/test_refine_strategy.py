@@ -8,9 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaintstudio import classical, pipeline, registry
-from inpaintstudio.engines import EngineOutput
-from inpaintstudio.pipeline import InpaintOptions, plan_regions
+from inpaintstudio import registry
+from inpaintstudio.classical.engines import engines as classical
+from inpaintstudio.core import pipeline
+from inpaintstudio.core.engines import EngineOutput
+from inpaintstudio.core.pipeline import InpaintOptions, plan_regions
 from tests.test_multiscale import ellipse, laplacian_spread, textured
 
 

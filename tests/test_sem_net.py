@@ -9,9 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.models import sem_net
-from inpaintstudio.parity import run_parity
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.sem_net.network import network as sem_net
 from tests.conftest import parity_dir
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -7,7 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from inpaintstudio.models import hint, mxt, sem_net
+from inpaintstudio.models.hint.network import network as hint
+from inpaintstudio.models.mxt.network import network as mxt
+from inpaintstudio.models.sem_net.network import network as sem_net
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -15,8 +15,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from inpaintstudio import registry
-from inpaintstudio.backbones import VGG19_FILE, BackboneMissingError, VGGFeatures
 from inpaintstudio.training import data, losses, specs
+from inpaintstudio.training.backbones import VGG19_FILE, BackboneMissingError, VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer
 from inpaintstudio.trainspec import TrainingSpec
 
@@ -103,7 +103,7 @@ def test_every_trainable_model_exports_a_coherent_spec(model: str) -> None:
 
 def test_a_model_without_a_training_spec_is_refused(tmp_path) -> None:
     for model in ("patchmatch", "opencv_telea"):
-        with pytest.raises(ValueError, match=f"{model} cannot be trained: its module inpaintstudio.classical"):
+        with pytest.raises(ValueError, match=f"{model} cannot be trained: its module inpaintstudio.classical.engines"):
             specs.loss_config_for(model)
     with pytest.raises(ValueError, match="patchmatch cannot be trained"):
         Trainer(TrainConfig.from_dict({"model": "patchmatch", "output_dir": str(tmp_path), "progress": False}))
@@ -308,5 +308,5 @@ def test_export_writes_card_metadata(photos, tmp_path) -> None:
     assert meta["model"] == "hint" and meta["iteration"] == "1"
     assert json.loads(meta["card"])["input"]["pad_multiple"] == 16
     tensors, _ = weights.read_checkpoint(path)
-    fresh = importlib.import_module("inpaintstudio.models.hint").build(trainer.net_cfg)
+    fresh = importlib.import_module("inpaintstudio.models.hint.network").build(trainer.net_cfg)
     weights.load_strict(fresh, tensors)

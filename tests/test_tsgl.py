@@ -10,9 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.models import tsgl
-from inpaintstudio.parity import run_parity
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.tsgl.network import network as tsgl
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("tsgl")
@@ -198,7 +199,7 @@ def test_discriminator_checkpoint_is_refused() -> None:
 
 def test_card() -> None:
     card = registry.get_card("tsgl")
-    assert card.family == "tsgl" and card.module == "inpaintstudio.models.tsgl"
+    assert card.family == "tsgl" and card.module == "inpaintstudio.models.tsgl.network"
     assert card.input.fixed_size == 256 and card.input.value_range == (-1.0, 1.0)
     assert card.input.mask_hole_value == 0 and card.input.hole_fill == 0.0
     assert card.weights[0].filename == "tsgl.safetensors" and card.weights[0].official_filename == "G_<n>.pth"

@@ -8,9 +8,10 @@ import json
 import pytest
 import torch
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.models import tsgl_lama
-from inpaintstudio.parity import run_parity
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.parity import run_parity
+from inpaintstudio.models.tsgl_512 import network as tsgl_lama
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("tsgl_512")
@@ -146,7 +147,7 @@ def test_predict_follows_the_test_script_and_the_range_switch(fixture_json, fixt
 # ------------------------------------------------------------------------------------------------- card & import
 def test_card_states_range_polarity_and_licences() -> None:
     card = registry.get_card("tsgl_512")
-    assert card.module == "inpaintstudio.models.tsgl_lama" and card.family == "tsgl"
+    assert card.module == "inpaintstudio.models.tsgl_512.network" and card.family == "tsgl"
     assert card.input.value_range == (0.0, 1.0) and card.input.mask_hole_value == 1
     assert card.input.fixed_size == 512 and card.input.hole_fill == 0.0
     config = loading.card_config(card)

@@ -51,7 +51,8 @@ def _run(tmp_path: Path, code: str, **env: str) -> dict:
 SCENARIOS = """
 import json, os
 from dataclasses import replace
-from inpaintstudio import loading, registry, weights
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
 from inpaintstudio.ui.models_tab import fetch_hub_weights
 
 def attempt(card="mxt", **kwargs):

@@ -21,8 +21,9 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from inpaintstudio import io as image_io  # noqa: E402
-from inpaintstudio import loading, pipeline, registry  # noqa: E402
-from inpaintstudio import masks as mask_ops  # noqa: E402
+from inpaintstudio import registry  # noqa: E402
+from inpaintstudio.core import loading, pipeline
+from inpaintstudio.core import maskops as mask_ops  # noqa: E402
 from inpaintstudio.ui.session import StudioConfig, display_size  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ def weights_folder(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def tiny_deep_card(weights_folder: Path):
     """A small CSFC registered under its own name and weight file, for the import and run tests."""
-    from inpaintstudio.models import csfc
+    from inpaintstudio.models.csfc.network import network as csfc
 
     base = registry.get_card("csfc")
     card = replace(
@@ -432,7 +433,7 @@ def _editor_from(value: dict) -> dict:
 
 
 def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(client):
-    from inpaintstudio import clinic, landmarks
+    from inpaintstudio.face import clinic, landmarks
 
     photo_path = EXAMPLES / "astronaut.png"
     photo = _load(str(photo_path))

@@ -18,8 +18,10 @@ from PIL import Image
 from safetensors import safe_open
 from skimage import data as skdata
 
-from inpaintstudio import fetch, loading, registry, weight_sources
+from inpaintstudio import registry
 from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING, main
+from inpaintstudio.core import loading
+from inpaintstudio.weights import fetch
 from tests.conftest import parity_dir
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -45,7 +47,7 @@ def photo_and_mask(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_every_published_variant_is_a_card_that_says_what_it_is_for() -> None:
     names = [card.name for card in registry.list_cards()]
-    for source in weight_sources.SOURCES:
+    for source in registry.published_sources():
         if source.model not in names:  # a model whose network is not in this tree yet (e.g. LaMa)
             continue
         card = registry.get_card(source.name)
@@ -131,12 +133,12 @@ def fake_inclg_variant(weights_folder, tmp_path, monkeypatch):
     folder (the published folder id) as the authors' ``InpaintingModel_gen.pth``."""
     from safetensors.torch import load_file
 
-    from inpaintstudio.models import inclg
+    from inpaintstudio.models.inclg.network import network as inclg
 
     config = inclg.config_from_fixture(json.loads((parity_dir("inclg") / "config.json").read_text()))
     base = registry.register(dataclasses.replace(registry.get_card("inclg"), name="test_variant_inclg", config=config))
-    source = weight_sources.register_source(
-        dataclasses.replace(weight_sources.get_source("inclg:celeba"), model=base.name))
+    source = registry.register_source(
+        dataclasses.replace(registry.get_source("inclg:celeba"), model=base.name))
     official = tmp_path / "official.pth"
     torch.save({"iteration": 9, "generator": load_file(str(parity_dir("inclg") / "weights.safetensors"))}, official)
 
@@ -155,7 +157,7 @@ def fake_inclg_variant(weights_folder, tmp_path, monkeypatch):
     monkeypatch.setattr(fetch, "DRIVE", Drive())
     yield source
     registry.unregister(base.name)
-    weight_sources.unregister_source(source.name)
+    registry.unregister_source(source.name)
 
 
 def test_fetched_variant_is_listed_as_ready_and_runs(fake_inclg_variant, photo_and_mask, tmp_path, capsys) -> None:
@@ -205,13 +207,13 @@ def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_i
 @pytest.fixture(scope="module")
 def trained_hint(tmp_path_factory) -> Path:
     """A HINT trained for one step with the fixture's small model_config, exported by the trainer."""
-    from inpaintstudio.backbones import VGGFeatures
+    from inpaintstudio.training.backbones import VGGFeatures
     from inpaintstudio.training.trainer import TrainConfig, Trainer
 
     folder = tmp_path_factory.mktemp("train")
     for name in ("astronaut", "coffee"):
         Image.fromarray(getattr(skdata, name)()).save(folder / f"{name}.png")
-    module = importlib.import_module("inpaintstudio.models.hint")
+    module = importlib.import_module("inpaintstudio.models.hint.network")
     small = asdict(module.config_from_fixture(json.loads((parity_dir("hint") / "config.json").read_text())))
     config = TrainConfig.from_dict({
         "model": "hint", "model_config": small, "iterations": 1, "seed": 3,
@@ -254,7 +256,7 @@ def test_trained_checkpoint_imported_as_a_variant(trained_hint, weights_folder, 
 
 
 def test_clinic_defaults_to_inclg_celeba(weights_folder) -> None:
-    from inpaintstudio import clinic
+    from inpaintstudio.face import clinic
 
     assert clinic.default_model() == "inclg:celeba"
     weights_folder.mkdir()

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from inpaintstudio import masks
+from inpaintstudio.core import maskops as masks
+from inpaintstudio.core.maskops import RATIO_BINS
 from inpaintstudio.io import IMAGE_SUFFIXES
-from inpaintstudio.masks import RATIO_BINS
 
 __all__ = [
     "DataConfig",
@@ -59,7 +59,7 @@ class DataConfig:
     Args:
         images: a folder (searched recursively, sorted) or a text file list (one path per line, relative to the
             list's folder unless absolute).
-        masks: a folder / list of mask files, or ``"irregular"`` for the generator of :mod:`inpaintstudio.masks`.
+        masks: a folder / list of mask files, or ``"irregular"`` for the generator of :mod:`inpaintstudio.core.maskops`.
         mask_bins: bins of the generated masks (``masks: irregular``); a mask folder or list is used whole, each
             sample drawing one of its files uniformly (the releases' "mixed" training masks).
         val_images: optional held-out images (validation loss/PSNR and sample images).
@@ -243,7 +243,8 @@ def bin_masks(
 
 
 def generate_mask(size: int, ratio_bin: str, seed: int) -> np.ndarray:
-    """An irregular hole mask (1 = hole) whose hole ratio falls in ``ratio_bin``, from :mod:`inpaintstudio.masks`."""
+    """An irregular hole mask (1 = hole) whose hole ratio falls in ``ratio_bin``, from
+    :mod:`inpaintstudio.core.maskops`."""
     wanted = tuple(round(v, 4) for v in parse_bin(ratio_bin))
     name = next((key for key, value in RATIO_BINS.items() if value == wanted), None)
     if name is None:

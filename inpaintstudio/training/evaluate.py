@@ -5,8 +5,9 @@ for every model but ``tsgl_512``, 512²); image k gets mask ``k mod N`` of the b
 ``--mask-ratio``, the generated irregular mask of seed k); the pipeline fills the holes at S² in one pass (strategy
 ``full``: the card's convention, padding and compositing, batch 1, eval mode, no test-time augmentation); the
 **composite** is scored with
-:mod:`inpaintstudio.metrics` (PSNR, SSIM, L1 ×100 per image then averaged; LPIPS-VGG per image; FID per bin, set
-against the bin's ground truths). LPIPS and FID are skipped, with the reason, when their backbone file is absent.
+:mod:`inpaintstudio.training.metrics` (PSNR, SSIM, L1 ×100 per image then averaged; LPIPS-VGG per image; FID per
+bin, set against the bin's ground truths). LPIPS and FID are skipped, with the reason, when their backbone file is
+absent.
 
 The thesis: S. Chen, PhD thesis, Durham University, 2025 (INCLG, HINT, M×T and SEM-Net are its chapters 3–5).
 """
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from inpaintstudio import metrics, pipeline
-from inpaintstudio.masks import RATIO_BINS
+from inpaintstudio.core import pipeline
+from inpaintstudio.core.maskops import RATIO_BINS
+from inpaintstudio.training import metrics
 from inpaintstudio.training.data import bin_masks, generate_mask, image_size, load_mask, load_rgb
 
 __all__ = [
@@ -150,7 +152,7 @@ def evaluate_engine(
     Args:
         size: the side images and masks are brought to (default: the card's fixed or working size).
         masks: a mask folder/list, binned by hole ratio into ``ratio_bins``; ``None`` generates irregular masks.
-        lpips: a ready :class:`~inpaintstudio.metrics.LPIPS` (``None`` skips LPIPS).
+        lpips: a ready :class:`~inpaintstudio.training.metrics.LPIPS` (``None`` skips LPIPS).
         fid_net: a ready FID Inception (``None`` skips FID).
         save_dir: also write ``<bin>/<stem>.png`` composites (and ``gt/``) as S² PNG.
         device: where LPIPS and FID run (the engine keeps its own device).

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintstudio.backbones import VGGFeatures, vgg_from_file
+from inpaintstudio.training.backbones import VGGFeatures, vgg_from_file
 from inpaintstudio.trainspec import LossConfig
 
 __all__ = [
@@ -162,7 +162,7 @@ class GeneratorObjective(nn.Module):
     Args:
         cfg: the :class:`LossConfig`.
         vgg: an already loaded VGG (tests, benchmarks); when ``None`` and a VGG term is on, it is loaded from the
-            local file, raising :class:`~inpaintstudio.backbones.BackboneMissingError` if absent.
+            local file, raising :class:`~inpaintstudio.training.backbones.BackboneMissingError` if absent.
     """
 
     def __init__(self, cfg: LossConfig, vgg: VGGFeatures | None = None) -> None:
@@ -220,7 +220,7 @@ class GeneratorObjective(nn.Module):
 
 def vgg_available(cfg: LossConfig) -> bool:
     """Whether the VGG file the config needs is on this machine (no download is ever tried)."""
-    from inpaintstudio.backbones import VGG16_FILE, VGG19_FILE, BackboneMissingError, find_backbone
+    from inpaintstudio.training.backbones import VGG16_FILE, VGG19_FILE, BackboneMissingError, find_backbone
 
     try:
         find_backbone(VGG19_FILE if cfg.vgg == "vgg19_relu" else VGG16_FILE, cfg.vgg_weights)

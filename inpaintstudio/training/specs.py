@@ -5,9 +5,10 @@ optimiser, discriminator, custom training forward), and a model whose module exp
 another model's settings.
 
 The generator is run through the model module's ``predict`` with the card's input convention applied by the same
-:func:`inpaintstudio.engines.to_network` that inference uses (image mapped to the card's value range, holes filled with
-``hole_fill``, mask in the card's polarity), unless the spec names its own training ``forward``. So training sees the
-network the way the studio runs it, and a loss never needs to know a model's polarity: losses get ``hole`` (1 = hole).
+:func:`inpaintstudio.core.engines.to_network` that inference uses (image mapped to the card's value range, holes
+filled with ``hole_fill``, mask in the card's polarity), unless the spec names its own training ``forward``. So
+training sees the network the way the studio runs it, and a loss never needs to know a model's polarity: losses get
+``hole`` (1 = hole).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any, TypeVar
 
 from torch import Tensor, nn
 
-from inpaintstudio import loading, registry
-from inpaintstudio.engines import to_network
+from inpaintstudio import registry
+from inpaintstudio.core import loading
+from inpaintstudio.core.engines import to_network
 from inpaintstudio.modelcard import ModelCard
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 

@@ -38,10 +38,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from inpaintstudio import loading, registry, weights
-from inpaintstudio.backbones import VGGFeatures
-from inpaintstudio.engines import from_network, select_device, to_value_range
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading
+from inpaintstudio.core.engines import from_network, select_device, to_value_range
 from inpaintstudio.training import specs
+from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.data import DataConfig, InpaintDataset, StepBatchSampler, list_images
 from inpaintstudio.training.losses import GeneratorObjective, LossConfig, gan_discriminator_loss
 
@@ -176,7 +177,7 @@ class Trainer:
     Args:
         cfg: the run.
         vgg: an already loaded VGG for the perceptual/style terms (tests, benchmarks); otherwise the local file
-            is loaded and its absence raises :class:`~inpaintstudio.backbones.BackboneMissingError`
+            is loaded and its absence raises :class:`~inpaintstudio.training.backbones.BackboneMissingError`
             (set ``loss: {perceptual: 0, style: 0}`` to train without those terms).
         dataset: a ready dataset (defaults to the images and masks named in ``cfg.data``).
     """

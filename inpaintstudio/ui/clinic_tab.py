@@ -1,5 +1,5 @@
 """The Clinic tab: a face photo -> landmarks and a proposed lip/nose mask (editable) -> one or more
-models -> before/after, landmark overlays, side-by-side PNG. Uses :mod:`inpaintstudio.clinic`.
+models -> before/after, landmark overlays, side-by-side PNG. Uses :mod:`inpaintstudio.face.clinic`.
 
 API names: ``clinic_open``, ``clinic_side``, ``clinic_run``, ``clinic_view``.
 """
@@ -14,8 +14,10 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from inpaintstudio import clinic, landmarks, pipeline, registry
 from inpaintstudio import io as image_io
+from inpaintstudio import registry
+from inpaintstudio.core import pipeline
+from inpaintstudio.face import clinic, landmarks
 from inpaintstudio.ui.common import gpu, mask_editor, user_error, user_errors
 from inpaintstudio.ui.session import EditSession, StudioConfig, availability, model_choices
 

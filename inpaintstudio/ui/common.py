@@ -67,7 +67,7 @@ def gpu(function: F) -> F:
 
 def device_text() -> str:
     """Which device the deep models run on here (classical engines always use the CPU)."""
-    from inpaintstudio.engines import select_device
+    from inpaintstudio.core.engines import select_device
 
     device = select_device()
     detail = ""

@@ -13,9 +13,12 @@ from typing import Any
 
 import gradio as gr
 
-from inpaintstudio import fetch, loading, pipeline, registry, weight_sources, weights
+from inpaintstudio import registry, weights
+from inpaintstudio.core import loading, pipeline
 from inpaintstudio.ui.common import user_errors
 from inpaintstudio.ui.session import model_choices
+from inpaintstudio.weights import fetch
+from inpaintstudio.weights import sources as weight_sources
 
 __all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "fetch_variant", "build_models_tab"]
 
@@ -181,7 +184,7 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
     refresh = gr.Button("Refresh", size="sm")
     report = gr.Markdown("\n\n".join(startup_notes or []), elem_id="import-report")
     known = _known_models()
-    published = [source for model in _deep_models() for source in weight_sources.variants_of(model)]
+    published = [source for model in _deep_models() for source in registry.variants_of(model)]
     with gr.Accordion("Download the authors' weights", open=True):
         for source in published:
             with gr.Row(equal_height=True):
@@ -193,7 +196,7 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
                                  api_name=f"fetch_{source.model}_{source.variant}")
                 else:
                     gr.Markdown(source.instructions)
-        for model, instructions in weight_sources.UNPUBLISHED.items():
+        for model, instructions in registry.unpublished_notes().items():
             if model in known:
                 gr.Markdown(f"**`{model}`**: {instructions}")
     with gr.Accordion("Import a checkpoint", open=False):

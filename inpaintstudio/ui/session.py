@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 
 from inpaintstudio import io as image_io
-from inpaintstudio import loading, pipeline, registry
-from inpaintstudio import masks as mask_ops
+from inpaintstudio import registry
+from inpaintstudio.core import loading, pipeline
+from inpaintstudio.core import maskops as mask_ops
 
 __all__ = [
     "MASK_COLOUR",

@@ -1,0 +1,1 @@
+"""The hint model: its torch-free card (``card``) and its network (``network``)."""

@@ -1,0 +1,1 @@
+"""The mxt model: its torch-free card (``card``) and its network (``network``)."""
