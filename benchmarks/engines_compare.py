@@ -213,7 +213,7 @@ def before_engine():
     take) is what ``auto`` did then.
     """
     from inpaintstudio import registry
-    from inpaintstudio.classical.engines import engines as classical
+    from inpaintstudio.classical import engines as classical
 
     card = replace(registry.get_card("patchmatch"), working_size=384, tile_size=768)
     return classical.make_engine(card, multiscale=False)

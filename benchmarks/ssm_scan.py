@@ -128,7 +128,7 @@ def model_worker(model: str, device: str, scan_path: str, repeats: int) -> dict:
 
     import torch
 
-    module = importlib.import_module(f"inpaintstudio.models.{model}")
+    module = importlib.import_module(f"inpaintstudio.models.{model}.network")
     build_path = scan_path
     if scan_path == "none":  # the rest of the network: every scan replaced by a free stand-in (returns u)
         from inpaintstudio.models.layers import ssm

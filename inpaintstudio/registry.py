@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from inpaintstudio import models as _models_package
@@ -55,6 +55,7 @@ __all__ = [
     "unregister",
     "register_source",
     "unregister_source",
+    "registered_sources",
     "variants_of",
     "default_variant",
     "get_source",
@@ -80,10 +81,11 @@ class _Catalogue:
 
 def model_folders() -> list[str]:
     """The model folders under ``inpaintstudio/models/`` (every package with a ``card`` module), by name."""
-    found = []
-    for info in pkgutil.iter_modules(_models_package.__path__):
-        if info.ispkg and importlib.util.find_spec(f"{_models_package.__name__}.{info.name}.card") is not None:
-            found.append(info.name)
+    found = set()
+    for folder in _models_package.__path__:  # looked up on disk: importing a package to ask could load torch
+        for info in pkgutil.iter_modules([folder]):
+            if info.ispkg and (Path(folder) / info.name / "card.py").is_file():
+                found.add(info.name)
     return sorted(found)
 
 
@@ -206,6 +208,11 @@ def register_source(source: Source) -> Source:
 
 def unregister_source(name: str) -> None:
     _extra.pop(name, None)
+
+
+def registered_sources() -> list[str]:
+    """The names of the sources registered at run time."""
+    return list(_extra)
 
 
 def variants_of(model: str) -> list[Source]:

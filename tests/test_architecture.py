@@ -15,34 +15,35 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.modelcard", 0),
     ("inpaintstudio.trainspec", 0),
     ("inpaintstudio.io", 0),
-    ("inpaintstudio.io.outputs", 0),
     ("inpaintstudio.cli.boundary", 0),
     ("inpaintstudio.core.maskops", 0),
     ("inpaintstudio.core.grid", 0),
     ("inpaintstudio.classical.multiscale", 0),
     ("inpaintstudio.models.layers", 0),
     ("inpaintstudio.training.backbones", 0),
-    ("inpaintstudio.cards", 1),
-    ("inpaintstudio.models", 1),
+    ("inpaintstudio.classical.card", 1),
+    ("inpaintstudio.models", 1),  # each folder's card and network
     ("inpaintstudio.core.engines", 1),
-    ("inpaintstudio.weights", 1),
-    ("inpaintstudio.weights.sources", 1),
+    ("inpaintstudio.weights.fetch", 4),
+    ("inpaintstudio.weights", 1),  # the store and the sources (fetch sits above the loading layer)
     ("inpaintstudio.registry", 2),
-    ("inpaintstudio.classical.engines", 2),
+    ("inpaintstudio.classical", 2),
     ("inpaintstudio.face.landmarks", 2),
     ("inpaintstudio.core.loading", 3),
     ("inpaintstudio.core.pipeline", 4),
-    ("inpaintstudio.weights.fetch", 4),
     ("inpaintstudio.core.parity", 4),
+    ("inpaintstudio.core", 1),  # the package's __init__: a docstring
     ("inpaintstudio.training.metrics", 5),
-    ("inpaintstudio.cli.train_eval", 6),
     ("inpaintstudio.training", 5),
-    ("inpaintstudio.face.clinic", 5),
+    ("inpaintstudio.face", 5),
     ("inpaintstudio.ui", 6),
     ("inpaintstudio.cli", 6),
     ("inpaintstudio.__main__", 7),
     ("inpaintstudio", 0),  # the package's __init__: the version only
 ]
+
+# At most this many modules at the package root, and none named like a module of a subpackage.
+MAX_ROOT_MODULES = 8
 
 
 def _module_names() -> dict[str, Path]:
@@ -111,13 +112,25 @@ def test_no_import_circle() -> None:
 def test_the_graph_sees_imports_inside_functions() -> None:
     graph = _graph()
     assert "inpaintstudio.core.loading" in graph["inpaintstudio.core.parity"]  # imported inside run_parity
-    assert graph["inpaintstudio.weights"] <= {"inpaintstudio.modelcard", "inpaintstudio.errors"}
-    assert graph["inpaintstudio.registry"] <= {  # weight_sources: the variants a model:variant name resolves to
-        "inpaintstudio.cards", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weights.sources",
+    assert graph["inpaintstudio.weights.store"] <= {"inpaintstudio.modelcard", "inpaintstudio.errors"}
+    assert graph["inpaintstudio.registry"] <= {  # the sources: the variants a model:variant name resolves to
+        "inpaintstudio.models", "inpaintstudio.errors", "inpaintstudio.modelcard", "inpaintstudio.weights.sources",
     }
     # metrics and training share the backbones, which sit below both
     assert "inpaintstudio.training.backbones" in graph["inpaintstudio.training.metrics"]
-    assert not [t for t in graph["inpaintstudio.training.metrics"] if t.startswith("inpaintstudio.training")]
+    # a card is torch-free data: it may name the card types, the sources' types and a sibling model's card
     for name, targets in graph.items():
-        if name.startswith("inpaintstudio.cards."):
-            assert targets <= {"inpaintstudio.modelcard"}, name
+        if name.endswith(".card"):
+            allowed = {"inpaintstudio.modelcard", "inpaintstudio.weights.sources"}
+            assert all(t in allowed or t.endswith(".card") for t in targets), (name, targets)
+
+
+def test_the_tree_shows_the_layers() -> None:
+    root = sorted(path.stem for path in PACKAGE.glob("*.py"))
+    assert len(root) <= MAX_ROOT_MODULES, root
+    nested = {path.stem for path in PACKAGE.glob("*/**/*.py")}
+    assert not (set(root) - {"__init__"}) & nested, set(root) & nested
+    for folder in sorted(p for p in (PACKAGE / "models").iterdir() if p.is_dir() and p.name != "layers"):
+        if folder.name.startswith("__"):
+            continue
+        assert {"__init__.py", "card.py", "network.py"} <= {p.name for p in folder.iterdir()}, folder

@@ -16,7 +16,7 @@ from inpaintstudio.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_WEIGHTS_MISSING
 from inpaintstudio.core.engines import EngineOutput
 from inpaintstudio.face import clinic
 from inpaintstudio.face.landmarks import NoFaceError
-from inpaintstudio.models.inclg.network import network as inclg
+from inpaintstudio.models.inclg import network as inclg
 from tests.conftest import parity_dir
 
 TEST_MODEL = "test_inclg_clinic"

@@ -13,7 +13,7 @@ import torch
 
 from inpaintstudio import registry
 from inpaintstudio.core import loading
-from inpaintstudio.models.csfc.network import network as csfc
+from inpaintstudio.models.csfc import network as csfc
 from inpaintstudio.models.layers.partial_conv import PartialConv2d
 from inpaintstudio.training.backbones import VGGFeatures
 from inpaintstudio.training.trainer import TrainConfig, Trainer, load_config_file

@@ -68,5 +68,5 @@ def test_foreign_failures_by_class_and_bugs_keep_their_traceback(error: BaseExce
 
 
 def test_the_boundary_names_no_class_by_string() -> None:
-    source = (REPO / "inpaintstudio" / "boundary.py").read_text()
+    source = (REPO / "inpaintstudio" / "cli" / "boundary.py").read_text()
     assert "sys.modules" not in source and all(isinstance(kind, type) for kind, _ in boundary.FOREIGN_FAILURES)

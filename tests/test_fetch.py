@@ -27,8 +27,8 @@ from safetensors.torch import load_file
 
 from inpaintstudio import registry
 from inpaintstudio.core import pipeline
-from inpaintstudio.models.sem_net.network import network as sem_net
-from inpaintstudio.models.tsgl.network import network as tsgl
+from inpaintstudio.models.sem_net import network as sem_net
+from inpaintstudio.models.tsgl import network as tsgl
 from inpaintstudio.weights import fetch
 from inpaintstudio.weights import sources as weight_sources
 from inpaintstudio.weights.sources import Location, Source
@@ -167,7 +167,7 @@ def sha256(data: bytes) -> str:
 @pytest.fixture(autouse=True)
 def clean_sources() -> Iterator[None]:
     yield
-    for name in list(weight_sources._extra):
+    for name in registry.registered_sources():
         registry.unregister_source(name)
 
 

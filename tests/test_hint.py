@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.hint.network import network as hint
+from inpaintstudio.models.hint import network as hint
 from tests.conftest import parity_dir
 
 FIXTURE = parity_dir("hint")

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from inpaintstudio import registry
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.inclg.network import network as inclg
+from inpaintstudio.models.inclg import network as inclg
 from tests.conftest import parity_dir
 
 

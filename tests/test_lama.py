@@ -13,7 +13,7 @@ import torch
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.lama.network import network as lama
+from inpaintstudio.models.lama import network as lama
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("lama")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inpaintstudio import registry
-from inpaintstudio.classical.engines import engines as classical
+from inpaintstudio.classical import engines as classical
 from inpaintstudio.classical.multiscale import MultiscaleConfig, multiscale_fill, pyramid_sizes
 from inpaintstudio.core import pipeline
 

@@ -15,7 +15,7 @@ from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
 from inpaintstudio.core.engines import TorchEngine
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.mxt.network import network as mxt
+from inpaintstudio.models.mxt import network as mxt
 from tests.conftest import parity_dir
 
 FIXTURE = parity_dir("mxt")

@@ -288,7 +288,7 @@ def test_classical_engines_fill_a_real_photo(model: str, photo: np.ndarray) -> N
 
 def test_classical_direct_regions_run_on_the_bytes(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
     """8-bit engines get the uint8 region itself (no float round trip) and their bytes land in the result."""
-    from inpaintstudio.classical.engines import engines as classical
+    from inpaintstudio.classical import engines as classical
 
     engine = pipeline.get_engine("opencv_telea")
     seen: list[np.dtype] = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inpaintstudio import registry
-from inpaintstudio.classical.engines import engines as classical
+from inpaintstudio.classical import engines as classical
 from inpaintstudio.core import pipeline
 from inpaintstudio.core.engines import EngineOutput
 from inpaintstudio.core.pipeline import InpaintOptions, plan_regions

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.sem_net.network import network as sem_net
+from inpaintstudio.models.sem_net import network as sem_net
 from tests.conftest import parity_dir
 
 pytestmark = pytest.mark.usefixtures("single_thread")

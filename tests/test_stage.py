@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 
-from inpaintstudio.models.hint.network import network as hint
-from inpaintstudio.models.mxt.network import network as mxt
-from inpaintstudio.models.sem_net.network import network as sem_net
+from inpaintstudio.models.hint import network as hint
+from inpaintstudio.models.mxt import network as mxt
+from inpaintstudio.models.sem_net import network as sem_net
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -36,7 +36,7 @@ def photos(tmp_path_factory) -> Path:
 
 
 def _fixture_config(model: str) -> dict:
-    module = importlib.import_module(f"inpaintstudio.models.{model}")
+    module = importlib.import_module(f"inpaintstudio.models.{model}.network")
     fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / model / "config.json").read_text())
     return asdict(module.config_from_fixture(fixture))
 

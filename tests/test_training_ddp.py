@@ -39,7 +39,7 @@ def test_two_process_gloo_run_agrees(tmp_path) -> None:
         Image.fromarray(getattr(skdata, name)()[:256, :256]).save(photos / f"{name}.png")
     from dataclasses import asdict
 
-    from inpaintstudio.models.hint.network import network as hint
+    from inpaintstudio.models.hint import network as hint
 
     fixture = json.loads((REPO / "tests" / "fixtures" / "parity" / "hint" / "config.json").read_text())
     config = {

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
 from inpaintstudio.core.parity import run_parity
-from inpaintstudio.models.tsgl.network import network as tsgl
+from inpaintstudio.models.tsgl import network as tsgl
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
 FIXTURE = parity_dir("tsgl")

@@ -48,7 +48,7 @@ def weights_folder(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def tiny_deep_card(weights_folder: Path):
     """A small CSFC registered under its own name and weight file, for the import and run tests."""
-    from inpaintstudio.models.csfc.network import network as csfc
+    from inpaintstudio.models.csfc import network as csfc
 
     base = registry.get_card("csfc")
     card = replace(

@@ -133,7 +133,7 @@ def fake_inclg_variant(weights_folder, tmp_path, monkeypatch):
     folder (the published folder id) as the authors' ``InpaintingModel_gen.pth``."""
     from safetensors.torch import load_file
 
-    from inpaintstudio.models.inclg.network import network as inclg
+    from inpaintstudio.models.inclg import network as inclg
 
     config = inclg.config_from_fixture(json.loads((parity_dir("inclg") / "config.json").read_text()))
     base = registry.register(dataclasses.replace(registry.get_card("inclg"), name="test_variant_inclg", config=config))
