@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["InputConvention", "WeightFile", "ModelCard"]
+__all__ = ["InputConvention", "WeightFile", "ModelCard", "DeepModelModule", "ClassicalModule", "contract_gaps"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,45 @@ class ModelCard:
 
     def with_weights_path(self, path: Path) -> "ModelCard":
         return replace(self, weights_path=Path(path))
+
+
+@runtime_checkable
+class DeepModelModule(Protocol):
+    """What the ``network`` module of a deep model provides (checked when the module is first loaded).
+
+    ``Config`` (or the class the card's ``config_class`` names) is the network's configuration. A trainable model
+    also exports ``TRAINING`` (:class:`inpaintstudio.trainspec.TrainingSpec`); the trainer refuses one without it.
+    """
+
+    def build(self, cfg: Any = None) -> Any:
+        """The network of ``cfg`` (default: the released configuration), randomly initialised."""
+
+    def predict(self, net: Any, image: Any, mask: Any) -> dict[str, Any]:
+        """Network-convention tensors in, ``{"image": ...}`` (and model extras such as landmarks) out."""
+
+    def remap_official_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The authors' checkpoint keys -> ours (naming every dropped key)."""
+
+    def config_from_fixture(self, fixture: dict[str, Any]) -> Any:
+        """The configuration a parity fixture's ``config.json`` describes."""
+
+    def parity_forward(self, net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The fixture's named outputs from its inputs, as the authors' code computes them."""
+
+
+@runtime_checkable
+class ClassicalModule(Protocol):
+    """What a weight-free engine's module provides."""
+
+    def make_engine(self, card: ModelCard, device: str | None = None, **options: Any) -> Any:
+        """A ready engine for ``card``."""
+
+
+def contract_gaps(module: Any, card: ModelCard) -> list[str]:
+    """The names ``module`` lacks for the contract of ``card``'s kind (empty when it satisfies it)."""
+    contract = ClassicalModule if card.kind == "classical" else DeepModelModule
+    names = [name for name in (*getattr(contract, "__annotations__", {}), *vars(contract)) if not name.startswith("_")]
+    gaps = [name for name in dict.fromkeys(names) if not hasattr(module, name)]
+    if card.kind != "classical" and not hasattr(module, card.config_class):
+        gaps.append(card.config_class)
+    return gaps

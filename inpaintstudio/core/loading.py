@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from inpaintstudio import registry, weights
 from inpaintstudio.core.engines import Engine, TorchEngine, select_device
 from inpaintstudio.errors import WeightsMissingError
-from inpaintstudio.modelcard import ModelCard
+from inpaintstudio.modelcard import ModelCard, contract_gaps
 from inpaintstudio.weights import sources as weight_sources
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,8 +113,24 @@ def resolve_model(model: str | ModelCard) -> ResolvedModel:
 
 
 def model_module(model: str | ModelCard) -> ModuleType:
-    """The module that implements a model (by card, or by name through the registry)."""
-    return importlib.import_module(registry.resolve(model).module)
+    """The module that implements a model (by card, or by name through the registry), checked against the
+    model contract (:class:`~inpaintstudio.modelcard.DeepModelModule` or ``ClassicalModule``) on first load.
+
+    Raises:
+        TypeError: the module lacks part of the contract; the message names what is missing.
+    """
+    card = registry.resolve(model)
+    module = importlib.import_module(card.module)
+    if card.module not in _CHECKED:
+        gaps = contract_gaps(module, card)
+        if gaps:
+            raise TypeError(f"{card.module} (the module of {card.name}) lacks {', '.join(gaps)}: see "
+                            "docs/MODEL_CONTRACT.md")
+        _CHECKED.add(card.module)
+    return module
+
+
+_CHECKED: set[str] = set()
 
 
 def card_config(card: ModelCard) -> Any:

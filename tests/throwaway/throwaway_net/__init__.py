@@ -1,0 +1,1 @@
+"""A throwaway model for the drop-in test."""
