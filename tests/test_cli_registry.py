@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -220,3 +221,13 @@ def test_cli_compare_and_models(photo_and_mask, tmp_path: Path, capsys: pytest.C
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:] if line.strip()}
     assert rows["patchmatch"][1:3] == ["classical", "builtin"]
     assert rows["hint"][1:3] == ["deep", "missing"] and str(empty / "hint.safetensors") in table
+
+
+def test_the_weights_manifest_is_generated_from_the_model_folders() -> None:
+    """weights/manifest.json is the output of `weights manifest`, never edited by hand."""
+    proc = subprocess.run([sys.executable, "-m", "inpaintstudio", "weights", "manifest"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    on_disk = (REPO / "weights" / "manifest.json").read_text()
+    assert json.loads(proc.stdout) == json.loads(on_disk), (
+        "weights/manifest.json is stale: python -m inpaintstudio weights manifest > weights/manifest.json")
