@@ -1,8 +1,9 @@
-"""What a model card is: the dataclasses :class:`ModelCard`, :class:`InputConvention`, :class:`WeightFile`.
+"""What a model card is (the dataclasses :class:`ModelCard`, :class:`InputConvention`, :class:`WeightFile`) and
+what the module a card names must provide (:class:`DeepModelModule`, :class:`ClassicalModule`).
 
-Pure data with no imports from the package and no torch: the cards themselves live one file per model in
-:mod:`inpaintstudio.cards`, :mod:`inpaintstudio.registry` finds them, and :mod:`inpaintstudio.core.loading`
-builds what a card names.
+Pure data with no imports from the package and no torch: each model's cards live in its folder,
+``inpaintstudio/models/<name>/card.py``, :mod:`inpaintstudio.registry` finds them, and
+:mod:`inpaintstudio.core.loading` builds what a card names.
 """
 
 from __future__ import annotations
