@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from inpaintstudio.core.engines import Engine
+    from inpaintstudio.core.loading import ResolvedModel
     from inpaintstudio.io.outputs import OutputPlan
 
 from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_WEIGHTS_MISSING
@@ -219,48 +221,52 @@ def _options(args: argparse.Namespace) -> dict:
     return {"strategy": args.strategy, "margin": args.margin, "tile_size": args.tile_size, "device": args.device}
 
 
-def _check_request(args: argparse.Namespace, models: Sequence[str]) -> None:
+def _resolve(names: Sequence[str]) -> list[ResolvedModel]:
+    """Each model name resolved once (a bare name runs its installed variant); unknown names: exit 2."""
+    from inpaintstudio.core import loading
+
+    return [loading.resolve_model(name) for name in dict.fromkeys(names)]
+
+
+def _check_request(args: argparse.Namespace, models: Sequence[ResolvedModel]) -> None:
     """Everything about the request that can be refused before any image is read or any model runs."""
-    from inpaintstudio import io, registry
+    from inpaintstudio import io
     from inpaintstudio.core import pipeline
     from inpaintstudio.core.engines import select_device
 
     io.max_pixels_limit(args.max_pixels)
     if args.device not in (None, "", "auto"):  # "auto" always works; naming a device needs torch to check it
         select_device(args.device)
-    for name in models:
-        pipeline.check_options(_options(args), registry.get_card(name))
+    for model in models:
+        pipeline.check_options(_options(args), model.card)
 
 
-def _own_weights(args: argparse.Namespace, models: Sequence[str]) -> dict[str, object]:
-    """``{model: engine}`` for ``--weights FILE``: the one deep model named, built from that file."""
+def _engines(args: argparse.Namespace, models: Sequence[ResolvedModel]) -> dict[str, Engine]:
+    """``{requested name: ready engine}``, every engine loaded before any work, so that a missing checkpoint stops
+    the run before it starts. ``--weights FILE`` builds the one deep model named from that file."""
     from inpaintstudio import io, registry
-    from inpaintstudio.core import loading
+    from inpaintstudio.core import loading, pipeline
 
-    if getattr(args, "weights", None) is None:
-        return {}
-    deep = [name for name in dict.fromkeys(models) if registry.get_card(name).needs_weights]
-    if len(deep) != 1:
-        raise io.InputError(f"--weights needs exactly one deep model among the models named; got {len(deep)}")
-    if not args.weights.is_file():
-        raise FileNotFoundError(f"weights file not found: {io.printable_path(args.weights)}")
-    card = registry.get_card(deep[0]).with_weights_path(args.weights)
-    return {deep[0]: loading.make_engine(card, device=args.device)}
-
-
-def _check_engines(models: Sequence[str], device: str, ready: Sequence[str] = ()) -> None:
-    """Load every engine before any work, so that a missing checkpoint stops the run before it starts."""
-    from inpaintstudio import registry
-    from inpaintstudio.core import pipeline
-
+    engines: dict[str, Engine] = {}
+    if getattr(args, "weights", None) is not None:
+        deep = [model for model in models if model.card.needs_weights]
+        if len(deep) != 1:
+            raise io.InputError(f"--weights needs exactly one deep model among the models named; got {len(deep)}")
+        if not args.weights.is_file():
+            raise FileNotFoundError(f"weights file not found: {io.printable_path(args.weights)}")
+        card = registry.get_card(deep[0].requested).with_weights_path(args.weights)
+        engines[deep[0].requested] = loading.make_engine(card, device=args.device)
     missing: list[registry.WeightsMissingError] = []
-    for name in models:
-        if name in ready:
+    for model in models:
+        if model.requested in engines:
             continue
         try:
-            pipeline.get_engine(name, device)
+            engines[model.requested] = pipeline.get_engine(model.card, args.device)
         except registry.WeightsMissingError as error:
             missing.append(error)
+        else:
+            if model.note:
+                _warn([model.note], prefix="note")
     if len(missing) == 1:
         raise missing[0]
     if missing:
@@ -269,6 +275,7 @@ def _check_engines(models: Sequence[str], device: str, ready: Sequence[str] = ()
             f"{names} need weights that are not on this machine:\n\n" + "\n\n".join(str(e) for e in missing),
             card=missing[0].card, expected=missing[0].expected,
         )
+    return engines
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
@@ -355,11 +362,11 @@ def _run_inpaint(args: argparse.Namespace) -> int:
     from inpaintstudio.io.outputs import OutputPlan
 
     model = args.model if args.model is not None else registry.DEFAULT_MODEL
-    _check_request(args, [model])
+    resolved = _resolve([model])
+    _check_request(args, resolved)
     plan = OutputPlan(overwrite=args.overwrite)
     triples = _plan_pairs(args, plan)
-    own = _own_weights(args, [model])
-    _check_engines([model], args.device, ready=list(own))
+    engine = _engines(args, resolved)[model]
     batch = args.image.is_dir()
     failures: list[tuple[Path, str]] = []
     for image_path, mask_path, out_path in triples:
@@ -368,7 +375,7 @@ def _run_inpaint(args: argparse.Namespace) -> int:
                 raise io.ImageReadError(f"no mask named {image_path.stem}.* in {io.printable_path(args.mask)}")
             loaded, mask, warnings = _load_pair(image_path, mask_path, args, batch=batch)
             _warn(warnings)
-            result = pipeline.inpaint(loaded.rgb, mask, model, _options(args), engine=own.get(model))
+            result = pipeline.inpaint(loaded.rgb, mask, engine.card, _options(args), engine=engine)
             saved = plan.write_image(out_path, result.image, like=loaded, metadata=_provenance(result, image_path))
         except Exception as error:  # noqa: BLE001 - a batch goes on past a bad file; bugs still propagate
             if not batch or boundary.exit_code_of(error) != EXIT_BAD_INPUT:
@@ -378,7 +385,7 @@ def _run_inpaint(args: argparse.Namespace) -> int:
             continue
         _warn([*result.notices, *loaded.notes], prefix="note")
         _warn(saved.notes)
-        print(f"{io.printable_path(image_path)[1:-1]} -> {io.printable_path(saved.path)[1:-1]}  ({model}, "
+        print(f"{io.printable_path(image_path)[1:-1]} -> {io.printable_path(saved.path)[1:-1]}  ({result.model}, "
               f"{len(result.regions)} region(s), {result.timings.get('total', 0.0):.2f} s, {result.device})")
     if failures:
         print(f"error: {len(failures)} of {len(triples)} images failed:", file=sys.stderr)
@@ -416,19 +423,19 @@ def _run_compare(args: argparse.Namespace) -> int:
     from inpaintstudio.core.grid import labelled_grid, mask_preview
     from inpaintstudio.io.outputs import OutputPlan, output_target
 
-    _check_request(args, args.model)
+    resolved = _resolve(args.model)
+    _check_request(args, resolved)
     plan = OutputPlan(overwrite=args.overwrite)
     plan.protect([args.image, args.mask])
     out = output_target(args.output).file_for(f"{args.image.stem}_compare")
     io.write_format(out)
     plan.claim(out, source=args.image)
-    own = _own_weights(args, args.model)
-    _check_engines(args.model, args.device, ready=list(own))
+    engines = _engines(args, resolved)
     loaded, mask, warnings = _load_pair(args.image, args.mask, args, batch=False)
     _warn(warnings)
     panels = [("input", loaded.rgb), ("mask", mask_preview(loaded.rgb, mask))]
-    for name in args.model:
-        result = pipeline.inpaint(loaded.rgb, mask, name, _options(args), engine=own.get(name))
+    for name, engine in engines.items():
+        result = pipeline.inpaint(loaded.rgb, mask, engine.card, _options(args), engine=engine)
         panels.append((f"{name} {result.timings.get('total', 0.0):.2f}s", result.image))
         print(f"{name}: {result.timings.get('total', 0.0):.2f} s")
     saved = plan.write_image(out, labelled_grid(panels))
