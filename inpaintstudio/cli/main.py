@@ -358,10 +358,13 @@ def _warn(lines: Sequence[str], prefix: str = "warning") -> None:
 def _run_inpaint(args: argparse.Namespace) -> int:
     from inpaintstudio import io, registry
     from inpaintstudio.cli import boundary
+    from inpaintstudio.cli.processes import process_group
     from inpaintstudio.core import pipeline
     from inpaintstudio.io.outputs import OutputPlan
 
     model = args.model if args.model is not None else registry.DEFAULT_MODEL
+    group = process_group()  # one process, or one of torchrun's: each takes every n-th pair
+    args.device = group.device(args.device)
     resolved = _resolve([model])
     _check_request(args, resolved)
     plan = OutputPlan(overwrite=args.overwrite)
@@ -369,7 +372,9 @@ def _run_inpaint(args: argparse.Namespace) -> int:
     engine = _engines(args, resolved)[model]
     batch = args.image.is_dir()
     failures: list[tuple[Path, str]] = []
-    for image_path, mask_path, out_path in triples:
+    mine = group.share(triples)
+    group.announce(len(mine), "images")
+    for image_path, mask_path, out_path in mine:
         try:
             if mask_path is None:
                 raise io.ImageReadError(f"no mask named {image_path.stem}.* in {io.printable_path(args.mask)}")
@@ -387,10 +392,13 @@ def _run_inpaint(args: argparse.Namespace) -> int:
         _warn(saved.notes)
         print(f"{io.printable_path(image_path)[1:-1]} -> {io.printable_path(saved.path)[1:-1]}  ({result.model}, "
               f"{len(result.regions)} region(s), {result.timings.get('total', 0.0):.2f} s, {result.device})")
+    failures = [failure for found in group.share_all(failures) for failure in found]
+    group.close()
     if failures:
-        print(f"error: {len(failures)} of {len(triples)} images failed:", file=sys.stderr)
-        for path, message in failures:
-            print(f"  {io.printable_path(path.name)[1:-1]}: {message}", file=sys.stderr)
+        if group.leader:
+            print(f"error: {len(failures)} of {len(triples)} images failed:", file=sys.stderr)
+            for path, message in failures:
+                print(f"  {io.printable_path(path.name)[1:-1]}: {message}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -170,12 +170,15 @@ def _make_engine(args: argparse.Namespace) -> Any:
 
 def run_eval(args: argparse.Namespace) -> int:
     from inpaintstudio import registry
+    from inpaintstudio.cli.processes import process_group
     from inpaintstudio.core.maskops import RATIO_BINS
     from inpaintstudio.training.backbones import inception_from_file
     from inpaintstudio.training.data import list_images, parse_bin
-    from inpaintstudio.training.evaluate import evaluate_engine, format_table, scoring_side
+    from inpaintstudio.training.evaluate import evaluate_engine, format_table, merge_reports, scoring_side
     from inpaintstudio.training.metrics import LPIPS, BackboneMissingError
 
+    group = process_group()
+    args.device = group.device(args.device)
     try:
         images = list_images(args.images)
         if not images:
@@ -200,6 +203,8 @@ def run_eval(args: argparse.Namespace) -> int:
         _error(str(error))
         return EXIT_BAD_INPUT
     device = getattr(engine, "device", "cpu") or "cpu"
+    scored = images[: args.limit] if args.limit else images
+    group.announce(len(group.indices(len(scored))), "images")
     skipped: dict[str, str] = {}
     lpips = fid_net = None
     if not args.no_lpips:
@@ -207,17 +212,24 @@ def run_eval(args: argparse.Namespace) -> int:
             lpips = LPIPS.from_files().to(device)
         except BackboneMissingError as error:
             skipped["LPIPS"] = " ".join(str(error).split())
-            print(f"LPIPS skipped: {error}", file=sys.stderr)
+            if group.leader:
+                print(f"LPIPS skipped: {error}", file=sys.stderr)
     if not args.no_fid:
         try:
             fid_net = inception_from_file()
         except BackboneMissingError as error:
             skipped["FID"] = " ".join(str(error).split())
-            print(f"FID skipped: {error}", file=sys.stderr)
+            if group.leader:
+                print(f"FID skipped: {error}", file=sys.stderr)
     report = evaluate_engine(engine, images, masks=args.masks, ratio_bins=bins, mask_threshold=args.threshold,
                              lpips=lpips, fid_net=fid_net, save_dir=args.save, limit=args.limit,
                              model_name=engine.card.name if args.weights is None else args.model, device=device,
-                             size=args.size)
+                             size=args.size, shard=(group.rank, group.world))
+    shards = group.gather(report)
+    group.close()
+    if not group.leader:  # process 0 writes the one report
+        return EXIT_OK
+    report = merge_reports(shards) if group.distributed else report
     report.skipped = {**skipped, **report.skipped}
     print(format_table(report))
     if args.json:

@@ -32,8 +32,8 @@ from inpaintstudio.training import metrics
 from inpaintstudio.training.data import bin_masks, generate_mask, image_size, load_mask, load_rgb
 
 __all__ = [
-    "METRIC_COLUMNS", "BinResult", "EvalReport", "ScoringSide", "evaluate_engine", "format_table", "scoring_side",
-    "working_side",
+    "METRIC_COLUMNS", "BinResult", "EvalReport", "ScoringSide", "evaluate_engine", "format_table", "merge_reports",
+    "scoring_side", "working_side",
 ]
 
 METRIC_COLUMNS = ("PSNR", "SSIM", "L1", "FID", "LPIPS")  # order of the thesis tables
@@ -48,6 +48,7 @@ class BinResult:
     images: int = 0
     per_image: list[dict[str, Any]] = field(default_factory=list)
     fid: float | None = None
+    fid_features: tuple[list[np.ndarray], list[np.ndarray]] | None = None  # (real, fake) pool3 features, image order
 
     def means(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -146,6 +147,7 @@ def evaluate_engine(
     limit: int | None = None,
     model_name: str | None = None,
     device: str = "cpu",
+    shard: tuple[int, int] = (0, 1),
 ) -> EvalReport:
     """Score ``engine`` (a loaded engine with a ``card``) per bin, every image through :func:`pipeline.inpaint`.
 
@@ -156,6 +158,9 @@ def evaluate_engine(
         fid_net: a ready FID Inception (``None`` skips FID).
         save_dir: also write ``<bin>/<stem>.png`` composites (and ``gt/``) as S² PNG.
         device: where LPIPS and FID run (the engine keeps its own device).
+        shard: ``(rank, world)``: score only the images whose index is ``rank`` modulo ``world`` (one process of
+            several); image k keeps its mask and seed, and :func:`merge_reports` joins the shards into the report one
+            process would have written. FID is then left to the merge.
     """
     images = list(images)[:limit] if limit else list(images)
     card = engine.card
@@ -171,7 +176,10 @@ def evaluate_engine(
             report.skipped[f"bin {name}"] = "no mask of the folder falls in this bin"
             continue
         fid = metrics.FIDFeatures(fid_net, device=device) if fid_net is not None else None
+        rank, world = shard
         for k, path in enumerate(images):
+            if k % world != rank:
+                continue
             image, _ = load_rgb(path, size)
             if mask_list is not None:
                 mask_path = mask_list[k % len(mask_list)]
@@ -184,6 +192,7 @@ def evaluate_engine(
             filled = pipeline.inpaint(image8, hole > 0.5, engine=engine, options=_ONE_PASS, keep_float=True)
             comp = metrics.composite(filled.image01, image, hole[..., None])
             row: dict[str, Any] = {
+                "index": k,
                 "image": path.name,
                 "mask": mask_name,
                 "side": size,
@@ -204,12 +213,45 @@ def evaluate_engine(
                 _save_png(Path(save_dir) / "gt" / f"{path.stem}.png", image8)
             result.per_image.append(row)
         result.images = len(result.per_image)
-        if fid is not None and result.images >= 2:
-            result.fid = fid.compute()
-        elif fid is not None:
-            report.skipped["FID"] = "needs at least two images per bin"
+        if fid is not None:
+            result.fid_features = (fid.real, fid.fake)
+        if world == 1:
+            _finish_fid(result, report)
         report.bins.append(result)
     return report
+
+
+def _finish_fid(result: BinResult, report: EvalReport) -> None:
+    if result.fid_features is None:
+        return
+    real, fake = result.fid_features
+    if len(real) >= 2:
+        result.fid = metrics.frechet_from_features(real, fake)
+    else:
+        report.skipped["FID"] = "needs at least two images per bin"
+
+
+def merge_reports(shards: Sequence[EvalReport]) -> EvalReport:
+    """The report of one process from the reports of ``(rank, world)`` shards: every bin's rows (and FID features)
+    back in image order, then the means and FID over the whole set, exactly as one process computes them."""
+    first = shards[0]
+    merged = EvalReport(model=first.model, bins=[], mask_threshold=first.mask_threshold, size=first.size,
+                        size_rule=first.size_rule)
+    for shard in shards:
+        merged.skipped.update(shard.skipped)
+    for position, name in enumerate(b.name for b in first.bins):
+        parts = [shard.bins[position] for shard in shards]
+        rows = sorted((row for part in parts for row in part.per_image), key=lambda row: row["index"])
+        result = BinResult(name=name, images=len(rows), per_image=rows)
+        if all(part.fid_features is not None for part in parts):
+            order = sorted((row["index"], i, j) for i, part in enumerate(parts)
+                           for j, row in enumerate(part.per_image))
+            real = [parts[i].fid_features[0][j] for _, i, j in order]
+            fake = [parts[i].fid_features[1][j] for _, i, j in order]
+            result.fid_features = (real, fake)
+        _finish_fid(result, merged)
+        merged.bins.append(result)
+    return merged
 
 
 def working_side(card: Any) -> int:

@@ -195,10 +195,15 @@ class FIDFeatures:
         self.fake.append(self._features([fake_uint8])[0])
 
     def compute(self) -> float:
-        if len(self.real) < 2:
-            raise ValueError("FID needs at least two images per set")
-        real, fake = np.stack(self.real), np.stack(self.fake)
-        return frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+        return frechet_from_features(self.real, self.fake)
+
+
+def frechet_from_features(real_features: list[np.ndarray], fake_features: list[np.ndarray]) -> float:
+    """FID of two lists of pool3 feature vectors (one per image)."""
+    if len(real_features) < 2:
+        raise ValueError("FID needs at least two images per set")
+    real, fake = np.stack(real_features), np.stack(fake_features)
+    return frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
