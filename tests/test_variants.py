@@ -142,8 +142,8 @@ def test_fetched_variant_is_listed_as_ready_and_runs(fake_inclg_variant, photo_a
 
 
 def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_inclg_variant) -> None:
-    from inpaintstudio.ui import models_tab
     from inpaintstudio.ui.session import model_choices
+    from inpaintstudio.ui.tabs import models as models_tab
 
     source = fake_inclg_variant
     seen: list[tuple[float, str]] = []

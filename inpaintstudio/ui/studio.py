@@ -18,9 +18,9 @@ import gradio as gr
 
 from inpaintstudio.ui import security
 from inpaintstudio.ui.cleanup import TempSpace, install_signal_handlers, release_memory
-from inpaintstudio.ui.edit_tab import build_edit_tab
-from inpaintstudio.ui.models_tab import build_models_tab
 from inpaintstudio.ui.session import StudioConfig
+from inpaintstudio.ui.tabs.edit import build_edit_tab
+from inpaintstudio.ui.tabs.models import build_models_tab
 
 __all__ = [
     "EXAMPLES_DIR",
@@ -68,7 +68,7 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
             with gr.Tab("Edit", id="edit"):
                 edit = build_edit_tab(config, root, example_photos())
             with gr.Tab("Clinic", id="clinic"):
-                from inpaintstudio.ui.clinic_tab import build_clinic_tab
+                from inpaintstudio.ui.tabs.clinic import build_clinic_tab
 
                 build_clinic_tab(config, root)
             with gr.Tab("Models", id="models"):
