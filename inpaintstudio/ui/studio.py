@@ -40,6 +40,9 @@ DEFAULT_PORT = 7860
 _CSS = """
 #status, #clinic-status {min-height: 3em}
 #gallery .caption-label, #clinic-gallery .caption-label {opacity: 1}
+#header h1 {font-size: 1.3em; margin: 0 0 2px 0} #header p {margin: 0; font-size: 0.9em}
+.gradio-container {padding-top: 4px !important}
+.more-model {gap: 6px; align-items: center}
 """
 
 
@@ -62,7 +65,8 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
     with gr.Blocks(title="InpaintStudio", analytics_enabled=False) as demo:
         gr.Markdown(
             "# InpaintStudio\nRemove things from photos with several models at once. Processing is local: "
-            "photos stay on this machine and nothing is kept after the session."
+            "photos stay on this machine and nothing is kept after the session.",
+            elem_id="header",
         )
         with gr.Tabs():
             with gr.Tab("Edit", id="edit"):
@@ -72,7 +76,7 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
 
                 build_clinic_tab(config, root)
             with gr.Tab("Models", id="models"):
-                build_models_tab(edit.models, startup_notes)
+                build_models_tab(edit.models, edit.variants, startup_notes)
 
         def end_session(request: gr.Request) -> None:
             """The tab closed: drop this session's state now (its delete callbacks remove its files)."""

@@ -7,7 +7,7 @@ API names: ``clinic_open``, ``clinic_side``, ``clinic_run``, ``clinic_view``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,10 @@ import numpy as np
 
 from inpaintstudio import clinic, landmarks, pipeline, registry
 from inpaintstudio import io as image_io
-from inpaintstudio.ui.common import gpu, mask_editor, user_error, user_errors
-from inpaintstudio.ui.session import EditSession, StudioConfig, availability, model_choices
+from inpaintstudio.ui import choices
+from inpaintstudio.ui.common import Outputs, gpu, mask_tools, named, user_error, user_errors
+from inpaintstudio.ui.editor import call, mask_editor, with_mask
+from inpaintstudio.ui.session import EditSession, StudioConfig, availability
 
 __all__ = ["ClinicSession", "PRIVACY_NOTICE", "build_clinic_tab"]
 
@@ -47,22 +49,12 @@ class ClinicSession(EditSession):
         self.show_landmarks = False
         self._exports: dict[tuple[str, bool, bool], Path] = {}
 
-    def display_rgb(self) -> np.ndarray:
-        """The editor copy, with the detected landmarks drawn on it when they are switched on."""
-        rgb = super().display_rgb()
-        if not self.show_landmarks or self.face is None:
-            return rgb
+    def landmarks_shown(self) -> list[list[float]] | None:
+        """The detected points in the editor copy's pixels (the editor draws them as a toggleable overlay)."""
+        if self.face is None:
+            return None
         scale = np.array([self.shown[0] / self.size[0], self.shown[1] / self.size[1]])
-        return landmarks.draw_landmarks(rgb, self.face.points * scale, clinic.DETECTED_COLOUR)
-
-    def toggle_landmarks(self, editor: dict[str, Any] | None, show: bool) -> None:
-        """Redraw the editor's background with or without landmarks, keeping the mask as it is now."""
-        if show == self.show_landmarks:
-            return
-        mask = self.mask_from_editor(editor)
-        self.show_landmarks = show
-        self._background_path = None
-        self.set_mask(mask)
+        return np.round(self.face.points * scale, 2).tolist()
 
     def export(self, run: ClinicRun, detected: bool, predicted: bool) -> Path:
         """The side-by-side PNG at full size, with the overlays that are switched on (written once each)."""
@@ -141,77 +133,94 @@ def _default_models() -> list[str]:
     return [model] if availability(model)[0] else [registry.DEFAULT_MODEL]
 
 
-def make_handlers(config: StudioConfig, root: Path) -> dict[str, Any]:
-    def fresh(session: ClinicSession | None) -> ClinicSession:
-        return session if session is not None else ClinicSession(config, root)
+@dataclass(frozen=True)
+class Context:
+    config: StudioConfig
+    root: Path
 
-    @user_errors
-    def open_photo(session: ClinicSession | None, path: str | None, side: str) -> tuple:
-        if not path:
-            return session, gr.skip(), gr.skip()
-        session = fresh(session)
-        with session.lock:
-            session.open(path, name=Path(path).name)
-            try:
-                mask = session.detect(side)
-            except landmarks.LandmarkError as error:
-                raise user_error(str(error)) from None
-            face = session.face
-            assert face is not None
-            status = (f"Face found ({face.backend} landmarks, 68 points). Proposed {side} mask: "
-                      f"{int(mask.sum()):,} px. Edit it with the brush or eraser, then run.")
-            return session, session.editor_value(), status
 
-    @user_errors
-    def change_side(session: ClinicSession | None, side: str) -> tuple:
-        if session is None or not session.has_image:
-            return session, gr.skip(), gr.skip()
-        with session.lock:
-            mask = session.propose(side)
-            return session, session.editor_value(), f"Proposed {side} mask: {int(mask.sum()):,} px."
+@dataclass
+class ClinicOutputs(Outputs):
+    """Everything a Clinic handler may change; a field left alone is not sent."""
 
-    @gpu
-    @user_errors
-    def run(session: ClinicSession | None, editor: dict | None, models: list[str] | None, detected: bool,
-            predicted: bool, progress: gr.Progress = gr.Progress()) -> tuple:
-        started = time.perf_counter()
-        session = fresh(session)
-        with session.lock:
-            if not session.has_image:
-                raise user_error("open a face photo first")
-            mask = session.mask_from_editor(editor)
-            if not mask.any():
-                raise user_error("the mask is empty: paint the region to repair or choose a side again")
-            try:
-                skipped = session.run_models(mask, models or [], progress)
-            except landmarks.LandmarkError as error:
-                raise user_error(str(error)) from None
-            names = [run.model for run in session.clinic_runs]
-            slider, download = _pair(session, names[0], detected, predicted)
-            gallery = [(session.view(r.result.after, f"view-{r.model}"), f"{r.model} · {r.seconds:.2f} s")
-                       for r in session.clinic_runs]
-            lines = [f"- **{r.model}**: {r.seconds:.2f} s" + "".join(f"; {w}" for w in r.result.warnings)
-                     for r in session.clinic_runs]
-            lines += [f"- ⚠ {message}" for message in skipped]
-            lines.insert(0, f"Total {time.perf_counter() - started:.2f} s on the server "
-                            f"(models {sum(r.seconds for r in session.clinic_runs):.2f} s).")
-            return (session, slider, download, gallery, gr.update(choices=names, value=names[0]), "\n".join(lines))
+    session: Any = field(default_factory=gr.skip)
+    editor: Any = field(default_factory=gr.skip)
+    status: Any = field(default_factory=gr.skip)
+    slider: Any = field(default_factory=gr.skip)
+    export: Any = field(default_factory=gr.skip)
+    gallery: Any = field(default_factory=gr.skip)
+    shown: Any = field(default_factory=gr.skip)
 
-    def view(session: ClinicSession | None, model: str | None, detected: bool, predicted: bool) -> tuple:
-        if session is None:
-            return gr.skip(), gr.skip()
-        with session.lock:
-            return _pair(session, model, detected, predicted)
 
-    @user_errors
-    def show_landmarks(session: ClinicSession | None, editor: dict | None, show: bool) -> tuple:
-        if session is None or not session.has_image:
-            return session, gr.skip()
-        with session.lock:
-            session.toggle_landmarks(editor, bool(show))
-            return session, session.editor_value()
+def _fresh(context: Context, session: ClinicSession | None) -> ClinicSession:
+    return session if session is not None else ClinicSession(context.config, context.root)
 
-    return {"open": open_photo, "side": change_side, "run": run, "view": view, "landmarks": show_landmarks}
+
+@user_errors
+def clinic_open(context: Context, session: ClinicSession | None, path: str | None, side: str) -> ClinicOutputs:
+    if not path:
+        return ClinicOutputs()
+    session = _fresh(context, session)
+    with session.lock:
+        session.open(path, name=Path(path).name)
+        try:
+            mask = session.detect(side)
+        except landmarks.LandmarkError as error:
+            raise user_error(str(error)) from None
+        face = session.face
+        assert face is not None
+        status = (f"Face found ({face.backend} landmarks, 68 points). Proposed {side} mask: "
+                  f"{int(mask.sum()):,} px. Edit it with the brush or eraser, then run.")
+        message = session.message(mask=True, base="reset", extra={"landmarks": session.landmarks_shown()})
+        return ClinicOutputs(session=session, editor=message, status=status)
+
+
+@user_errors
+def clinic_side(context: Context, session: ClinicSession | None, side: str) -> ClinicOutputs:
+    if session is None or not session.has_image:
+        return ClinicOutputs()
+    with session.lock:
+        mask = session.propose(side)
+        return ClinicOutputs(session=session, editor=session.message(mask=True),
+                             status=f"Proposed {side} mask: {int(mask.sum()):,} px.")
+
+
+@gpu
+@user_errors
+def clinic_run(context: Context, session: ClinicSession | None, mask: str | None, models: list[str] | None,
+               detected: bool, predicted: bool, progress: gr.Progress = gr.Progress()) -> ClinicOutputs:  # noqa: B008
+    started = time.perf_counter()
+    session = _fresh(context, session)
+    with session.lock:
+        if not session.has_image:
+            raise user_error("open a face photo first")
+        hole = session.mask_from_editor(mask)
+        if not hole.any():
+            raise user_error("the mask is empty: paint the region to repair or choose a side again")
+        try:
+            skipped = session.run_models(hole, choices.names_to_run(models, []), progress)
+        except landmarks.LandmarkError as error:
+            raise user_error(str(error)) from None
+        names = [run.model for run in session.clinic_runs]
+        slider, download = _pair(session, names[0], detected, predicted)
+        gallery = [(session.view(r.result.after, f"view-{r.model}"), f"{r.model} · {r.seconds:.2f} s")
+                   for r in session.clinic_runs]
+        lines = [f"- **{r.model}**: {r.seconds:.2f} s" + "".join(f"; {w}" for w in r.result.warnings)
+                 for r in session.clinic_runs]
+        lines += [f"- ⚠ {message}" for message in skipped]
+        lines.append(f"\nTotal {time.perf_counter() - started:.2f} s on the server "
+                     f"(engines {sum(r.seconds for r in session.clinic_runs):.2f} s).")
+        return ClinicOutputs(session=session, slider=slider, export=download, gallery=gallery,
+                             shown=gr.update(choices=names, value=names[0]), status="\n".join(lines))
+
+
+def clinic_view(context: Context, session: ClinicSession | None, model: str | None, detected: bool,
+                predicted: bool) -> ClinicOutputs:
+    if session is None:
+        return ClinicOutputs()
+    with session.lock:
+        slider, download = _pair(session, model, detected, predicted)
+        return ClinicOutputs(slider=slider, export=download)
 
 
 def _delete(session: ClinicSession | None) -> None:
@@ -221,25 +230,26 @@ def _delete(session: ClinicSession | None) -> None:
 
 def build_clinic_tab(config: StudioConfig, root: Path) -> None:
     """Lay out the Clinic tab inside the current Blocks and wire its events."""
-    handlers = make_handlers(config, root)
+    context = Context(config, root)
     session = gr.State(None, delete_callback=_delete)
-    gr.Markdown(PRIVACY_NOTICE + "\n\n" + landmarks.LICENCE_NOTE, elem_id="clinic-notice")
-    with gr.Row():
-        with gr.Column(scale=3):
-            photo = gr.File(label="Face photo", file_types=["image"], type="filepath", height=100,
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=560):
+            editor = mask_editor("clinic-editor", run_button="clinic-run", brush_size=12)
+        with gr.Column(scale=1, min_width=300):
+            photo = gr.File(label="Face photo", file_types=["image"], type="filepath", height=90,
                             elem_id="clinic-photo")
-            editor = mask_editor("Proposed lip/nose mask (editable)", "clinic-editor", brush_size=12, height=520)
-        with gr.Column(scale=2):
+            run_button = gr.Button("Run (Ctrl+Enter)", variant="primary", elem_id="clinic-run")
+            status = gr.Markdown("Open a frontal face photo.", elem_id="clinic-status")
             side = gr.Radio(["left", "right", "both"], value="both", label="Side (image left / right, or both)")
             editor_landmarks = gr.Checkbox(False, label="Show the detected landmarks in the editor",
                                            elem_id="clinic-editor-landmarks")
-            models = gr.CheckboxGroup(model_choices(), value=_default_models(), label="Models",
+            models = gr.CheckboxGroup(choices.run_choices(), value=_default_models(), label="Models",
                                       elem_id="clinic-models")
             with gr.Row():
                 detected = gr.Checkbox(True, label="Detected landmarks (before)")
                 predicted = gr.Checkbox(True, label="Predicted landmarks (after)")
-            run_button = gr.Button("Run", variant="primary", elem_id="clinic-run")
-            status = gr.Markdown("Open a frontal face photo.", elem_id="clinic-status")
+            px, _feather, buttons = mask_tools("clinic-")
+            gr.Markdown(PRIVACY_NOTICE + "\n\n" + landmarks.LICENCE_NOTE, elem_id="clinic-notice")
     with gr.Row():
         with gr.Column(scale=3):
             slider = gr.ImageSlider(label="Before / after", format="png", type="filepath", interactive=False,
@@ -250,13 +260,24 @@ def build_clinic_tab(config: StudioConfig, root: Path) -> None:
                                        elem_id="clinic-export")
     gallery = gr.Gallery(label="Results (model · time)", format="png", columns=4, height="auto", interactive=False,
                          object_fit="contain", elem_id="clinic-gallery", buttons=["fullscreen"])
+    mask_data = gr.Textbox(visible=False)  # the editor's mask PNG, filled by the run's js
 
-    photo.change(handlers["open"], [session, photo, side], [session, editor, status], api_name="clinic_open")
-    editor_landmarks.input(handlers["landmarks"], [session, editor, editor_landmarks], [session, editor],
-                           api_name="clinic_landmarks")
-    side.input(handlers["side"], [session, side], [session, editor, status], api_name="clinic_side")
-    run_button.click(handlers["run"], [session, editor, models, detected, predicted],
-                     [session, slider, export, gallery, shown, status], api_name="clinic_run",
-                     concurrency_limit=config.run_workers, concurrency_id="inpaint")
-    gr.on([shown.input, detected.input, predicted.input], handlers["view"], [session, shown, detected, predicted],
-          [slider, export], api_name="clinic_view")
+    ui = {"session": session, "editor": editor, "status": status, "slider": slider, "export": export,
+          "gallery": gallery, "shown": shown}
+
+    def wire(trigger: Any, handler: Any, inputs: list, names: list[str], **kwargs: Any) -> Any:
+        return trigger(named(handler, names, context), inputs, [ui[n] for n in names], **kwargs)
+
+    wire(photo.change, clinic_open, [session, photo, side], ["session", "editor", "status"], api_name="clinic_open")
+    editor_landmarks.input(None, [editor_landmarks], None, js=call("clinic-editor", "setLandmarks", "args[0]"),
+                           api_name=False)
+    _feather.input(None, [_feather], None, js=call("clinic-editor", "setFeather", "args[0]"), api_name=False)
+    for name, button in buttons.items():
+        arguments = ("args[0]",) if name in ("grow", "shrink") else ()
+        button.click(None, [px], None, js=call("clinic-editor", name, *arguments), api_name=False)
+    wire(side.input, clinic_side, [session, side], ["session", "editor", "status"], api_name="clinic_side")
+    wire(run_button.click, clinic_run, [session, mask_data, models, detected, predicted],
+         ["session", "slider", "export", "gallery", "shown", "status"], js=with_mask("clinic-editor", 1),
+         api_name="clinic_run", concurrency_limit=config.run_workers, concurrency_id="inpaint")
+    gr.on([shown.input, detected.input, predicted.input], named(clinic_view, ["slider", "export"], context),
+          [session, shown, detected, predicted], [slider, export], api_name="clinic_view")
