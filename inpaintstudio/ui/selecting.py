@@ -49,12 +49,17 @@ def prompt_parts(event: dict[str, Any], size: tuple[int, int]) -> tuple[tuple[in
     raise image_io.InputError("the Select tool sent neither a click nor a box")
 
 
-def _selector(session: EditSession) -> Any:
+def _api() -> Any:
     try:
-        from inpaintstudio.selection import Selector
+        import inpaintstudio.selection as selection
     except ImportError:
         raise image_io.InputError("selection is not available in this installation (inpaintstudio.selection "
                                   "is missing)") from None
+    return selection
+
+
+def _selector(session: EditSession) -> Any:
+    Selector = _api().Selector  # noqa: N806 - the API's class
     if session.selector is None or session.selector_key != session.base_key:
         session.selector = Selector(session.require_image())
         session.selector_key = session.base_key
@@ -63,11 +68,9 @@ def _selector(session: EditSession) -> Any:
 
 def select(session: EditSession, event: dict[str, Any]) -> Picked:
     """Run the selection for ``event`` and hold its mask in ``session`` (the editor gets it as a server mask)."""
-    from inpaintstudio.selection import Prompt
-
     box, points, mode = prompt_parts(event, session.size)
     selector = _selector(session)
-    selection = selector.select(Prompt(box=box, points=points))
+    selection = selector.select(_api().Prompt(box=box, points=points))
     mask = np.asarray(selection.mask, bool)
     if mask.shape != session.require_image().shape[:2]:
         raise image_io.InputError(f"the selection's mask is {mask.shape[1]}×{mask.shape[0]}, not the photo's size")

@@ -90,7 +90,7 @@ def _comparison(session: EditSession, left: str | None, right: str | None) -> tu
     """(slider value, result download) for two of "before" and the models that ran."""
     left_view, _ = _view_of(session, left)
     right_view, right_run = _view_of(session, right)
-    download = gr.update(value=str(session.result_file(right_run)), interactive=True) if right_run else gr.skip()
+    download = str(session.result_file(right_run)) if right_run else gr.skip()
     return (left_view, right_view), download
 
 
@@ -256,7 +256,7 @@ def result_file(context: Context, session: EditSession | None) -> EditOutputs:
             raise user_error("there is no result yet: run a model first")
         path = session.result_file(session.runs[0])
         mask = session.write_mask(session.last_mask, "mask-used")
-        return EditOutputs(result_download=gr.update(value=str(path), interactive=True), mask_download=str(mask))
+        return EditOutputs(result_download=str(path), mask_download=str(mask))
 
 
 @user_errors
@@ -304,6 +304,10 @@ def refresh_models(selected: list[str] | None) -> EditOutputs:
                        variants=gr.update(choices=choices.variant_choices(groups)))
 
 
+def _enable() -> Any:
+    return gr.update(interactive=True)
+
+
 def _cancelled() -> str:
     return "Cancelled: the run was stopped (a model already computing finishes in the background)."
 
@@ -322,9 +326,10 @@ def _models_column() -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Button]:
         label="Models (each runs on the same mask)",
         elem_id="models",
     )
+    # custom values: an API caller (or a user) may name any card; one that cannot run is skipped with the reason
     variants = gr.Dropdown(choices.variant_choices(groups), value=[], multiselect=True, label="Other variants",
                            info="A ticked model runs its installed variant; add other installed ones here.",
-                           elem_id="variants")
+                           allow_custom_value=True, elem_id="variants")
     refresh_button = gr.Button("Refresh model list", size="sm")
     return models, variants, refresh_button
 
@@ -405,8 +410,9 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
         ["session", "editor", "gallery", "slider", "left", "right", "status"],
         js=with_mask("editor", 1), api_name="run", concurrency_limit=config.run_workers, concurrency_id="inpaint",
     )
-    run_event.success(named(result_file, ["result_download", "mask_download"], context), [session],
-                      [result_download, mask_download], api_name="result_file")
+    files = run_event.success(named(result_file, ["result_download", "mask_download"], context), [session],
+                              [result_download, mask_download], api_name="result_file")
+    files.success(_enable, None, [result_download], api_name=False, queue=False)
     cancel_button.click(_cancelled, None, [status], cancels=[run_event], api_name=False, queue=False)
     gr.on([left.input, right.input], named(compare, ["slider", "result_download"], context),
           [session, left, right], [slider, result_download], api_name="compare")
