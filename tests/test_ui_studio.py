@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from inpaintstudio import io as image_io  # noqa: E402
 from inpaintstudio import loading, pipeline, registry  # noqa: E402
 from inpaintstudio import masks as mask_ops  # noqa: E402
-from inpaintstudio.ui.session import StudioConfig, data_url, display_size  # noqa: E402
+from inpaintstudio.ui.session import StudioConfig, data_url, display_size, mask_to_display  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -469,9 +469,10 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
     face = landmarks.detect_landmarks(photo)
     both = landmarks.lip_nose_mask(face, photo.shape, side="both")
     assert f"{int(both.sum()):,} px" in status
-    np.testing.assert_array_equal(_data_mask(message["mask"]), both)  # the photo is within the display size
+    scale = DISPLAY / photo.shape[1]  # the 384 px photo is shown as a 256 px copy
+    np.testing.assert_array_equal(_data_mask(message["mask"]), mask_to_display(both, (DISPLAY, DISPLAY)))
     # the 68 points come along as the editor's overlay, in the editor copy's pixels
-    np.testing.assert_allclose(np.array(message["landmarks"]), face.points, atol=0.01)
+    np.testing.assert_allclose(np.array(message["landmarks"]), face.points * scale, atol=0.01)
     message, status = client.predict("left", api_name="/clinic_side")
     left = landmarks.lip_nose_mask(face, photo.shape, side="left")
     assert f"Proposed left mask: {int(left.sum()):,} px." == status

@@ -1,4 +1,4 @@
-"""Build the editor bundle: ``python -m inpaintstudio.ui.editor.build`` (``make editor``).
+"""Build the editor bundle (``make editor``).
 
 The bundle is the sources in order (plain browser JavaScript, no imports, no npm packages) with a header,
 and ``dist/build.json`` records the sha256 of the sources it was built from; a default test checks that
