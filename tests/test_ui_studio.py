@@ -417,7 +417,7 @@ def test_models_table_lists_paper_licence_and_weight_status(client):
     for card in registry.list_cards():
         assert f"`{card.name}`" in table
     assert "built in (no weights needed)" in table
-    assert "| missing" in table
+    assert "`mxt`: missing (`mxt.safetensors`)" in table  # one row per model, a line per variant
     assert "[Barnes et al." in table and "MIT" in table
 
 
@@ -477,11 +477,11 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
     left = landmarks.lip_nose_mask(face, photo.shape, side="left")
     assert f"Proposed left mask: {int(left.sum()):,} px." == status
 
-    pair, export, gallery, shown, status = client.predict(
+    editor, pair, export, gallery, shown, status = client.predict(
         message["mask"], ["opencv_telea", "opencv_ns"], False, False, api_name="/clinic_run"
     )  # two fast engines: the test repeats the first run by hand (PatchMatch took 5 s a run here)
     assert [item["caption"].split(" · ")[0] for item in gallery] == ["opencv_telea", "opencv_ns"]
-    assert shown["value"] == "opencv_telea"
+    assert shown["value"] == "opencv_telea" and [r["model"] for r in editor["results"]] == ["opencv_telea", "opencv_ns"]
     assert status.splitlines()[-1].startswith("Total ")
     expected = clinic.run_clinic(photo, "opencv_telea", mask=left, face=face)
     np.testing.assert_array_equal(_load(pair[0]), photo)

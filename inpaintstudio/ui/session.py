@@ -265,7 +265,7 @@ class EditSession:
             message["mask"] = data_url(shown, "png")
             message["combine"] = combine or "replace"
         if results:
-            message["results"] = [self._result_entry(run) for run in self.runs]
+            message["results"] = [self._result_entry(model, key, image) for model, key, image in self.result_images()]
         message.update(extra or {})
         return message
 
@@ -278,11 +278,18 @@ class EditSession:
             self._sent.add(self.base_key)
         return entry
 
-    def _result_entry(self, run: ModelRun) -> dict[str, Any]:
-        entry: dict[str, Any] = {"model": run.model, "key": run.key, "src": None}
-        if run.key not in self._sent:
-            entry["src"] = data_url(to_display(run.image, self.shown))
-            self._sent.add(run.key)
+    def result_images(self) -> list[tuple[str, str, np.ndarray]]:
+        """(model, key, full-size image) of every result the editor can show in its compare view."""
+        return [(run.model, run.key, run.image) for run in self.runs]
+
+    def new_key(self) -> str:
+        return f"r{next(self._keys)}"
+
+    def _result_entry(self, model: str, key: str, image: np.ndarray) -> dict[str, Any]:
+        entry: dict[str, Any] = {"model": model, "key": key, "src": None}
+        if key not in self._sent:
+            entry["src"] = data_url(to_display(image, self.shown))
+            self._sent.add(key)
         return entry
 
     def view(self, rgb: np.ndarray, stem: str = "view") -> str:
@@ -406,7 +413,7 @@ class EditSession:
         seconds = time.perf_counter() - start
         tiles = sum(region.tiles for region in result.regions)
         notices = list(result.notices)
-        key = f"r{next(self._keys)}"
+        key = self.new_key()
         return ModelRun(name, image, seconds, result.device, result.strategy, tiles, notices, key=key)
 
     def result_file(self, run: ModelRun) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 
 from inpaintstudio import clinic, landmarks, pipeline, registry
 from inpaintstudio import io as image_io
-from inpaintstudio.ui import choices
+from inpaintstudio.ui import choices, selecting
 from inpaintstudio.ui.common import Outputs, gpu, mask_tools, named, user_error, user_errors
 from inpaintstudio.ui.editor import call, mask_editor, with_mask
 from inpaintstudio.ui.session import EditSession, StudioConfig, availability
@@ -37,6 +37,7 @@ class ClinicRun:
     result: clinic.ClinicResult
     seconds: float
     path: Path
+    key: str = ""
 
 
 class ClinicSession(EditSession):
@@ -48,6 +49,9 @@ class ClinicSession(EditSession):
         self.clinic_runs: list[ClinicRun] = []
         self.show_landmarks = False
         self._exports: dict[tuple[str, bool, bool], Path] = {}
+
+    def result_images(self) -> list[tuple[str, str, np.ndarray]]:
+        return [(run.model, run.key, run.result.after) for run in self.clinic_runs]
 
     def landmarks_shown(self) -> list[list[float]] | None:
         """The detected points in the editor copy's pixels (the editor draws them as a toggleable overlay)."""
@@ -98,7 +102,7 @@ class ClinicSession(EditSession):
             result = clinic.run_clinic(self.require_image(), mask=mask, face=self.face, engine=engine)
             seconds = time.perf_counter() - start
             path = self.write_png(result.side_by_side, f"side-by-side-{name}")
-            self.clinic_runs.append(ClinicRun(name, result, seconds, path))
+            self.clinic_runs.append(ClinicRun(name, result, seconds, path, self.new_key()))
         return skipped
 
 
@@ -210,8 +214,18 @@ def clinic_run(context: Context, session: ClinicSession | None, mask: str | None
         lines += [f"- ⚠ {message}" for message in skipped]
         lines.append(f"\nTotal {time.perf_counter() - started:.2f} s on the server "
                      f"(engines {sum(r.seconds for r in session.clinic_runs):.2f} s).")
-        return ClinicOutputs(session=session, slider=slider, export=download, gallery=gallery,
-                             shown=gr.update(choices=names, value=names[0]), status="\n".join(lines))
+        return ClinicOutputs(session=session, editor=session.message(results=True), slider=slider, export=download,
+                             gallery=gallery, shown=gr.update(choices=names, value=names[0]), status="\n".join(lines))
+
+
+@user_errors
+def clinic_select(context: Context, session: ClinicSession | None, event: gr.EventData) -> ClinicOutputs:
+    """The editor's Select tool in the Clinic: the selection's mask goes back into the editor."""
+    session = _fresh(context, session)
+    with session.lock:
+        picked = selecting.select(session, getattr(event, "_data", None) or {})
+        return ClinicOutputs(session=session, editor=session.message(mask=True, combine=picked.mode),
+                             status=picked.status)
 
 
 def clinic_view(context: Context, session: ClinicSession | None, model: str | None, detected: bool,
@@ -275,9 +289,10 @@ def build_clinic_tab(config: StudioConfig, root: Path) -> None:
     for name, button in buttons.items():
         arguments = ("args[0]",) if name in ("grow", "shrink") else ()
         button.click(None, [px], None, js=call("clinic-editor", name, *arguments), api_name=False)
+    wire(editor.click, clinic_select, [session], ["session", "editor", "status"], api_name="clinic_select")
     wire(side.input, clinic_side, [session, side], ["session", "editor", "status"], api_name="clinic_side")
     wire(run_button.click, clinic_run, [session, mask_data, models, detected, predicted],
-         ["session", "slider", "export", "gallery", "shown", "status"], js=with_mask("clinic-editor", 1),
+         ["session", "editor", "slider", "export", "gallery", "shown", "status"], js=with_mask("clinic-editor", 1),
          api_name="clinic_run", concurrency_limit=config.run_workers, concurrency_id="inpaint")
     gr.on([shown.input, detected.input, predicted.input], named(clinic_view, ["slider", "export"], context),
           [session, shown, detected, predicted], [slider, export], api_name="clinic_view")

@@ -374,8 +374,8 @@ def build_edit_tab(config: StudioConfig, root: Path, examples: list[str] | None 
             result_download = gr.DownloadButton("Download result (PNG, full size)", elem_id="result-download",
                                                 variant="primary", interactive=False)
             use_button = gr.Button("Use result as new base", elem_id="use-result")
-            undo_button = gr.Button("Undo", elem_id="undo")
-    gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height="auto",
+            undo_button = gr.Button("Undo new base", elem_id="undo")
+    gallery = gr.Gallery(label="Results (model · time · device)", format="png", columns=4, height=320,
                          object_fit="contain", interactive=False, elem_id="gallery", buttons=["fullscreen"])
     if examples:
         gr.Examples(examples=[[path] for path in examples], inputs=[photo], label="Example photos",

@@ -41,7 +41,7 @@ def _status_cell(card: registry.ModelCard) -> str:
     status = loading.weight_status(card)
     text = STATE_TEXT.get(status["state"], status["state"])
     if status["state"] in ("missing", "corrupt") and status.get("path"):
-        text += f": `{Path(status['path']).name}` in `{Path(status['path']).parent}`"
+        text += f" (`{Path(status['path']).name}`)"  # the weights folder is named above the table
     return text
 
 
@@ -67,22 +67,28 @@ def _cpu_cell(card: registry.ModelCard) -> str:
     return f"{seconds:g} s ({size}²)"
 
 
+def _short_licence(text: str) -> str:
+    """The licence's first clause (its full text is in the details line)."""
+    return _cell(text.replace(";", "(").split(" (")[0]) if text else "—"
+
+
 def models_markdown() -> str:
-    """A compact Markdown table of every model card and variant (rendered from the cards, so it never drifts):
-    four short columns, with the paper and where the checkpoint is published folded into a details line."""
-    rows = [
-        "| Model | Weights | CPU time per image | Licence |",
-        "|---|---|---|---|",
-    ]
+    """A compact Markdown table: one row per model (rendered from the cards, so it never drifts), its variants'
+    weight status one per line, with the paper, full licence and checkpoint source folded into details."""
+    groups: dict[str, list[registry.ModelCard]] = {}
     for card in registry.list_cards():
+        groups.setdefault(card.name.split(":", 1)[0], []).append(card)
+    rows = ["| Model | Weights (each variant) | CPU time per image | Licence |", "|---|---|---|---|"]
+    for cards in groups.values():
+        card = cards[0]
         paper = f"[{_cell(card.paper)}]({card.paper_url})" if card.paper_url else _cell(card.paper)
-        details = (f"<details><summary>{_cell(card.title)}</summary>Paper: {paper}<br>Checkpoint: "
-                   f"{_cell(_published_cell(card))}</details>")
-        rows.append(
-            "| " + " | ".join([
-                f"`{card.name}` {details}", _cell(_status_cell(card)), _cpu_cell(card), _cell(card.licence or "—"),
-            ]) + " |"
-        )
+        details = (f"<details><summary>{_cell(card.title)}</summary>Paper: {paper}<br>Licence: "
+                   f"{_cell(card.licence or '—')}<br>Checkpoint: {_cell(_published_cell(card))}</details>")
+        weights_cell = "<br>".join(
+            f"`{variant.name}`{' (' + _cell(variant.title.split(' · ')[-1]) + ')' if ':' in variant.name else ''}: "
+            f"{_cell(_status_cell(variant))}" for variant in cards)
+        rows.append("| " + " | ".join([f"`{card.name}` {details}", weights_cell, _cpu_cell(card),
+                                        _short_licence(card.licence)]) + " |")
     return "\n".join(rows)
 
 
