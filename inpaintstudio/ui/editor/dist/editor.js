@@ -31,43 +31,91 @@ const MaskOps = (() => {
     }
   }
 
-  // squared distance of every pixel to the nearest pixel where target[i] === value
-  function squaredDistance(target, value, w, h) {
-    const n = Math.max(w, h);
-    const f = new Float64Array(n), d = new Float64Array(n), z = new Float64Array(n + 1);
-    const v = new Int32Array(n);
-    const grid = new Float64Array(w * h);
-    for (let i = 0; i < w * h; i++) grid[i] = target[i] === value ? 0 : INF;
-    for (let x = 0; x < w; x++) {
-      for (let y = 0; y < h; y++) f[y] = grid[y * w + x];
-      pass1d(f, h, d, v, z);
-      for (let y = 0; y < h; y++) grid[y * w + x] = d[y];
+  // buffers kept between calls: a grow on a 1280x853 copy would otherwise allocate ~10 MB each time
+  let buffers = null;
+  function scratch(n, size) {
+    if (!buffers || buffers.n < n || buffers.size < size) {
+      buffers = { n, size, f: new Float64Array(n), d: new Float64Array(n), z: new Float64Array(n + 1),
+        v: new Int32Array(n), grid: new Float64Array(size) };
     }
-    for (let y = 0; y < h; y++) {
-      const row = y * w;
-      for (let x = 0; x < w; x++) f[x] = grid[row + x];
-      pass1d(f, w, d, v, z);
-      for (let x = 0; x < w; x++) grid[row + x] = d[x];
+    return buffers;
+  }
+
+  // squared distance of every pixel of the window (x0, y0, ww, wh) to the nearest window pixel where
+  // target[i] === value; returned row-major at the window's size
+  function squaredDistance(target, value, w, h, x0 = 0, y0 = 0, ww = w, wh = h) {
+    const { f, d, z, v, grid } = scratch(Math.max(ww, wh), ww * wh);
+    for (let y = 0; y < wh; y++) {
+      const row = (y0 + y) * w + x0;
+      for (let x = 0; x < ww; x++) grid[y * ww + x] = target[row + x] === value ? 0 : INF;
+    }
+    for (let x = 0; x < ww; x++) {
+      for (let y = 0; y < wh; y++) f[y] = grid[y * ww + x];
+      pass1d(f, wh, d, v, z);
+      for (let y = 0; y < wh; y++) grid[y * ww + x] = d[y];
+    }
+    for (let y = 0; y < wh; y++) {
+      const row = y * ww;
+      for (let x = 0; x < ww; x++) f[x] = grid[row + x];
+      pass1d(f, ww, d, v, z);
+      for (let x = 0; x < ww; x++) grid[row + x] = d[x];
     }
     return grid;
   }
 
+  // the mask's bounding box grown by margin and clipped to the image: [x0, y0, width, height], or null
+  function bounds(mask, w, h, margin) {
+    let x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (let y = 0; y < h; y++) {
+      const row = y * w;
+      for (let x = 0; x < w; x++) {
+        if (mask[row + x]) {
+          if (x < x0) x0 = x;
+          if (x > x1) x1 = x;
+          if (y < y0) y0 = y;
+          y1 = y;
+        }
+      }
+    }
+    if (x1 < 0) return null;
+    x0 = Math.max(0, x0 - margin);
+    y0 = Math.max(0, y0 - margin);
+    x1 = Math.min(w - 1, x1 + margin);
+    y1 = Math.min(h - 1, y1 + margin);
+    return [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
+  }
+
+  // Only pixels within r of the mask can join it, and every mask pixel lies in the window, so the
+  // distances computed inside the window are exact.
   function grow(mask, w, h, r) {
     if (r <= 0) return mask.slice();
-    const dist = squaredDistance(mask, 1, w, h);
     const out = new Uint8Array(w * h);
+    const box = bounds(mask, w, h, r + 1);
+    if (!box) return out;
+    const [x0, y0, ww, wh] = box;
+    const dist = squaredDistance(mask, 1, w, h, x0, y0, ww, wh);
     const limit = r * r;
-    for (let i = 0; i < w * h; i++) out[i] = dist[i] <= limit ? 1 : 0;
+    for (let y = 0; y < wh; y++) {
+      const row = (y0 + y) * w + x0;
+      for (let x = 0; x < ww; x++) out[row + x] = dist[y * ww + x] <= limit ? 1 : 0;
+    }
     return out;
   }
 
+  // Only mask pixels can leave it; the window reaches r + 1 beyond the mask, so the disc of radius r
+  // around any mask pixel is inside it (the image border does not count as an edge).
   function shrink(mask, w, h, r) {
     if (r <= 0) return mask.slice();
-    const dist = squaredDistance(mask, 0, w, h);
     const out = new Uint8Array(w * h);
+    const box = bounds(mask, w, h, r + 1);
+    if (!box) return out;
+    const [x0, y0, ww, wh] = box;
+    const dist = squaredDistance(mask, 0, w, h, x0, y0, ww, wh);
     const limit = r * r;
-    // a mask touching no keep-pixel at all (all hole) has INF everywhere and stays whole
-    for (let i = 0; i < w * h; i++) out[i] = mask[i] && dist[i] > limit ? 1 : 0;
+    for (let y = 0; y < wh; y++) {
+      const row = (y0 + y) * w + x0;
+      for (let x = 0; x < ww; x++) out[row + x] = mask[row + x] && dist[y * ww + x] > limit ? 1 : 0;
+    }
     return out;
   }
 
@@ -363,16 +411,23 @@ class InpaintEditor {
     this.maskCanvas.height = h;
     const mctx = this.maskCanvas.getContext("2d");
     const data = mctx.createImageData(w, h);
-    const px = data.data;
     const feather = this.feather > 1 ? this.feather * w / this.photo.full[0] : 0;
-    const dist = feather ? MaskOps.squaredDistance(this.mask, 0, w, h) : null;
-    for (let i = 0, j = 0; i < this.mask.length; i++, j += 4) {
-      if (this.mask[i]) {
-        px[j] = MASK_RGB[0];
-        px[j + 1] = MASK_RGB[1];
-        px[j + 2] = MASK_RGB[2];
-        px[j + 3] = dist ? Math.round(255 * Math.min(1, Math.sqrt(dist[i]) / feather)) : 255;
+    if (feather) {
+      const px = data.data;
+      const dist = MaskOps.squaredDistance(this.mask, 0, w, h);
+      for (let i = 0, j = 0; i < this.mask.length; i++, j += 4) {
+        if (this.mask[i]) {
+          px[j] = MASK_RGB[0];
+          px[j + 1] = MASK_RGB[1];
+          px[j + 2] = MASK_RGB[2];
+          px[j + 3] = Math.round(255 * Math.min(1, Math.sqrt(dist[i]) / feather));
+        }
       }
+    } else {
+      // one 32-bit write per pixel (RGBA bytes in memory order; little-endian)
+      const words = new Uint32Array(data.data.buffer);
+      const colour = (255 << 24) | (MASK_RGB[2] << 16) | (MASK_RGB[1] << 8) | MASK_RGB[0];
+      for (let i = 0; i < this.mask.length; i++) if (this.mask[i]) words[i] = colour;
     }
     mctx.putImageData(data, 0, 0);
   }

@@ -264,16 +264,23 @@ class InpaintEditor {
     this.maskCanvas.height = h;
     const mctx = this.maskCanvas.getContext("2d");
     const data = mctx.createImageData(w, h);
-    const px = data.data;
     const feather = this.feather > 1 ? this.feather * w / this.photo.full[0] : 0;
-    const dist = feather ? MaskOps.squaredDistance(this.mask, 0, w, h) : null;
-    for (let i = 0, j = 0; i < this.mask.length; i++, j += 4) {
-      if (this.mask[i]) {
-        px[j] = MASK_RGB[0];
-        px[j + 1] = MASK_RGB[1];
-        px[j + 2] = MASK_RGB[2];
-        px[j + 3] = dist ? Math.round(255 * Math.min(1, Math.sqrt(dist[i]) / feather)) : 255;
+    if (feather) {
+      const px = data.data;
+      const dist = MaskOps.squaredDistance(this.mask, 0, w, h);
+      for (let i = 0, j = 0; i < this.mask.length; i++, j += 4) {
+        if (this.mask[i]) {
+          px[j] = MASK_RGB[0];
+          px[j + 1] = MASK_RGB[1];
+          px[j + 2] = MASK_RGB[2];
+          px[j + 3] = Math.round(255 * Math.min(1, Math.sqrt(dist[i]) / feather));
+        }
       }
+    } else {
+      // one 32-bit write per pixel (RGBA bytes in memory order; little-endian)
+      const words = new Uint32Array(data.data.buffer);
+      const colour = (255 << 24) | (MASK_RGB[2] << 16) | (MASK_RGB[1] << 8) | MASK_RGB[0];
+      for (let i = 0; i < this.mask.length; i++) if (this.mask[i]) words[i] = colour;
     }
     mctx.putImageData(data, 0, 0);
   }
