@@ -133,8 +133,10 @@ def _pair(session: ClinicSession, model: str | None, detected: bool, predicted: 
 
 
 def _default_models() -> list[str]:
-    model = clinic.default_model()  # INCLG's CelebA weights (or a plain INCLG import)
-    return [model] if availability(model)[0] else [registry.DEFAULT_MODEL]
+    """INCLG when its weights are here (CelebA's, or a plain import), else the default engine; as the model's
+    row in the list (one row per model: a ticked row runs the variant that can run)."""
+    model = clinic.default_model()
+    return [model.split(":", 1)[0]] if availability(model)[0] else [registry.DEFAULT_MODEL]
 
 
 @dataclass(frozen=True)
