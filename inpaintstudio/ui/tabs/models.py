@@ -209,15 +209,13 @@ def more_models(edit_models: gr.CheckboxGroup, edit_variants: gr.Dropdown) -> No
         return
     with gr.Accordion(f"More models (need weights): {len(waiting)}", open=False, elem_id="more-models"):
         for group in waiting:
-            with gr.Row(equal_height=True, elem_classes=["more-model"]):
-                gr.Markdown(f"**{group.name}**: {group.title}", elem_classes=["more-model-name"])
-                if group.fetchable:
-                    variant = gr.Dropdown(list(group.fetchable), value=group.fetchable[0], show_label=False,
-                                          container=False, min_width=120, elem_id=f"variant-{group.name}")
-                    button = gr.Button("Download", size="sm", scale=0, min_width=90, elem_id=f"download-{group.name}")
-                else:
-                    gr.Markdown("see the Models tab", elem_classes=["more-model-note"])
+            gr.Markdown(f"**{group.name}**: {group.title}" + ("" if group.fetchable else " (see the Models tab)"),
+                        elem_classes=["more-model-name"])
             if group.fetchable:
+                with gr.Row(equal_height=True, elem_classes=["more-model"]):
+                    variant = gr.Dropdown(list(group.fetchable), value=group.fetchable[0], show_label=False,
+                                          container=False, scale=2, min_width=100, elem_id=f"variant-{group.name}")
+                    button = gr.Button("Download", size="sm", scale=1, min_width=80, elem_id=f"download-{group.name}")
                 report = gr.Markdown("", elem_id=f"download-report-{group.name}")
                 button.click(named(download_inline, ["report", "models", "variants"]), [variant],
                              [report, edit_models, edit_variants], api_name=False)
