@@ -539,3 +539,23 @@ def test_short_run_is_not_held_up_by_a_long_one(studio, tmp_path):
     assert "long" in finished, "the long run failed"
     assert still_running, f"the long run ({finished['long']:.1f} s) ended before the short one: no overlap"
     assert during < 2 * alone + 5.0, f"short run took {during:.1f} s during a long run, {alone:.1f} s alone"
+
+
+# --------------------------------------------------------------------------------------- README script
+def test_readme_script_opens_uploads_runs_and_fetches_the_result(studio, tmp_path, capsys):
+    """The gradio_client script in README.md ("Scripting the studio"), run as printed against this studio."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Scripting the studio"):]
+    script = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    photo = _photo(300, 200, seed=21)
+    hole = _box_mask((200, 300), (100, 60, 160, 120))
+    _write(tmp_path / "photo.jpg", photo)
+    _write(tmp_path / "mask.png", np.dstack([np.where(hole, 255, 0).astype(np.uint8)] * 3))
+    script = script.replace("http://127.0.0.1:7860/", studio).replace('"photo.jpg"', repr(str(tmp_path / "photo.jpg")))
+    script = script.replace('"mask.png"', repr(str(tmp_path / "mask.png")))
+    namespace: dict = {}
+    exec(compile(script, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Total ")  # after "Loaded as API: ..."
+    result = _load(namespace["result_png"])
+    assert result.shape == (200, 300, 3) and np.any(result[hole] != _load(str(tmp_path / "photo.jpg"))[hole])
+    np.testing.assert_array_equal(_mask(namespace["mask_used_png"]), hole)
