@@ -69,7 +69,7 @@ def _cpu_cell(card: registry.ModelCard) -> str:
 
 def _short_licence(text: str) -> str:
     """The licence's first clause (its full text is in the details line)."""
-    return _cell(text.replace(";", "(").split(" (")[0]) if text else "—"
+    return _cell(text.split(";")[0].split(" (")[0]) if text else "—"
 
 
 def models_markdown() -> str:
