@@ -119,7 +119,18 @@ def test_strokes_undo_redo_shortcuts_and_mask_operations(page, photo_path: Path)
     fitted_zoom = info.inner_text().split("zoom ")[1].split(" %")[0]
     page.keyboard.press("+")
     assert info.inner_text().split("zoom ")[1].split(" %")[0] != fitted_zoom
-    assert _look(page, "editor").rect != fitted
+    zoomed = _look(page, "editor").rect
+    assert zoomed != fitted
+    # Space held: a drag pans instead of painting
+    page.keyboard.down("Space")
+    _drag(page, view, [(0.5, 0.5), (0.4, 0.45)])
+    page.keyboard.up("Space")
+    panned = _look(page, "editor").rect
+    assert panned[1] < zoomed[1] - 10 and _red(page) == 0, (zoomed, panned)  # moved up, nothing painted
+    # the wheel zooms around the pointer
+    page.mouse.move(*view.to_page(SIZE[0] / 2, SIZE[1] / 2, SIZE))
+    page.mouse.wheel(0, 300)
+    assert info.inner_text().split("zoom ")[1].split(" %")[0] != fitted_zoom
     page.keyboard.press("0")
     assert _look(page, "editor").rect == fitted
     _drag(page, view, [(0.3, 0.3), (0.5, 0.4), (0.6, 0.5)])
