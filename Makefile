@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: studio test test-fast test-browser screenshots lint bench bench-ui
+.PHONY: studio test test-fast test-browser screenshots lint bench bench-ui editor
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-fan.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,9 @@ bench: $(STAMP)
 bench-ui: $(STAMP)
 	bash scripts/install_browser.sh $(BIN)/python
 	$(BIN)/python benchmarks/ui_latency.py
+
+# rebuild the mask editor's bundle (inpaintstudio/ui/editor/dist/) from its sources in src/; commit both.
+# Plain browser JavaScript: no npm packages; node, when present, checks the syntax.
+editor: $(STAMP)
+	$(BIN)/python -c "from inpaintstudio.ui.editor.build import build, source_hash; build(); print('editor bundle', source_hash()[:12])"
+	if command -v node >/dev/null; then node --check inpaintstudio/ui/editor/dist/editor.js; fi

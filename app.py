@@ -13,9 +13,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before Gradio is imported anywhere
 
-from inpaintstudio.ui.models_tab import fetch_hub_weights  # noqa: E402
 from inpaintstudio.ui.session import StudioConfig  # noqa: E402
 from inpaintstudio.ui.studio import launch  # noqa: E402
+from inpaintstudio.ui.tabs.models import fetch_hub_weights  # noqa: E402
 from inpaintstudio.weights.fetch import fetch_listed  # noqa: E402
 
 

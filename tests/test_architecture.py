@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.weights.fetch", 4),
     ("inpaintstudio.weights", 1),  # the store and the sources (fetch sits above the loading layer)
     ("inpaintstudio.registry", 2),
-    ("inpaintstudio.classical", 2),
+    ("inpaintstudio.classical.engines", 2),
     ("inpaintstudio.face.landmarks", 2),
     ("inpaintstudio.core.loading", 3),
     ("inpaintstudio.core.pipeline", 4),

@@ -2,8 +2,10 @@
 
 Load the page, upload a photo, paint a stroke on the canvas, run two models, see the slider and the
 gallery, download the result PNG and the mask the server used, and check that the PNG equals
-``pipeline.inpaint`` on that mask. Screenshots of every tab go to a temporary folder, or to ``docs/``
-with ``make screenshots`` (which sets ``$INPAINTSTUDIO_SCREENSHOTS``).
+``pipeline.inpaint`` on that mask. On a 1366×768 screen the canvas takes at least 35 % of the screen and
+Run is visible without scrolling; on 1920×1080 the canvas gets the extra width. Screenshots of every
+tab (1366×768, and the Edit tab at 1920×1080) go to a temporary folder, or to ``docs/`` with
+``make screenshots`` (which sets ``$INPAINTSTUDIO_SCREENSHOTS``).
 
 Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and the ``playwright`` package; never
 ``playwright install``. Run with ``pytest -m browser``.
@@ -58,7 +60,7 @@ def page(studio_url: str) -> Iterator:
 def _paint_stroke(page, fractions: list[tuple[float, float]]) -> None:
     """Select the brush and drag through ``fractions`` (x, y of the canvas box)."""
     editor = page.locator("#editor")
-    editor.get_by_role("button", name="Brush").first.click()
+    editor.get_by_role("button", name="Brush", exact=True).first.click()
     canvas = editor.locator("canvas").first
     box = canvas.bounding_box()
     assert box is not None
@@ -130,6 +132,10 @@ def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_pat
     status = page.locator("#status").inner_text()
     assert "patchmatch" in status and "opencv_telea" in status
 
+    for _ in range(600):  # the full-size PNG is written after the result is shown
+        if not page.locator("#result-download").is_disabled():
+            break
+        page.wait_for_timeout(100)
     result_path = _download(page, "#result-download", tmp_path / "result.png")
     mask_path = _download(page, "#mask-download", tmp_path / "mask.png")
     result = image_io.load_image(result_path).rgb
@@ -142,10 +148,26 @@ def test_browser_upload_paint_run_two_models_download(page, shots: Path, tmp_pat
     np.testing.assert_array_equal(result, pipeline.inpaint(photo, mask, "patchmatch").image)
 
     page.mouse.move(0, 0)
-    page.screenshot(path=str(shots / "studio-edit.png"), full_page=True)
+    # a laptop screen: the photo gets the room and Run needs no scrolling; a large screen widens the canvas
+    widths = {}
+    for (width, height), name in (((1366, 768), "studio-edit.png"), ((1920, 1080), "studio-edit-1920.png")):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(500)
+        canvas = page.locator("#editor canvas").first.bounding_box()
+        run = page.locator("#run").bounding_box()
+        assert canvas is not None and run is not None
+        share = canvas["width"] * canvas["height"] / (width * height)
+        assert share >= 0.35, f"the canvas takes {share:.0%} of a {width}×{height} screen"
+        assert run["y"] + run["height"] <= height, f"Run is at y={run['y']:.0f} on a {width}×{height} screen"
+        widths[width] = canvas["width"]
+        page.screenshot(path=str(shots / name))
+    assert widths[1920] > widths[1366] + 300
+    page.set_viewport_size({"width": 1366, "height": 768})
 
 
 def test_browser_models_and_clinic_tab_screenshots(page, shots: Path) -> None:
+    page.set_viewport_size({"width": 1366, "height": 768})
     page.get_by_role("tab", name="Models").click()
     page.locator("#model-table").get_by_text("built in (no weights needed)").first.wait_for()
     page.screenshot(path=str(shots / "studio-models.png"), full_page=True)
@@ -160,5 +182,7 @@ def test_browser_models_and_clinic_tab_screenshots(page, shots: Path) -> None:
     page.locator("#clinic-gallery img").first.wait_for()
     page.locator("#clinic-slider img").first.wait_for()
     assert "patchmatch" in page.locator("#clinic-status").inner_text()
+    page.locator("#clinic-editor-landmarks").get_by_role("checkbox").check()  # the 68 points over the photo
     page.mouse.move(0, 0)
-    page.screenshot(path=str(shots / "studio-clinic.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots / "studio-clinic.png"))

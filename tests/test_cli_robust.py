@@ -168,8 +168,8 @@ def test_read_only_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 
 def test_studio_opens_a_photo_with_corrupt_exif(tmp_path: Path) -> None:
-    from inpaintstudio.ui.edit_tab import _image_status
     from inpaintstudio.ui.session import EditSession, StudioConfig
+    from inpaintstudio.ui.tabs.edit import _image_status
 
     plain = _photo(tmp_path / "plain.png")
     broken = tmp_path / "bad_exif.png"

@@ -17,7 +17,7 @@ from tests.test_multiscale import ellipse, laplacian_spread, textured
 
 
 def test_refine_is_a_strategy_of_the_pipeline_and_the_edit_tab() -> None:
-    from inpaintstudio.ui import edit_tab
+    from inpaintstudio.ui.tabs import edit as edit_tab
 
     assert "refine" in pipeline.STRATEGIES
     assert "refine" in edit_tab.STRATEGY_CHOICES

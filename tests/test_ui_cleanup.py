@@ -81,6 +81,7 @@ def _wait_for_server(url: str, process: subprocess.Popen, seconds: float = 90) -
 def test_upload_and_run_then_signal_leaves_no_image_in_the_temp_folders(tmp_path: Path, signum: int) -> None:
     from gradio_client import Client, handle_file
 
+    from inpaintstudio.ui.session import data_url
     from inpaintstudio.ui.studio import free_port
 
     server_tmp = tmp_path / "server-tmp"
@@ -98,14 +99,11 @@ def test_upload_and_run_then_signal_leaves_no_image_in_the_temp_folders(tmp_path
         photo = np.random.default_rng(0).integers(0, 255, size=(120, 160, 3), dtype=np.uint8)
         photo_path = tmp_path / "photo.png"
         image_io.save_image(photo_path, photo)
-        value, *_ = client.predict(handle_file(str(photo_path)), api_name="/open_image")
-        layer = np.zeros((120, 160, 4), np.uint8)
-        layer[40:80, 50:100] = (255, 0, 80, 255)
-        layer_path = tmp_path / "layer.png"
-        image_io.save_image(layer_path, layer[..., :3], alpha=layer[..., 3])
-        editor = {"background": handle_file(value["background"]), "layers": [handle_file(str(layer_path))],
-                  "composite": None}
-        client.predict(editor, ["opencv_telea"], "auto", None, None, 0, api_name="/run")
+        client.predict(handle_file(str(photo_path)), api_name="/open_image")
+        hole = np.zeros((120, 160), bool)
+        hole[40:80, 50:100] = True
+        client.predict(data_url(hole, "png"), ["opencv_telea"], [], "auto", None, None, 0, api_name="/run")
+        client.predict(api_name="/result_file")  # the full-size PNG and the mask that ran
         assert len(_images_under(server_tmp)) >= 3, "the run left its files where this test looks"
         process.send_signal(signum)
         process.wait(timeout=60)

@@ -53,7 +53,7 @@ import json, os
 from dataclasses import replace
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading
-from inpaintstudio.ui.models_tab import fetch_hub_weights
+from inpaintstudio.ui.tabs.models import fetch_hub_weights
 
 def attempt(card="mxt", **kwargs):
     try:
@@ -113,7 +113,7 @@ def test_studio_start_up_fetches_missing_checkpoints_from_the_named_repository(h
 
 
 def test_studio_start_up_fetches_nothing_without_a_repository(monkeypatch: pytest.MonkeyPatch) -> None:
-    from inpaintstudio.ui.models_tab import fetch_hub_weights
+    from inpaintstudio.ui.tabs.models import fetch_hub_weights
 
     monkeypatch.delenv("INPAINTSTUDIO_HF_REPO", raising=False)
     assert fetch_hub_weights() == []

@@ -24,7 +24,7 @@ from inpaintstudio import io as image_io  # noqa: E402
 from inpaintstudio import registry  # noqa: E402
 from inpaintstudio.core import loading, pipeline
 from inpaintstudio.core import maskops as mask_ops  # noqa: E402
-from inpaintstudio.ui.session import StudioConfig, display_size  # noqa: E402
+from inpaintstudio.ui.session import StudioConfig, data_url, display_size, mask_to_display  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -100,22 +100,40 @@ def _write(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> str:
     return str(path)
 
 
-def _layer(shape: tuple[int, int], box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """An RGBA brush layer (rgb, alpha) with an opaque rectangle ``box`` = (x0, y0, x1, y1)."""
-    rgb = np.zeros((*shape, 3), np.uint8)
-    alpha = np.zeros(shape, np.uint8)
+def _box_mask(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """A bool mask (H×W) with the rectangle ``box`` = (x0, y0, x1, y1) set."""
+    mask = np.zeros(shape, bool)
     x0, y0, x1, y1 = box
-    rgb[y0:y1, x0:x1] = (255, 0, 80)
-    alpha[y0:y1, x0:x1] = 255
-    return rgb, alpha
+    mask[y0:y1, x0:x1] = True
+    return mask
 
 
-def _editor(tmp: Path, background: np.ndarray, layer_box: tuple[int, int, int, int] | None) -> dict:
-    value = {"background": handle_file(_write(tmp / "background.png", background)), "layers": [], "composite": None}
-    if layer_box is not None:
-        rgb, alpha = _layer(background.shape[:2], layer_box)
-        value["layers"] = [handle_file(_write(tmp / "layer.png", rgb, alpha))]
-    return value
+def _open(client: Client, tmp: Path, photo: np.ndarray, name: str = "photo.png") -> dict:
+    """Open ``photo`` in a fresh session; the editor message the browser would get."""
+    return client.predict(handle_file(_write(tmp / name, photo)), api_name="/open_image")[0]
+
+
+def _editor_mask(message: dict, box: tuple[int, int, int, int] | None) -> str:
+    """What the browser's editor sends when a run starts: one PNG at the editor copy's size."""
+    photo = message["photo"]
+    return data_url(_box_mask((photo["height"], photo["width"]), box or (0, 0, 0, 0)), "png")
+
+
+def _data(url: str) -> bytes:
+    """The bytes of a data URL from an editor message."""
+    import base64
+
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def _data_mask(url: str) -> np.ndarray:
+    return image_io.load_mask(_data(url))
+
+
+def _shrunk(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(photo, size, interpolation=cv2.INTER_AREA).astype(int)
 
 
 def _load(path: str) -> np.ndarray:
@@ -126,21 +144,29 @@ def _mask(path: str) -> np.ndarray:
     return image_io.load_mask(path)
 
 
-def _run(client: Client, editor: dict, models: list[str], strategy: str = "auto", margin=None, tile=None,
-         feather: float = 0) -> tuple:
-    return client.predict(editor, models, strategy, margin, tile, feather, api_name="/run")
+def _run(client: Client, mask: str, models: list[str], strategy: str = "auto", margin=None, tile=None,
+         feather: float = 0, variants: list[str] | None = None) -> tuple:
+    """(gallery, slider, download, mask used, left, right, status, editor message) of one run."""
+    editor, gallery, slider, left, right, status = client.predict(mask, models, variants or [], strategy, margin,
+                                                                   tile, feather, api_name="/run")
+    download, mask_used = client.predict(api_name="/result_file")
+    return gallery, slider, download, mask_used, left, right, status, editor
+
+
+def _open_and_run(client: Client, tmp: Path, photo: np.ndarray, box, models: list[str], **options) -> tuple:
+    message = _open(client, tmp, photo)
+    return _run(client, _editor_mask(message, box), models, **options)
 
 
 # ------------------------------------------------------------------------------------------ issue 2
-def test_first_studio_image_and_brushed_layer_give_same_size_png_with_outside_untouched(client, tmp_path):
+def test_first_studio_image_and_brushed_mask_give_same_size_png_with_outside_untouched(client, tmp_path):
     photo = image_io.load_image(EXAMPLES / "china.png").rgb[:160, :200].copy()  # within the display size
-    editor = _editor(tmp_path, photo, (60, 50, 110, 90))
-    gallery, slider, download, mask_path, _, right, status = _run(client, editor, ["patchmatch"])
+    gallery, slider, download, mask_path, _, right, status, editor = _open_and_run(
+        client, tmp_path, photo, (60, 50, 110, 90), ["patchmatch"])
     result = _load(download)
     assert download.endswith(".png")
     assert result.shape == photo.shape
-    hole = np.zeros(photo.shape[:2], bool)
-    hole[50:90, 60:110] = True
+    hole = _box_mask(photo.shape[:2], (60, 50, 110, 90))
     np.testing.assert_array_equal(_mask(mask_path), hole)
     np.testing.assert_array_equal(result[~hole], photo[~hole])
     assert np.abs(result[hole].astype(int) - photo[hole]).mean() > 1  # the hole was filled with something else
@@ -149,82 +175,85 @@ def test_first_studio_image_and_brushed_layer_give_same_size_png_with_outside_un
     assert len(gallery) == 1 and gallery[0]["caption"].startswith("patchmatch · ")
     assert all(str(p).endswith(".png") for p in slider)
     assert right["value"] == "patchmatch"
-    assert "patchmatch" in status
+    assert "patchmatch" in status and status.splitlines()[-1].startswith("Total ")
+    # the editor gets the result's display copy for its compare view, and the photo is not sent again
+    assert [r["model"] for r in editor["results"]] == ["patchmatch"] and editor["photo"]["src"] is None
 
 
 # ----------------------------------------------------------------------------- full resolution, masks
-def test_open_image_sends_display_copy_and_runs_at_full_resolution(client, tmp_path):
+def test_open_image_sends_display_copy_once_and_runs_at_full_resolution(client, tmp_path):
     photo = _photo(1000, 600, seed=1)
     path = _write(tmp_path / "big.png", photo)
-    editor_value, gallery, _, left, _, status = client.predict(handle_file(path), api_name="/open_image")
+    message, gallery, _, left, _, status, _ = client.predict(handle_file(path), api_name="/open_image")
     shown = display_size((1000, 600), DISPLAY)
-    background = _load(editor_value["background"])
-    assert background.shape[:2] == (shown[1], shown[0]) == (154, 256)
+    entry = message["photo"]
+    assert (entry["width"], entry["height"]) == shown == (256, 154) and entry["full"] == [1000, 600]
+    copy = image_io.load_image(_data(entry["src"])).rgb
+    assert copy.shape == (154, 256, 3) and np.abs(copy.astype(int) - _shrunk(photo, shown)).mean() < 3
     assert "1000×600" in status and gallery == [] and left["value"] == "before"
-    # paint on the display copy: the server scales the layer up (nearest) to 1000×600
-    editor = {"background": handle_file(editor_value["background"]), "layers": [], "composite": None}
-    rgb, alpha = _layer(background.shape[:2], (100, 40, 140, 80))
-    editor["layers"] = [handle_file(_write(tmp_path / "layer.png", rgb, alpha))]
-    _, _, download, mask_path, _, _, _ = _run(client, editor, ["opencv_telea"])
+    # paint on the display copy: the server scales the editor's mask up (nearest) to 1000×600
+    painted = _box_mask((154, 256), (100, 40, 140, 80))
+    _, _, download, mask_path, _, _, _, _ = _run(client, data_url(painted, "png"), ["opencv_telea"])
     result, mask = _load(download), _mask(mask_path)
     assert result.shape == photo.shape and mask.shape == (600, 1000)
-    np.testing.assert_array_equal(mask, image_io.mask_from_array(alpha > 0, (1000, 600), resize=True))
+    np.testing.assert_array_equal(mask, image_io.mask_from_array(painted, (1000, 600), resize=True))
     np.testing.assert_array_equal(result[~mask], photo[~mask])
     np.testing.assert_array_equal(result, pipeline.inpaint(photo, mask, "opencv_telea").image)
+    # a mask of the wrong size from the editor is refused, readably
+    with pytest.raises(AppError, match=r"the mask from the editor is 20×10 pixels but the editor shows 256×154"):
+        _run(client, data_url(np.ones((10, 20), bool), "png"), ["opencv_telea"])
 
 
 def test_uploaded_full_resolution_mask_runs_unchanged_and_wrong_size_is_refused(client, tmp_path):
     photo = _photo(900, 500, seed=2)
-    client.predict(handle_file(_write(tmp_path / "p.png", photo)), api_name="/open_image")
+    _open(client, tmp_path, photo)
     thin = np.zeros((500, 900), np.uint8)
     thin[200:203, 100:700] = 255  # 3 px: thinner than one display pixel (900 / 256 ≈ 3.5)
-    editor_value, status = client.predict(handle_file(_write(tmp_path / "m.png", np.dstack([thin] * 3))),
-                                          api_name="/upload_mask")
+    message, status = client.predict(handle_file(_write(tmp_path / "m.png", np.dstack([thin] * 3))),
+                                     api_name="/upload_mask")
     assert "1,800 px" in status
-    assert editor_value["layers"], "the uploaded mask is shown as an editable layer"
-    # the browser sends the layer back unchanged: the full-resolution mask is what runs
-    editor = {"background": handle_file(editor_value["background"]),
-              "layers": [handle_file(editor_value["layers"][0])], "composite": None}
-    _, _, download, mask_path, _, _, _ = _run(client, editor, ["opencv_telea"])
+    assert message["combine"] == "replace" and _data_mask(message["mask"]).any(), "the mask goes to the editor"
+    # the browser sends the mask back unchanged: the full-resolution mask is what runs
+    _, _, download, mask_path, _, _, _, _ = _run(client, message["mask"], ["opencv_telea"])
     np.testing.assert_array_equal(_mask(mask_path), thin > 0)
     np.testing.assert_array_equal(_load(download)[thin == 0], photo[thin == 0])
+    # an API caller sends no mask at all: the uploaded one runs
+    _, _, _, mask_path, _, _, _, _ = _run(client, "", ["opencv_telea"])
+    np.testing.assert_array_equal(_mask(mask_path), thin > 0)
     # a mask of another size (neither the photo's nor the editor's) is refused with a readable message
     with pytest.raises(AppError, match=r"is 300×200 pixels but the image is 900×500"):
         client.predict(handle_file(_write(tmp_path / "bad.png", np.zeros((200, 300, 3), np.uint8))),
                        api_name="/upload_mask")
 
 
-def test_mask_operations_grow_shrink_invert_clear_and_export(client, tmp_path):
+def test_api_mask_operations_grow_shrink_invert_clear_and_export(client, tmp_path):
     photo = _photo(200, 120, seed=3)
-    editor = _editor(tmp_path, photo, (50, 40, 90, 80))
-    hole = np.zeros((120, 200), bool)
-    hole[40:80, 50:90] = True
-    value, status = client.predict(editor, 5, api_name="/grow_mask")
+    _open(client, tmp_path, photo)
+    hole = _box_mask((120, 200), (50, 40, 90, 80))
+    client.predict(handle_file(_write(tmp_path / "m.png", np.dstack([np.where(hole, 255, 0).astype(np.uint8)] * 3))),
+                   api_name="/upload_mask")
+    message, status = client.predict(5, api_name="/grow_mask")
     grown = mask_ops.grow(hole, 5)
     assert f"{int(grown.sum()):,} px" in status
-    after_grow = {"background": handle_file(value["background"]),
-                  "layers": [handle_file(value["layers"][0])], "composite": None}
-    np.testing.assert_array_equal(_mask(client.predict(after_grow, api_name="/export_mask")), grown)
-    value, _ = client.predict(after_grow, 3, api_name="/shrink_mask")
+    np.testing.assert_array_equal(_data_mask(message["mask"]), grown)
+    np.testing.assert_array_equal(_mask(client.predict("", api_name="/export_mask")), grown)
+    client.predict(3, api_name="/shrink_mask")
     shrunk = mask_ops.shrink(grown, 3)
-    after_shrink = {"background": handle_file(value["background"]),
-                    "layers": [handle_file(value["layers"][0])], "composite": None}
-    np.testing.assert_array_equal(_mask(client.predict(after_shrink, api_name="/export_mask")), shrunk)
-    value, _ = client.predict(after_shrink, 1, api_name="/invert_mask")
-    after_invert = {"background": handle_file(value["background"]),
-                    "layers": [handle_file(value["layers"][0])], "composite": None}
-    np.testing.assert_array_equal(_mask(client.predict(after_invert, api_name="/export_mask")), ~shrunk)
-    value, status = client.predict(after_invert, 1, api_name="/clear_mask")
-    assert value["layers"] == [] and "0 px" in status
+    np.testing.assert_array_equal(_mask(client.predict("", api_name="/export_mask")), shrunk)
+    client.predict(1, api_name="/invert_mask")
+    np.testing.assert_array_equal(_mask(client.predict("", api_name="/export_mask")), ~shrunk)
+    message, status = client.predict(1, api_name="/clear_mask")
+    assert not _data_mask(message["mask"]).any() and "0 px" in status
+    # what the browser exports is what is downloaded
+    np.testing.assert_array_equal(_mask(client.predict(data_url(hole, "png"), api_name="/export_mask")), hole)
 
 
 def test_feather_blends_inside_the_hole_only(client, tmp_path):
     photo = _photo(160, 120, seed=4)
-    editor = _editor(tmp_path, photo, (40, 30, 120, 90))
-    hole = np.zeros((120, 160), bool)
-    hole[30:90, 40:120] = True
-    sharp = _load(_run(client, editor, ["opencv_telea"])[2])
-    soft = _load(_run(client, editor, ["opencv_telea"], feather=12)[2])
+    message = _open(client, tmp_path, photo)
+    hole = _box_mask((120, 160), (40, 30, 120, 90))
+    sharp = _load(_run(client, _editor_mask(message, (40, 30, 120, 90)), ["opencv_telea"])[2])
+    soft = _load(_run(client, _editor_mask(message, (40, 30, 120, 90)), ["opencv_telea"], feather=12)[2])
     np.testing.assert_array_equal(soft[~hole], photo[~hole])
     edge = hole & ~mask_ops.shrink(hole, 6)
     assert np.abs(soft[edge].astype(int) - sharp[edge]).sum() > 0
@@ -235,16 +264,15 @@ def test_feather_blends_inside_the_hole_only(client, tmp_path):
 # --------------------------------------------------------------------------------- several models
 def test_several_models_one_click_unavailable_one_skipped_with_reason(client, tmp_path):
     photo = _photo(180, 120, seed=5)
-    editor = _editor(tmp_path, photo, (70, 40, 110, 80))
-    gallery, slider, download, _, left, right, status = _run(client, editor, ["opencv_telea", "opencv_ns", "mxt"])
+    gallery, slider, download, _, left, right, status, _ = _open_and_run(
+        client, tmp_path, photo, (70, 40, 110, 80), ["opencv_telea", "opencv_ns"], variants=["mxt"])
     assert [item["caption"].split(" · ")[0] for item in gallery] == ["opencv_telea", "opencv_ns"]
     assert all(item["caption"].endswith(" s · cpu") for item in gallery)
     assert "mxt was not run: weights missing" in status
     assert [c[0] for c in right["choices"]] == ["before", "opencv_telea", "opencv_ns"]
     # compare any two: the slider shows them, the download follows the right-hand side
     pair, download_ns = client.predict("opencv_telea", "opencv_ns", api_name="/compare")
-    hole = np.zeros((120, 180), bool)
-    hole[40:80, 70:110] = True
+    hole = _box_mask((120, 180), (70, 40, 110, 80))
     np.testing.assert_array_equal(_load(pair[0]), pipeline.inpaint(photo, hole, "opencv_telea").image)
     np.testing.assert_array_equal(_load(pair[1]), pipeline.inpaint(photo, hole, "opencv_ns").image)
     np.testing.assert_array_equal(_load(download_ns), _load(pair[1]))
@@ -261,49 +289,52 @@ def test_only_unavailable_models_is_an_error_and_no_run_happens(client, tmp_path
         return real_inpaint(image, mask, model, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "inpaint", counting_inpaint)
-    editor = _editor(tmp_path, _photo(64, 64, seed=6), (10, 10, 30, 30))
+    mask = _editor_mask(_open(client, tmp_path, _photo(64, 64, seed=6)), (10, 10, 30, 30))
     with pytest.raises(AppError, match=r"none of the chosen models can run here: mxt was not run: weights missing"):
-        _run(client, editor, ["mxt"])
+        _run(client, mask, [], variants=["mxt"])
     assert calls == []
-    _run(client, editor, ["opencv_telea"])  # the spy sees a run that does happen
+    _run(client, mask, ["opencv_telea"])  # the spy sees a run that does happen
     assert calls == ["opencv_telea"]
 
 
 def test_strategy_controls_reach_the_pipeline(client, tmp_path):
     photo = _photo(400, 200, seed=7)
-    editor = _editor(tmp_path, photo[:, :256], (20, 20, 240, 180))  # a hole larger than the tile size below
-    *_, status = _run(client, editor, ["opencv_telea"], strategy="tile", margin=8, tile=96)
+    mask = _editor_mask(_open(client, tmp_path, photo[:, :256]), (20, 20, 240, 180))  # larger than a tile
+    *_, status, _ = _run(client, mask, ["opencv_telea"], strategy="tile", margin=8, tile=96)
     assert "(tile, " in status and "tile(s)" in status
     with pytest.raises(AppError):  # not one of the offered strategies
-        _run(client, editor, ["opencv_telea"], strategy="tiles")
+        _run(client, mask, ["opencv_telea"], strategy="tiles")
 
 
 def test_empty_mask_and_no_photo_give_readable_errors(client, tmp_path):
     with pytest.raises(AppError, match="open a photo first"):
-        client.predict(None, ["opencv_telea"], "auto", None, None, 0, api_name="/run")
+        client.predict("", ["opencv_telea"], [], "auto", None, None, 0, api_name="/run")
     mask = _write(tmp_path / "mask-first.png", np.full((64, 64, 3), 255, np.uint8))
     with pytest.raises(AppError, match="open a photo first"):  # a mask file before any photo
         client.predict(handle_file(mask), api_name="/upload_mask")
-    editor = _editor(tmp_path, _photo(64, 64, seed=8), None)
+    message = _open(client, tmp_path, _photo(64, 64, seed=8))
     with pytest.raises(AppError, match="the mask is empty"):
-        _run(client, editor, ["opencv_telea"])
+        _run(client, _editor_mask(message, None), ["opencv_telea"])
+    with pytest.raises(AppError, match="not a PNG data URL"):
+        _run(client, "a mask", ["opencv_telea"])
 
 
 def test_use_result_as_new_base_then_undo(client, tmp_path):
     photo = _photo(120, 100, seed=9)
-    editor = _editor(tmp_path, photo, (30, 30, 70, 70))
-    first = _load(_run(client, editor, ["opencv_telea"])[2])
-    value, gallery, pair, _, _, status = client.predict("opencv_telea", api_name="/use_result")
-    np.testing.assert_array_equal(_load(value["background"]), first)
+    opened = _open(client, tmp_path, photo)
+    first_run = _run(client, _editor_mask(opened, (30, 30, 70, 70)), ["opencv_telea"])
+    first, result_key = _load(first_run[2]), first_run[-1]["results"][0]["key"]
+    message, gallery, pair, _, _, status, _ = client.predict("opencv_telea", api_name="/use_result")
+    # the new base is the result the editor already holds: its key, no pixels sent again
+    assert message["photo"]["key"] == result_key and message["photo"]["src"] is None and message["base"] == "push"
+    np.testing.assert_array_equal(_load(pair[0]), first)
     assert gallery == [] and "new base" in status and "Undo steps: 1" in status
-    second_editor = {"background": handle_file(value["background"]), "layers": [], "composite": None}
-    rgb, alpha = _layer((100, 120), (80, 10, 110, 40))
-    second_editor["layers"] = [handle_file(_write(tmp_path / "l2.png", rgb, alpha))]
-    second = _load(_run(client, second_editor, ["opencv_telea"])[2])
-    hole2 = alpha > 0
+    hole2 = _box_mask((100, 120), (80, 10, 110, 40))
+    second = _load(_run(client, data_url(hole2, "png"), ["opencv_telea"])[2])
     np.testing.assert_array_equal(second[~hole2], first[~hole2])  # edits pile up on the new base
-    value, *_ = client.predict(api_name="/undo")
-    np.testing.assert_array_equal(_load(value["background"]), photo)
+    message, _, pair, *_ = client.predict(api_name="/undo")
+    assert message["photo"]["key"] == opened["photo"]["key"] and message["base"] == "pop"
+    np.testing.assert_array_equal(_load(pair[0]), photo)
     with pytest.raises(AppError, match="nothing to undo"):
         client.predict(api_name="/undo")
 
@@ -344,8 +375,8 @@ def test_exif_orientation_applied_once(client, tmp_path):
     exif[0x0112] = 6  # rotate 90° clockwise to display
     path = tmp_path / "phone.jpg"
     image.save(path, quality=95, exif=exif.tobytes())
-    value, *_, status = client.predict(handle_file(str(path)), api_name="/open_image")
-    assert _load(value["background"]).shape[:2] == (120, 80)  # upright: taller than wide
+    message, *_, status, _ = client.predict(handle_file(str(path)), api_name="/open_image")
+    assert image_io.load_image(_data(message["photo"]["src"])).rgb.shape[:2] == (120, 80)  # upright: taller
     assert "EXIF orientation 6 applied once" in status
 
 
@@ -357,13 +388,14 @@ def test_eight_clients_at_once_get_their_own_results(studio, tmp_path):
         box = (10 + 4 * index, 10 + 3 * index, 40 + 4 * index, 40 + 3 * index)
         folder = tmp_path / str(index)
         folder.mkdir()
-        jobs.append((photo, box, _editor(folder, photo, box)))
+        jobs.append((photo, box, folder))
     results: dict[int, np.ndarray | BaseException] = {}
 
     def work(index: int) -> None:
-        photo, box, editor = jobs[index]
+        photo, box, folder = jobs[index]
         try:
-            results[index] = _load(_run(Client(studio, verbose=False), editor, ["opencv_telea"])[2])
+            run = _open_and_run(Client(studio, verbose=False), folder, photo, box, ["opencv_telea"])
+            results[index] = _load(run[2])
         except BaseException as error:  # noqa: BLE001 - reported below
             results[index] = error
 
@@ -386,7 +418,7 @@ def test_models_table_lists_paper_licence_and_weight_status(client):
     for card in registry.list_cards():
         assert f"`{card.name}`" in table
     assert "built in (no weights needed)" in table
-    assert "| missing" in table
+    assert "`mxt`: missing (`mxt.safetensors`)" in table  # one row per model, a line per variant
     assert "[Barnes et al." in table and "MIT" in table
 
 
@@ -401,7 +433,7 @@ def test_import_checkpoint_by_upload_makes_the_model_runnable(client, tmp_path, 
     net = loading.model_module(tiny_deep_card).build(loading.card_config(tiny_deep_card))
     source = tmp_path / "InpaintingModel_gen.pth"
     torch.save({"generator": net.state_dict(), "iteration": 7}, source)
-    report, table, choices = client.predict("csfc_tiny", handle_file(str(source)), api_name="/import_weights")
+    report, table, choices, _ = client.predict("csfc_tiny", handle_file(str(source)), api_name="/import_weights")
     assert "iteration: 7" in report and "csfc_tiny.safetensors" in report
     assert (weights_folder / "csfc_tiny.safetensors").is_file()
     assert "imported (no published sha256 to verify)" in table
@@ -409,15 +441,16 @@ def test_import_checkpoint_by_upload_makes_the_model_runnable(client, tmp_path, 
     assert labels["csfc_tiny"] == "csfc_tiny (weights imported)"
     # and it now runs from the Edit tab (a deep model on CPU, with its card's geometry)
     photo = _photo(128, 128, seed=11)
-    gallery, *_ = _run(client, _editor(tmp_path, photo, (40, 40, 80, 80)), ["csfc_tiny"])
+    gallery, *_ = _open_and_run(client, tmp_path, photo, (40, 40, 80, 80), ["csfc_tiny"])
     assert gallery[0]["caption"].startswith("csfc_tiny · ")
 
 
-def test_refresh_models_marks_availability(client):
-    update = client.predict(["patchmatch"], api_name="/refresh_models")
+def test_refresh_models_lists_one_row_per_runnable_model(client):
+    update, variants = client.predict(["opencv_ns"], api_name="/refresh_models")
     labels = {value: label for label, value in update["choices"]}
     assert labels["patchmatch"] == "patchmatch (ready)"
-    assert labels["mxt"].startswith("mxt: unavailable, weights missing")
+    assert "mxt" not in labels and not [name for name in labels if ":" in name]  # no weights: under More models
+    assert update["value"] == ["opencv_ns"] and variants["choices"] == []
 
 
 def test_hub_download_endpoint_exists_only_when_configured(client, monkeypatch):
@@ -427,30 +460,30 @@ def test_hub_download_endpoint_exists_only_when_configured(client, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------- clinic
-def _editor_from(value: dict) -> dict:
-    return {"background": handle_file(value["background"]),
-            "layers": [handle_file(layer) for layer in value["layers"]], "composite": None}
-
-
 def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(client):
     from inpaintstudio.face import clinic, landmarks
 
     photo_path = EXAMPLES / "astronaut.png"
     photo = _load(str(photo_path))
-    value, status = client.predict(handle_file(str(photo_path)), "both", api_name="/clinic_open")
+    message, status = client.predict(handle_file(str(photo_path)), "both", api_name="/clinic_open")
     assert status.startswith("Face found (dlib landmarks, 68 points). Proposed both mask:")
     face = landmarks.detect_landmarks(photo)
     both = landmarks.lip_nose_mask(face, photo.shape, side="both")
-    assert f"{int(both.sum()):,} px" in status and len(value["layers"]) == 1
-    value, status = client.predict("left", api_name="/clinic_side")
+    assert f"{int(both.sum()):,} px" in status
+    scale = DISPLAY / photo.shape[1]  # the 384 px photo is shown as a 256 px copy
+    np.testing.assert_array_equal(_data_mask(message["mask"]), mask_to_display(both, (DISPLAY, DISPLAY)))
+    # the 68 points come along as the editor's overlay, in the editor copy's pixels
+    np.testing.assert_allclose(np.array(message["landmarks"]), face.points * scale, atol=0.01)
+    message, status = client.predict("left", api_name="/clinic_side")
     left = landmarks.lip_nose_mask(face, photo.shape, side="left")
     assert f"Proposed left mask: {int(left.sum()):,} px." == status
 
-    pair, export, gallery, shown, status = client.predict(
-        _editor_from(value), ["opencv_telea", "opencv_ns", "mxt"], False, False, api_name="/clinic_run"
+    editor, pair, export, gallery, shown, status = client.predict(
+        message["mask"], ["opencv_telea", "opencv_ns"], False, False, api_name="/clinic_run"
     )  # two fast engines: the test repeats the first run by hand (PatchMatch took 5 s a run here)
     assert [item["caption"].split(" · ")[0] for item in gallery] == ["opencv_telea", "opencv_ns"]
-    assert "mxt was not run: weights missing" in status and shown["value"] == "opencv_telea"
+    assert shown["value"] == "opencv_telea" and [r["model"] for r in editor["results"]] == ["opencv_telea", "opencv_ns"]
+    assert status.splitlines()[-1].startswith("Total ")
     expected = clinic.run_clinic(photo, "opencv_telea", mask=left, face=face)
     np.testing.assert_array_equal(_load(pair[0]), photo)
     np.testing.assert_array_equal(_load(pair[1]), expected.after)
@@ -465,11 +498,6 @@ def test_clinic_proposes_editable_mask_runs_models_and_exports_side_by_side(clie
     np.testing.assert_array_equal(side_by_side[:, : photo.shape[1]],
                                   landmarks.draw_landmarks(photo, face.points, clinic.DETECTED_COLOUR))
     np.testing.assert_array_equal(side_by_side[:, -photo.shape[1]:], _load(pair[1]))
-    # landmarks shown in the editor before a run, the mask kept as it was
-    shown_value = client.predict(_editor_from(value), True, api_name="/clinic_landmarks")
-    plain, dotted = _load(value["background"]), _load(shown_value["background"])
-    assert plain.shape == dotted.shape and 0 < np.any(plain != dotted, axis=2).mean() < 0.05
-    np.testing.assert_array_equal(image_io.load_mask(shown_value["layers"][0]), image_io.load_mask(value["layers"][0]))
 
 
 def test_clinic_photo_without_face_gives_readable_error(client):
@@ -492,27 +520,43 @@ def test_short_run_is_not_held_up_by_a_long_one(studio, tmp_path):
     long_client.predict(handle_file(_write(tmp_path / "long.png", long_photo)), api_name="/open_image")
     hole = np.zeros((900, 900), np.uint8)
     hole[100:800, 100:800] = 255  # 60 % of the photo: patchmatch takes a while
-    value, _ = long_client.predict(handle_file(_write(tmp_path / "hole.png", np.dstack([hole] * 3))),
-                                   api_name="/upload_mask")
-    long_editor = _editor_from(value)
-    short_dir = tmp_path / "short"
-    short_dir.mkdir()
-    short_editor = _editor(short_dir, _photo(200, 150, seed=12), (60, 50, 110, 90))
+    long_client.predict(handle_file(_write(tmp_path / "hole.png", np.dstack([hole] * 3))), api_name="/upload_mask")
+    short_client = Client(studio, verbose=False)
+    short_mask = _editor_mask(_open(short_client, tmp_path, _photo(200, 150, seed=12)), (60, 50, 110, 90))
 
-    def timed(client: Client, editor: dict, models: list[str]) -> float:
+    def timed(client: Client, mask: str, models: list[str]) -> float:
         start = time.perf_counter()
-        _run(client, editor, models)
+        _run(client, mask, models)
         return time.perf_counter() - start
 
-    alone = timed(Client(studio, verbose=False), short_editor, ["opencv_telea"])
+    alone = timed(short_client, short_mask, ["opencv_telea"])
     finished: dict[str, float] = {}
-    long_run = threading.Thread(target=lambda: finished.setdefault("long", timed(long_client, long_editor,
-                                                                                 ["patchmatch"])))
+    long_run = threading.Thread(target=lambda: finished.setdefault("long", timed(long_client, "", ["patchmatch"])))
     long_run.start()
     time.sleep(1.0)
-    during = timed(Client(studio, verbose=False), short_editor, ["opencv_telea"])
+    during = timed(short_client, short_mask, ["opencv_telea"])
     still_running = long_run.is_alive()
     long_run.join(timeout=600)
     assert "long" in finished, "the long run failed"
     assert still_running, f"the long run ({finished['long']:.1f} s) ended before the short one: no overlap"
     assert during < 2 * alone + 5.0, f"short run took {during:.1f} s during a long run, {alone:.1f} s alone"
+
+
+# --------------------------------------------------------------------------------------- README script
+def test_readme_script_opens_uploads_runs_and_fetches_the_result(studio, tmp_path, capsys):
+    """The gradio_client script in README.md ("Scripting the studio"), run as printed against this studio."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("### Scripting the studio"):]
+    script = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    photo = _photo(300, 200, seed=21)
+    hole = _box_mask((200, 300), (100, 60, 160, 120))
+    _write(tmp_path / "photo.jpg", photo)
+    _write(tmp_path / "mask.png", np.dstack([np.where(hole, 255, 0).astype(np.uint8)] * 3))
+    script = script.replace("http://127.0.0.1:7860/", studio).replace('"photo.jpg"', repr(str(tmp_path / "photo.jpg")))
+    script = script.replace('"mask.png"', repr(str(tmp_path / "mask.png")))
+    namespace: dict = {}
+    exec(compile(script, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Total ")  # after "Loaded as API: ..."
+    result = _load(namespace["result_png"])
+    assert result.shape == (200, 300, 3) and np.any(result[hole] != _load(str(tmp_path / "photo.jpg"))[hole])
+    np.testing.assert_array_equal(_mask(namespace["mask_used_png"]), hole)

@@ -190,8 +190,8 @@ def test_fetched_variant_is_listed_as_ready_and_runs(fake_inclg_variant, photo_a
 
 
 def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_inclg_variant) -> None:
-    from inpaintstudio.ui import models_tab
     from inpaintstudio.ui.session import model_choices
+    from inpaintstudio.ui.tabs import models as models_tab
 
     source = fake_inclg_variant
     seen: list[tuple[float, str]] = []
@@ -201,6 +201,21 @@ def test_models_tab_download_reports_progress_and_lists_the_variant_ready(fake_i
     row = next(line for line in models_tab.models_markdown().splitlines() if f"`{source.name}`" in line)
     assert "verified (sha256)" in row and "CelebA" in row
     assert (f"{source.name} (weights verified)", source.name) in model_choices()
+
+
+def test_edit_tab_inline_download_moves_the_model_into_the_run_list(fake_inclg_variant) -> None:
+    from inpaintstudio.ui import choices
+    from inpaintstudio.ui.tabs import models as models_tab
+
+    source = fake_inclg_variant
+    waiting = {group.name: group for group in choices.model_groups() if not group.can_run}
+    assert source.name in waiting[source.model].fetchable  # under "More models (need weights)", downloadable
+    seen: list[float] = []
+    out = models_tab.download_inline(source.name, lambda fraction, desc: seen.append(fraction))
+    assert out.report.startswith(f"{source.name}: ") and seen[-1] == 1.0
+    rows = dict((value, label) for label, value in out.models["choices"])
+    assert rows[source.model] == f"{source.model} (runs {source.name})"  # one row per model, its variant runs
+    assert choices.names_to_run([source.model], []) == [source.name]
 
 
 # ----------------------------------------------------------------------------- trained checkpoints

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -13,7 +15,8 @@ import gradio as gr
 from inpaintstudio import io as image_io
 from inpaintstudio import registry, weights
 
-__all__ = ["USER_ERRORS", "user_error", "user_errors", "gpu", "device_text", "mask_editor", "EDITOR_CANVAS"]
+__all__ = ["USER_ERRORS", "user_error", "user_errors", "gpu", "device_text", "Outputs", "named", "mask_tools",
+           "MASK_OPERATIONS"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOG = logging.getLogger("inpaintstudio.ui")
@@ -48,10 +51,10 @@ def user_errors(function: F) -> F:
             return function(*args, **kwargs)
         except gr.Error as error:
             if getattr(error, "print_exception", True):
-                raise user_error(str(error.message), function.__name__) from None
+                raise user_error(str(error.message), getattr(function, "__name__", "studio")) from None
             raise
         except USER_ERRORS as error:
-            raise user_error(str(error), function.__name__) from None
+            raise user_error(str(error), getattr(function, "__name__", "studio")) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -78,27 +81,37 @@ def device_text() -> str:
     return f"**Device:** `{device}`{detail}; classical engines run on the CPU."
 
 
-# The editor's starting canvas. Gradio places a layer the server sends (a proposed or uploaded mask) at
-# the centre of the canvas's bounds, which never shrink below this size: with the default 800×800, a
-# 512×512 photo's mask layer landed (800 - 512) / 2 = 144 px right of and below where it belongs, and
-# that misplaced layer is what the brush then painted on and what ran. A 1×1 start makes the bounds the
-# background's own size, so server layers and brush strokes share the background's pixel grid.
-EDITOR_CANVAS = (1, 1)
+@dataclass
+class Outputs:
+    """A handler's named results; :func:`named` turns one into the values of the outputs it names."""
 
 
-def mask_editor(label: str, elem_id: str, brush_size: int, height: int) -> gr.ImageEditor:
-    """The mask-painting editor both tabs use: PNG (lossless alpha), one "mask" layer, a fixed colour."""
-    return gr.ImageEditor(
-        label=label,
-        image_mode="RGBA",
-        format="png",
-        type="numpy",
-        sources=(),
-        transforms=(),
-        brush=gr.Brush(default_size=brush_size, colors=["#ff0050"], default_color="#ff0050", color_mode="fixed"),
-        eraser=gr.Eraser(default_size=brush_size),
-        layers=gr.LayerOptions(allow_additional_layers=False, layers=["mask"]),
-        canvas_size=EDITOR_CANVAS,
-        height=height,
-        elem_id=elem_id,
-    )
+def named(handler: Callable[..., Outputs], names: list[str], *bound: Any) -> Callable[..., tuple]:
+    """``handler`` with its first arguments ``bound``, returning the fields ``names`` of its :class:`Outputs` in
+    that order, as Gradio wants. The signature and type hints stay the handler's (Gradio reads them to pass a
+    ``gr.Progress`` or the event's data)."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> tuple:
+        result = handler(*bound, *args, **kwargs)
+        return tuple(getattr(result, name) for name in names)
+
+    signature = inspect.signature(handler)
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=list(signature.parameters.values())[len(bound):])
+    return wrapper
+
+
+MASK_OPERATIONS = ("grow", "shrink", "invert", "clear")
+
+
+def mask_tools(prefix: str) -> tuple[gr.Slider, gr.Slider, dict[str, gr.Button]]:
+    """The grow / shrink / invert / clear buttons (ids ``{prefix}grow``...), their px slider and the feather slider."""
+    with gr.Row():
+        buttons = {name: gr.Button(name.capitalize(), size="sm", elem_id=f"{prefix}{name}", min_width=60)
+                   for name in MASK_OPERATIONS}
+    with gr.Row():
+        px = gr.Slider(1, 64, value=8, step=1, label="Grow / shrink by (px)", elem_id=f"{prefix}grow-px")
+        feather = gr.Slider(0, 64, value=0, step=1, label="Feather the edge (px, previewed)",
+                            elem_id=f"{prefix}feather")
+    return px, feather, buttons

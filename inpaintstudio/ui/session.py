@@ -1,11 +1,12 @@
 """Per-session state of the Edit tab and the operations behind it. No Gradio here.
 
 The full-resolution original stays on the server in an :class:`EditSession`; the editor only ever
-gets a display-size copy (longest side :attr:`StudioConfig.display_side`). A mask painted on that
-copy is scaled back up to full resolution with nearest-neighbour sampling
-(:func:`inpaintstudio.io.mask_from_array` with ``resize=True``). A mask that the server itself put
-into the editor (an uploaded mask, grow/shrink/invert, a clinic proposal) is kept at full resolution
-too, and wherever the user did not repaint it, the full-resolution copy is what runs.
+gets a display-size copy (longest side :attr:`StudioConfig.display_side`), once per base, as a
+message (:meth:`EditSession.message`). The mask lives in the browser at the copy's size and comes back
+as one PNG when a run starts (or the mask is downloaded); it is scaled back up to full resolution with
+nearest-neighbour sampling (:func:`inpaintstudio.io.mask_from_array` with ``resize=True``). A mask that
+the server itself put into the editor (an uploaded mask, a clinic proposal, a selection) is kept at full
+resolution too, and wherever the user did not change it, the full-resolution copy is what runs.
 
 Everything that touches pixels goes through ``inpaintstudio.io``, ``masks``, ``pipeline`` and
 ``registry``; the only arithmetic here is the display downscale and the feathered blend.
@@ -13,6 +14,8 @@ Everything that touches pixels goes through ``inpaintstudio.io``, ``masks``, ``p
 
 from __future__ import annotations
 
+import base64
+import itertools
 import shutil
 import tempfile
 import threading
@@ -40,8 +43,9 @@ __all__ = [
     "to_display",
     "availability",
     "model_choices",
-    "editor_mask",
     "feathered",
+    "data_url",
+    "decode_mask_png",
 ]
 
 MASK_COLOUR = (255, 0, 80)
@@ -84,6 +88,7 @@ class ModelRun:
     notices: list[str] = field(default_factory=list)
     path: Path | None = None
     view_path: str | None = None
+    key: str = ""
 
     @property
     def caption(self) -> str:
@@ -147,31 +152,41 @@ def model_choices() -> list[tuple[str, str]]:
 
 
 # ----------------------------------------------------------------------------------------- editor
-def _layer_alpha(layer: Any) -> np.ndarray | None:
-    array = np.asarray(layer) if layer is not None else None
-    if array is None or array.ndim != 3 or array.shape[2] != 4:
-        return None
-    return array[..., 3]
+_PHOTO_QUALITY = 94
+_MASK_PREFIX = "data:image/png;base64,"
 
 
-def editor_mask(editor: dict[str, Any] | None) -> np.ndarray | None:
-    """The union of the editor's layers' alpha (> 0), at the editor's size, or ``None`` without layers."""
-    if not editor:
-        return None
-    hole: np.ndarray | None = None
-    for layer in editor.get("layers") or []:
-        alpha = _layer_alpha(layer)
-        if alpha is None:
-            continue
-        hole = alpha > 0 if hole is None else (hole | (alpha > 0) if hole.shape == alpha.shape else hole)
-    return hole
+def data_url(image: np.ndarray, kind: str = "jpeg") -> str:
+    """An RGB photo as a JPEG (4:4:4, so edges stay sharp) or a bool mask as a PNG, as a data URL."""
+    if kind == "png":
+        grey = np.where(image, 255, 0).astype(np.uint8)
+        ok, data = cv2.imencode(".png", grey, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        prefix = _MASK_PREFIX
+    else:
+        params = [cv2.IMWRITE_JPEG_QUALITY, _PHOTO_QUALITY, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                  cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+        prefix = "data:image/jpeg;base64,"
+    if not ok:
+        raise OSError("could not encode an image for the editor")
+    return prefix + base64.b64encode(data.tobytes()).decode("ascii")
 
 
-def mask_layer(mask: np.ndarray) -> np.ndarray:
-    """An RGBA editor layer painting ``mask`` in :data:`MASK_COLOUR`."""
-    layer = np.zeros((*mask.shape, 4), np.uint8)
-    layer[mask] = (*MASK_COLOUR, 255)
-    return layer
+def decode_mask_png(data: str, size: tuple[int, int]) -> np.ndarray:
+    """The editor's mask (a PNG data URL, white = hole) as a bool array; it must be ``size`` = (w, h)."""
+    if not data.startswith(_MASK_PREFIX):
+        raise image_io.InputError("the mask from the editor is not a PNG data URL")
+    try:
+        raw = base64.b64decode(data[len(_MASK_PREFIX):], validate=True)
+    except ValueError:
+        raise image_io.InputError("the mask from the editor is not valid base64") from None
+    grey = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise image_io.InputError("the mask from the editor is not a readable PNG")
+    if (grey.shape[1], grey.shape[0]) != tuple(size):
+        raise image_io.InputError(f"the mask from the editor is {grey.shape[1]}×{grey.shape[0]} pixels but the "
+                                  f"editor shows {size[0]}×{size[1]}: open the photo again")
+    return grey > 127
 
 
 # ---------------------------------------------------------------------------------------- session
@@ -190,14 +205,19 @@ class EditSession:
         self.last_mask: np.ndarray | None = None
         self.runs: list[ModelRun] = []
         self.lock = threading.RLock()
-        self._background_path: Path | None = None
-        self._layer_path: Path | None = None
+        self.base_key = ""
+        self.history_keys: list[str] = []
+        self._keys = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._sent: set[str] = set()
         self._base_view_path: str | None = None
+        self.selector: Any = None  # inpaintstudio.selection.Selector of the current base, made on first use
+        self.selector_key = ""
 
     # ---------------------------------------------------------------- lifecycle
     def close(self) -> None:
         """Forget the images and delete every file this session wrote."""
-        self.loaded = self.base = self.mask_full = self.mask_shown = self.last_mask = None
+        self.loaded = self.base = self.mask_full = self.mask_shown = self.last_mask = self.selector = None
         self.history.clear()
         self.runs.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -217,49 +237,61 @@ class EditSession:
         loaded = image_io.load_image(src, max_pixels=self.config.max_pixels, name=name)
         self.loaded = loaded
         self.history.clear()
-        self._set_base(loaded.rgb)
+        self.history_keys.clear()
+        self._set_base(loaded.rgb, f"b{next(self._keys)}")
         return loaded
 
-    def _set_base(self, rgb: np.ndarray) -> None:
+    def _set_base(self, rgb: np.ndarray, key: str) -> None:
         self.base = rgb
+        self.base_key = key
         self.shown = display_size((rgb.shape[1], rgb.shape[0]), self.config.display_side)
         self.mask_full = self.mask_shown = None
         self.runs = []
-        self._background_path = self._layer_path = self._base_view_path = None
-
-    def adopt_background(self, editor: dict[str, Any] | None) -> None:
-        """Take the editor's background as the original when it is not the copy this session sent.
-
-        That is the API path (a client posts a full image) and a fresh session.
-        """
-        background = None if not editor else editor.get("background")
-        if background is None:
-            return
-        background = np.asarray(background)
-        if self.base is not None and (background.shape[1], background.shape[0]) == self.shown:
-            return
-        if background.ndim == 3 and background.shape[2] == 4 and background[..., 3].min() == 255:
-            background = background[..., :3]
-        self.open(np.ascontiguousarray(background), name="editor background")
+        self._base_view_path = None
 
     def display_rgb(self) -> np.ndarray:
         return to_display(self.require_image(), self.shown)
 
-    def editor_value(self) -> dict[str, Any]:
-        """The editor's value as files in this session's folder: the display copy and, when the server
-        holds a mask, that mask as a layer. The background is encoded once per base."""
-        if self._background_path is None:
-            self._background_path = self.write_view(self.display_rgb(), "editor-background")
-        if self._layer_path is not None:
-            self._layer_path.unlink(missing_ok=True)
-            self._layer_path = None
-        layers: list[str] = []
-        if self.mask_shown is not None and self.mask_shown.any():
-            layer = mask_layer(self.mask_shown)
-            self._layer_path = self.write_view(layer, "editor-mask")
-            layers.append(str(self._layer_path))
-        background = str(self._background_path)
-        return {"background": background, "layers": layers, "composite": background}
+    def message(self, *, mask: bool = False, results: bool = False, base: str | None = None,
+                combine: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The editor's next value: the photo (its pixels only the first time this page sees that base),
+        and on request the held mask, the results' display copies, how the base changed ("push" after
+        "use result", "pop" after undo, "reset" for a new photo) and how to combine the mask."""
+        self.require_image()
+        message: dict[str, Any] = {"seq": next(self._seq), "photo": self._photo_entry()}
+        if base:
+            message["base"] = base
+        if mask:
+            shown = self.mask_shown if self.mask_shown is not None else np.zeros(self.shown[::-1], bool)
+            message["mask"] = data_url(shown, "png")
+            message["combine"] = combine or "replace"
+        if results:
+            message["results"] = [self._result_entry(model, key, image) for model, key, image in self.result_images()]
+        message.update(extra or {})
+        return message
+
+    def _photo_entry(self) -> dict[str, Any]:
+        width, height = self.size
+        entry: dict[str, Any] = {"key": self.base_key, "width": self.shown[0], "height": self.shown[1],
+                                 "full": [width, height], "src": None}
+        if self.base_key not in self._sent:
+            entry["src"] = data_url(self.display_rgb())
+            self._sent.add(self.base_key)
+        return entry
+
+    def result_images(self) -> list[tuple[str, str, np.ndarray]]:
+        """(model, key, full-size image) of every result the editor can show in its compare view."""
+        return [(run.model, run.key, run.image) for run in self.runs]
+
+    def new_key(self) -> str:
+        return f"r{next(self._keys)}"
+
+    def _result_entry(self, model: str, key: str, image: np.ndarray) -> dict[str, Any]:
+        entry: dict[str, Any] = {"model": model, "key": key, "src": None}
+        if key not in self._sent:
+            entry["src"] = data_url(to_display(image, self.shown))
+            self._sent.add(key)
+        return entry
 
     def view(self, rgb: np.ndarray, stem: str = "view") -> str:
         """A display copy (longest side :attr:`StudioConfig.view_side`) of ``rgb`` as a file to show."""
@@ -294,14 +326,13 @@ class EditSession:
         self.set_mask(mask)
         return mask
 
-    def mask_from_editor(self, editor: dict[str, Any] | None) -> np.ndarray:
-        """The full-resolution hole mask for the editor's current layers.
+    def mask_from_painted(self, painted: np.ndarray | None) -> np.ndarray:
+        """The full-resolution hole mask for the editor's mask ``painted`` (display size; ``None``: the held one).
 
-        Where the layers still show the mask the server sent, the server's full-resolution mask is
-        used; wherever the user painted or erased, the painted mask is scaled up (nearest).
+        Where the editor still shows the mask the server sent, the server's full-resolution mask is
+        used; wherever the user painted, erased, grew or shrank, the editor's mask is scaled up (nearest).
         """
         size = self.size
-        painted = editor_mask(editor)
         if painted is None or painted.shape != (self.shown[1], self.shown[0]):
             painted = np.zeros((self.shown[1], self.shown[0]), bool) if self.mask_shown is None else self.mask_shown
         full = image_io.mask_from_array(painted, size, resize=True)
@@ -310,9 +341,15 @@ class EditSession:
         changed = image_io.mask_from_array(painted != self.mask_shown, size, resize=True)
         return np.where(changed, full, self.mask_full)
 
-    def mask_operation(self, editor: dict[str, Any] | None, operation: str, px: int = 0) -> np.ndarray:
-        """Grow, shrink or invert the current mask (full resolution) and show the result."""
-        current = self.mask_from_editor(editor)
+    def mask_from_editor(self, data: str | None) -> np.ndarray:
+        """:meth:`mask_from_painted` for the editor's PNG data URL; empty (an API call): the mask the server holds."""
+        self.require_image()
+        return self.mask_from_painted(decode_mask_png(data, self.shown) if data else None)
+
+    def mask_operation(self, operation: str, px: int = 0, data: str | None = None) -> np.ndarray:
+        """Grow, shrink, invert or clear the current mask (full resolution) and hold the result (the API's
+        mask operations; the browser does its own)."""
+        current = self.mask_from_editor(data)
         if operation == "grow":
             mask = mask_ops.grow(current, int(px))
         elif operation == "shrink":
@@ -376,9 +413,15 @@ class EditSession:
         image = feathered(base, result.image, mask, feather_px)
         seconds = time.perf_counter() - start
         tiles = sum(region.tiles for region in result.regions)
-        run = ModelRun(name, image, seconds, result.device, result.strategy, tiles, list(result.notices))
-        run.path = self.write_result(run)
-        return run
+        notices = list(result.notices)
+        key = self.new_key()
+        return ModelRun(name, image, seconds, result.device, result.strategy, tiles, notices, key=key)
+
+    def result_file(self, run: ModelRun) -> Path:
+        """The run's full-size PNG, encoded the first time it is asked for (a download, or after the display)."""
+        if run.path is None:
+            run.path = self.write_result(run)
+        return run.path
 
     # ---------------------------------------------------------------- history
     def use_result(self, index: int) -> ModelRun:
@@ -386,15 +429,16 @@ class EditSession:
             raise image_io.InputError("there is no result to use yet: run a model first")
         run = self.runs[index]
         self.history.append(self.require_image())
-        del self.history[: -self.config.undo_depth]
-        self._set_base(run.image)
+        self.history_keys.append(self.base_key)
+        del self.history[: -self.config.undo_depth], self.history_keys[: -self.config.undo_depth]
+        self._set_base(run.image, run.key)
         return run
 
     def undo(self) -> None:
         """Go back to the base before the last "use result as new base"."""
         if not self.history:
             raise image_io.InputError("nothing to undo")
-        self._set_base(self.history.pop())
+        self._set_base(self.history.pop(), self.history_keys.pop())
 
     # ---------------------------------------------------------------- files
     def _path(self, stem: str) -> Path:

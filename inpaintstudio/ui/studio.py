@@ -18,9 +18,9 @@ import gradio as gr
 
 from inpaintstudio.ui import security
 from inpaintstudio.ui.cleanup import TempSpace, install_signal_handlers, release_memory
-from inpaintstudio.ui.edit_tab import build_edit_tab
-from inpaintstudio.ui.models_tab import build_models_tab
 from inpaintstudio.ui.session import StudioConfig
+from inpaintstudio.ui.tabs.edit import build_edit_tab
+from inpaintstudio.ui.tabs.models import build_models_tab
 
 __all__ = [
     "EXAMPLES_DIR",
@@ -40,6 +40,9 @@ DEFAULT_PORT = 7860
 _CSS = """
 #status, #clinic-status {min-height: 3em}
 #gallery .caption-label, #clinic-gallery .caption-label {opacity: 1}
+#header h1 {font-size: 1.3em; margin: 0 0 2px 0} #header p {margin: 0; font-size: 0.9em}
+.gradio-container {padding-top: 4px !important}
+.more-model {gap: 6px; align-items: center}
 """
 
 
@@ -62,17 +65,18 @@ def build_studio(config: StudioConfig | None = None, startup_notes: list[str] | 
     with gr.Blocks(title="InpaintStudio", analytics_enabled=False) as demo:
         gr.Markdown(
             "# InpaintStudio\nRemove things from photos with several models at once. Processing is local: "
-            "photos stay on this machine and nothing is kept after the session."
+            "photos stay on this machine and nothing is kept after the session.",
+            elem_id="header",
         )
         with gr.Tabs():
             with gr.Tab("Edit", id="edit"):
                 edit = build_edit_tab(config, root, example_photos())
             with gr.Tab("Clinic", id="clinic"):
-                from inpaintstudio.ui.clinic_tab import build_clinic_tab
+                from inpaintstudio.ui.tabs.clinic import build_clinic_tab
 
                 build_clinic_tab(config, root)
             with gr.Tab("Models", id="models"):
-                build_models_tab(edit.models, startup_notes)
+                build_models_tab(edit.models, edit.variants, startup_notes)
 
         def end_session(request: gr.Request) -> None:
             """The tab closed: drop this session's state now (its delete callbacks remove its files)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ import gradio as gr
 
 from inpaintstudio import registry, weights
 from inpaintstudio.core import loading, pipeline
-from inpaintstudio.ui.common import user_errors
-from inpaintstudio.ui.session import model_choices
+from inpaintstudio.ui import choices
+from inpaintstudio.ui.common import Outputs, named, user_errors
 from inpaintstudio.weights import fetch
 from inpaintstudio.weights import sources as weight_sources
 
-__all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "fetch_variant", "build_models_tab"]
+__all__ = ["STATE_TEXT", "models_markdown", "fetch_hub_weights", "fetch_variant", "build_models_tab", "more_models",
+           "ModelsOutputs", "download_inline"]
 
 STATE_TEXT = {
     "builtin": "built in (no weights needed)",
@@ -31,6 +33,9 @@ STATE_TEXT = {
 }
 
 
+_OUTPUTS = ("report", "table", "models", "variants")
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -39,7 +44,7 @@ def _status_cell(card: registry.ModelCard) -> str:
     status = loading.weight_status(card)
     text = STATE_TEXT.get(status["state"], status["state"])
     if status["state"] in ("missing", "corrupt") and status.get("path"):
-        text += f": `{Path(status['path']).name}` in `{Path(status['path']).parent}`"
+        text += f" (`{Path(status['path']).name}`)"  # the weights folder is named above the table
     return text
 
 
@@ -65,20 +70,28 @@ def _cpu_cell(card: registry.ModelCard) -> str:
     return f"{seconds:g} s ({size}²)"
 
 
+def _short_licence(text: str) -> str:
+    """The licence's first clause (its full text is in the details line)."""
+    return _cell(text.split(";")[0].split(" (")[0]) if text else "—"
+
+
 def models_markdown() -> str:
-    """A Markdown table of every model card and variant (rendered from the cards, so it never drifts)."""
-    rows = [
-        "| Model | What | Paper | Licence | CPU time per image | Weights | Official checkpoint published at |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    """A compact Markdown table: one row per model (rendered from the cards, so it never drifts), its variants'
+    weight status one per line, with the paper, full licence and checkpoint source folded into details."""
+    groups: dict[str, list[registry.ModelCard]] = {}
     for card in registry.list_cards():
+        groups.setdefault(card.name.split(":", 1)[0], []).append(card)
+    rows = ["| Model | Weights (each variant) | CPU time per image | Licence |", "|---|---|---|---|"]
+    for cards in groups.values():
+        card = cards[0]
         paper = f"[{_cell(card.paper)}]({card.paper_url})" if card.paper_url else _cell(card.paper)
-        rows.append(
-            "| " + " | ".join([
-                f"`{card.name}`", _cell(card.title), paper, _cell(card.licence or "—"), _cpu_cell(card),
-                _cell(_status_cell(card)), _cell(_published_cell(card)),
-            ]) + " |"
-        )
+        details = (f"<details><summary>{_cell(card.title)}</summary>Paper: {paper}<br>Licence: "
+                   f"{_cell(card.licence or '—')}<br>Checkpoint: {_cell(_published_cell(card))}</details>")
+        weights_cell = "<br>".join(
+            f"`{variant.name}`{' (' + _cell(variant.title.split(' · ')[-1]) + ')' if ':' in variant.name else ''}: "
+            f"{_cell(_status_cell(variant))}" for variant in cards)
+        rows.append("| " + " | ".join([f"`{card.name}` {details}", weights_cell, _cpu_cell(card),
+                                        _short_licence(card.licence)]) + " |")
     return "\n".join(rows)
 
 
@@ -129,16 +142,38 @@ def fetch_variant(name: str, progress: Callable[..., Any] | None = None) -> str:
     return f"{result.summary()}" + (f"\n\n```\n{listing}\n```" if listing else "")
 
 
-def _download_handler(name: str) -> Callable[..., tuple[str, str, Any]]:
-    def download(progress: gr.Progress = gr.Progress()) -> tuple[str, str, Any]:  # noqa: B008 - Gradio's API
-        report = fetch_variant(name, progress)
-        return report, models_markdown(), gr.update(choices=model_choices())
+@dataclass
+class ModelsOutputs(Outputs):
+    """What a download or an import changes: its report, the table and the Edit tab's model controls."""
+
+    report: Any = field(default_factory=gr.skip)
+    table: Any = field(default_factory=gr.skip)
+    models: Any = field(default_factory=gr.skip)
+    variants: Any = field(default_factory=gr.skip)
+
+
+def _refreshed(report: str) -> ModelsOutputs:
+    groups = choices.model_groups()
+    return ModelsOutputs(report=report, table=models_markdown(), models=gr.update(choices=choices.run_choices(groups)),
+                         variants=gr.update(choices=choices.variant_choices(groups)))
+
+
+def download_inline(variant: str | None, progress: gr.Progress = gr.Progress()) -> ModelsOutputs:  # noqa: B008
+    """A Download button beside a model that needs weights (its variant chosen in the menu beside it)."""
+    if not variant:
+        raise gr.Error("choose a variant to download")
+    return _refreshed(fetch_variant(variant, progress))
+
+
+def _download_handler(name: str) -> Callable[..., ModelsOutputs]:
+    def download(progress: gr.Progress = gr.Progress()) -> ModelsOutputs:  # noqa: B008 - Gradio's API
+        return _refreshed(fetch_variant(name, progress))
 
     return download
 
 
 @user_errors
-def import_weights(model: str | None, path: str | None, variant: str | None = None) -> tuple[str, str, Any]:
+def import_weights(model: str | None, path: str | None, variant: str | None = None) -> ModelsOutputs:
     if not model:
         raise gr.Error("choose the model the checkpoint belongs to")
     if not path:
@@ -154,12 +189,11 @@ def import_weights(model: str | None, path: str | None, variant: str | None = No
         report = loading.import_checkpoint(model, path)
         destination, name = Path(report.destination), model
     pipeline.forget_engines(name)
-    summary = f"Imported `{name}` into `{destination}`.\n\n```\n{report.summary()}\n```"
-    return summary, models_markdown(), gr.update(choices=model_choices())
+    return _refreshed(f"Imported `{name}` into `{destination}`.\n\n```\n{report.summary()}\n```")
 
 
 @user_errors
-def download_from_hub(model: str | None) -> tuple[str, str, Any]:
+def download_from_hub(model: str | None) -> ModelsOutputs:
     if not hub_configured():
         raise gr.Error(f"Hub downloads are off: set {weights.HF_REPO_ENV} to enable them")
     if not model:
@@ -167,12 +201,31 @@ def download_from_hub(model: str | None) -> tuple[str, str, Any]:
     path = weights.hub_download(registry.get_card(model))
     pipeline.forget_engines(model)
     digest = weights.sha256_file(path)
-    return f"Fetched `{path.name}` into `{path.parent}` (sha256 {digest[:16]}…).", models_markdown(), gr.update(
-        choices=model_choices()
-    )
+    return _refreshed(f"Fetched `{path.name}` into `{path.parent}` (sha256 {digest[:16]}…).")
 
 
-def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | None = None) -> gr.Markdown:
+def more_models(edit_models: gr.CheckboxGroup, edit_variants: gr.Dropdown) -> None:
+    """"More models (need weights)": one row per model that cannot run yet, with its variants in a menu, a
+    Download button and the download's progress beside it."""
+    waiting = [group for group in choices.model_groups() if not group.can_run]
+    if not waiting:
+        return
+    with gr.Accordion(f"More models (need weights): {len(waiting)}", open=False, elem_id="more-models"):
+        for group in waiting:
+            gr.Markdown(f"**{group.name}**: {group.title}" + ("" if group.fetchable else " (see the Models tab)"),
+                        elem_classes=["more-model-name"])
+            if group.fetchable:
+                with gr.Row(equal_height=True, elem_classes=["more-model"]):
+                    variant = gr.Dropdown(list(group.fetchable), value=group.fetchable[0], show_label=False,
+                                          container=False, scale=2, min_width=100, elem_id=f"variant-{group.name}")
+                    button = gr.Button("Download", size="sm", scale=1, min_width=80, elem_id=f"download-{group.name}")
+                report = gr.Markdown("", elem_id=f"download-report-{group.name}")
+                button.click(named(download_inline, ["report", "models", "variants"]), [variant],
+                             [report, edit_models, edit_variants], api_name=False)
+
+
+def build_models_tab(edit_models: gr.CheckboxGroup, edit_variants: gr.Dropdown,
+                     startup_notes: list[str] | None = None) -> gr.Markdown:
     """Lay out the Models tab; downloads and imports refresh the Edit tab's model list (``edit_models``)."""
     gr.Markdown(
         "Classical engines need no weights. A deep model runs only when its checkpoint is here: download the "
@@ -192,7 +245,8 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
                 if source.fetchable:
                     button = gr.Button("Download", size="sm", scale=0, min_width=120,
                                        elem_id=f"fetch-{source.model}-{source.variant}")
-                    button.click(_download_handler(source.name), None, [report, table, edit_models],
+                    button.click(named(_download_handler(source.name), list(_OUTPUTS)), None,
+                                 [report, table, edit_models, edit_variants],
                                  api_name=f"fetch_{source.model}_{source.variant}")
                 else:
                     gr.Markdown(source.instructions)
@@ -212,8 +266,9 @@ def build_models_tab(edit_models: gr.CheckboxGroup, startup_notes: list[str] | N
             f"Download from the Hub ({os.environ.get(weights.HF_REPO_ENV, '')})", visible=hub_configured()
         )
     refresh.click(lambda: models_markdown(), None, table, api_name="models_table")
-    import_button.click(import_weights, [model, checkpoint, variant], [report, table, edit_models],
+    outputs = [report, table, edit_models, edit_variants]
+    import_button.click(named(import_weights, list(_OUTPUTS)), [model, checkpoint, variant], outputs,
                         api_name="import_weights")
     if hub_configured():  # otherwise no hub_download endpoint exists for an API caller to reach
-        hub_button.click(download_from_hub, [model], [report, table, edit_models], api_name="hub_download")
+        hub_button.click(named(download_from_hub, list(_OUTPUTS)), [model], outputs, api_name="hub_download")
     return table

@@ -1,0 +1,1 @@
+"""The studio's tabs: Edit, Clinic and Models, each laid out by its ``build_*_tab``."""
