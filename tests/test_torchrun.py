@@ -39,10 +39,14 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
     return images, masks
 
 
-def _run(args: list[str], cwd: Path, processes: int) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, processes: int, logs: Path | None = None) -> subprocess.CompletedProcess:
+    """The command in one process, or under torchrun; with ``logs``, each process's output goes to its own file
+    there (processes sharing one pipe may interleave their lines)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
                 if processes > 1 else [sys.executable])
+    if logs is not None and processes > 1:
+        launcher += ["--redirects", "3", "--log-dir", str(logs)]
     done = subprocess.run([*launcher, "-m", "inpaintstudio", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -70,13 +74,15 @@ def test_batch_inpaint_over_two_processes_writes_each_file_once(folders, tmp_pat
     outputs = {}
     for processes in (1, 2):
         out = tmp_path / f"out{processes}"
-        done = _run(["inpaint", str(images), str(masks), "-m", "opencv_telea", "-o", f"{out}/"], tmp_path, processes)
+        _run(["inpaint", str(images), str(masks), "-m", "opencv_telea", "-o", f"{out}/"], tmp_path, processes,
+             logs=tmp_path / "logs")
         outputs[processes] = {path.name: np.asarray(Image.open(path)) for path in sorted(out.iterdir())}
-        if processes == 2:
-            lines = [line for line in done.stdout.splitlines() if " -> " in line]
-            written = [line.split(" -> ")[1].split()[0] for line in lines]
-            assert len(written) == len(set(written)) == len(PHOTOS)  # every file written once, by one process
-            assert "process 1 of 2: 3 images" in done.stdout and "process 2 of 2: 2 images" in done.stdout
+    per_process = sorted((tmp_path / "logs").rglob("stdout.log"), key=lambda path: path.parent.name)
+    texts = [path.read_text() for path in per_process]
+    assert len(texts) == 2 and "process 1 of 2: 3 images" in texts[0] and "process 2 of 2: 2 images" in texts[1]
+    written = [[line.split(" -> ")[1].split()[0] for line in text.splitlines() if " -> " in line] for text in texts]
+    assert [len(files) for files in written] == [3, 2]
+    assert not set(written[0]) & set(written[1]) and len(set(written[0]) | set(written[1])) == len(PHOTOS)
     assert outputs[1].keys() == outputs[2].keys() == {f"{name}.png" for name in PHOTOS}
     assert all(np.array_equal(outputs[1][name], outputs[2][name]) for name in outputs[1])
 
