@@ -94,6 +94,8 @@ class ModelCard:
     cpu_seconds: float | None = None
     weights_path: Path | None = None
     config: Any = None  # a ready network config; when set it wins over config_class and config_overrides
+    # "select": a selection network (MobileSAM), listed apart from the inpainting models
+    task: Literal["inpaint", "select"] = "inpaint"
 
     @property
     def needs_weights(self) -> bool:

@@ -69,6 +69,8 @@ class Location:
     md5: str | None = None
     member: str | None = None
     note: str = ""
+    sha256: str | None = None  # a digest the publisher (or a mirror) states for the download
+    size: int | None = None  # the download's size in bytes, when published
 
     def describe(self) -> str:
         if self.kind == "drive_folder":
@@ -167,6 +169,14 @@ SOURCES: tuple[Source, ...] = (
                      note="the authors' Lightning checkpoint, linked from the LaMa README"),
         ),
         page="https://github.com/advimman/lama", official_filename="big-lama.pt",
+    ),
+    Source(
+        "mobile_sam", "sa1b", "SA-1B (1 %, distilled from SAM ViT-H)", "selecting objects with a box or clicks",
+        (Location("url", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt",
+                  pick=("mobile_sam.pt",), md5="f3c0d8cda613564d499310dab6c812cd",
+                  sha256="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", size=40_728_226,
+                  note="the authors' release; sha256 as on the Hugging Face mirror, MD5 as IOPaint states it"),),
+        page="https://github.com/ChaoningZhang/MobileSAM", official_filename="mobile_sam.pt",
     ),
 )
 

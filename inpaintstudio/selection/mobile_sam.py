@@ -33,9 +33,8 @@ Behaviour of the released code that this file keeps (each shapes results or chec
 * The last patch merging keeps the resolution (stride 1) when its output width is 320, 448 or 576; the
   authors decide it by that width, so :func:`merge_stride` does too.
 * Windowed attention adds a learned bias per head and relative offset. The gathered bias table is cached
-  when the module enters eval mode; :meth:`TinyViTAttention.refresh_bias_cache` must run after weights are
-  loaded, and :func:`load_state_dict_strict` does it (loading into a module already in eval mode would
-  otherwise keep the stale table).
+  when the module enters eval mode; the authors' cache goes stale when weights are loaded after ``.eval()``.
+  Here a load-state-dict hook (and a change of device or dtype) gathers it again.
 * Windows are padded with zeros on the right and bottom (before the attention's LayerNorm).
 * The prompt encoder adds 0.5 to every coordinate (pixel centres) and, when no box is given, appends one
   "not a point" token.
@@ -62,7 +61,6 @@ __all__ = [
     "MobileSAM",
     "merge_stride",
     "build",
-    "load_state_dict_strict",
     "config_from_fixture",
     "parity_forward",
     "remap_official_state_dict",
@@ -258,6 +256,8 @@ class TinyViTAttention(nn.Module):
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, count))
         self.register_buffer("attention_bias_idxs", index, persistent=False)
         self._bias_cache: Tensor | None = None
+        # a table gathered before new weights arrived would be stale: refresh it after every load
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh_bias_cache())
 
     def refresh_bias_cache(self) -> None:
         """Gather the bias table again (after new weights, or a move to another device or dtype)."""
@@ -272,7 +272,7 @@ class TinyViTAttention(nn.Module):
         if self.training or self._bias_cache is None:
             return self.attention_biases[:, self.attention_bias_idxs]
         if self._bias_cache.device != like.device or self._bias_cache.dtype != like.dtype:
-            self._bias_cache = self._bias_cache.to(like)
+            self.refresh_bias_cache()  # after .to(): gather again from the moved parameters
         return self._bias_cache
 
     def forward(self, x: Tensor) -> Tensor:
@@ -630,18 +630,6 @@ def build(cfg: Config | None = None) -> MobileSAM:
     return MobileSAM(cfg or Config()).eval()
 
 
-def refresh_bias_caches(net: nn.Module) -> None:
-    for module in net.modules():
-        if isinstance(module, TinyViTAttention):
-            module.refresh_bias_cache()
-
-
-def load_state_dict_strict(net: MobileSAM, state_dict: dict[str, Tensor]) -> None:
-    """``load_state_dict(strict=True)`` and a refresh of the attention-bias caches."""
-    net.load_state_dict(state_dict, strict=True)
-    refresh_bias_caches(net)
-
-
 # ---------------------------------------------------------------------------------------------- geometry
 def resized_size(height: int, width: int, longest: int = IMAGE_SIZE) -> tuple[int, int]:
     """(h', w') with the longest side ``longest``, rounded as the authors' ``ResizeLongestSide``."""
@@ -689,7 +677,6 @@ def config_from_fixture(fixture_json: dict) -> Config:
 
 def parity_forward(net: nn.Module, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
     """Every fixture output from the fixture's resized image and resized-frame prompts."""
-    refresh_bias_caches(net)  # the parity runner loads weights into a network already in eval mode
     image = inputs["resized_image"].permute(2, 0, 1)[None].float()
     embedding = net.embed(image)
     points = (inputs["point_coords_resized"][None].float(), inputs["point_labels"][None])
