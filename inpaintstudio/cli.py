@@ -111,7 +111,7 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
             "licence": card.licence,
             "cpu_seconds": card.cpu_seconds,
         }
-        for card in registry.list_cards()
+        for card in registry.list_cards(task=None)
         for wf in card.weights
         if ":" in card.name or not weight_sources.variants_of(card.name)  # a published model: its variants
     ]
@@ -176,7 +176,8 @@ def _run_models(args: argparse.Namespace) -> int:
     from inpaintstudio import loading, registry
 
     rows = []
-    for card in registry.list_cards():
+    selection = registry.list_cards(task="select")
+    for card in [*registry.list_cards(), *selection]:
         state = loading.weight_status(card)
         where = state["path"] or "-"
         licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
@@ -184,7 +185,9 @@ def _run_models(args: argparse.Namespace) -> int:
     header = ("name", "kind", "weights", "licence", "file")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    for row in rows:
+    for index, row in enumerate(rows):
+        if selection and index == len(rows) - len(selection):
+            print("\nselection (used by `select` and the studio's selection tool; not inpainting models)")
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     return EXIT_OK
 
@@ -441,6 +444,7 @@ COMMANDS: dict[str, Adder] = {
     "clinic": _elsewhere("inpaintstudio.clinic", "add_clinic_command"),
     "train": _elsewhere("inpaintstudio.training.commands", "add_train_command"),
     "eval": _elsewhere("inpaintstudio.training.commands", "add_eval_command"),
+    "select": _elsewhere("inpaintstudio.selection.command", "add_select_command"),
 }
 
 

@@ -31,6 +31,9 @@ LAYERS: list[tuple[str, int]] = [
     ("inpaintstudio.classical", 2),
     ("inpaintstudio.landmarks", 2),
     ("inpaintstudio.loading", 3),
+    ("inpaintstudio.selection.mobile_sam", 1),  # the network: torch only
+    ("inpaintstudio.selection.command", 6),
+    ("inpaintstudio.selection", 4),  # Selector loads weights through loading
     ("inpaintstudio.pipeline", 4),
     ("inpaintstudio.fetch", 4),
     ("inpaintstudio.parity", 4),
@@ -121,3 +124,4 @@ def test_the_graph_sees_imports_inside_functions() -> None:
     for name, targets in graph.items():
         if name.startswith("inpaintstudio.cards."):
             assert targets <= {"inpaintstudio.modelcard"}, name
+    assert graph["inpaintstudio.selection.mobile_sam"] == set()  # a network file imports torch, nothing of ours

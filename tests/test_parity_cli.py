@@ -24,6 +24,7 @@ EXPECTED_ROWS = {
     "hint": "output_raw",
     "inclg": "landmark_cells_yx",
     "lama": "inpainted",
+    "mobile_sam": "points_box.multi.masks_logits",
     "mxt": "output_raw",
     "sem_net": "output_raw",
     "tsgl": "output_composite",
