@@ -56,7 +56,7 @@ def _run_select(args: argparse.Namespace) -> int:
 
     if args.box is None and not args.point:
         raise io.InputError("give a box (--box x0,y0,x1,y1) and/or clicks (--point x,y,+)")
-    if io.write_format(args.output) != "png":
+    if io.write_format(args.output).lower() != "png":
         raise io.InputError(f"a mask is written as PNG (lossless); {io.printable_path(args.output)} is not a .png")
     plan = OutputPlan(overwrite=args.overwrite)
     plan.protect([args.photo])

@@ -104,7 +104,7 @@ class MobileSamPredictor:
                 self._rgb = None  # the photo is not needed any more
             return self._embedding
 
-    def _prompt_tensors(self, prompt: Prompt) -> tuple[tuple["torch.Tensor", "torch.Tensor"] | None, "torch.Tensor | None"]:
+    def _prompt_tensors(self, prompt: Prompt) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None]:
         import torch
 
         sy, sx = self.resized[0] / self.size[0], self.resized[1] / self.size[1]
