@@ -153,12 +153,36 @@ class LayerNorm2d(nn.Module):
 
 
 class ConvBN(nn.Sequential):
-    """Bias-free conv followed by BatchNorm (keys ``c.*``, ``bn.*``)."""
+    """Bias-free conv followed by BatchNorm (keys ``c.*``, ``bn.*``).
+
+    In eval mode the BatchNorm is folded into the conv's weight and bias (computed once, in channels-last
+    layout, and again after a load, a mode change or a move): one conv instead of conv + normalisation.
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, pad: int = 0, groups: int = 1) -> None:
         super().__init__()
         self.add_module("c", nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False))
         self.add_module("bn", nn.BatchNorm2d(cout))
+        self._folded: tuple[Tensor, Tensor] | None = None
+        self.register_load_state_dict_post_hook(lambda module, _keys: setattr(module, "_folded", None))
+
+    def train(self, mode: bool = True) -> "ConvBN":
+        self._folded = None
+        return super().train(mode)
+
+    def _fold(self) -> tuple[Tensor, Tensor]:
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weight = (self.c.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+        return weight.detach(), (bn.bias - bn.running_mean * scale).detach()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return self.bn(self.c(x))
+        if self._folded is None or self._folded[0].device != x.device or self._folded[0].dtype != x.dtype:
+            self._folded = self._fold()
+        conv = self.c
+        return F.conv2d(x, self._folded[0], self._folded[1], conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 # --------------------------------------------------------------------------------------- TinyViT encoder
@@ -244,6 +268,8 @@ def _relative_offset_index(window: int) -> tuple[int, Tensor]:
 class TinyViTAttention(nn.Module):
     """Multi-head self-attention in one window, with a learned bias per head and relative offset."""
 
+    use_sdpa = True  # PyTorch's fused attention; False spells the product out (benchmarks compare both)
+
     def __init__(self, dim: int, num_heads: int, window: int) -> None:
         super().__init__()
         self.num_heads = num_heads
@@ -279,8 +305,10 @@ class TinyViTAttention(nn.Module):
         b, n, _ = x.shape
         qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, 3 * self.head_dim)
         q, k, v = qkv.permute(0, 2, 1, 3).split(self.head_dim, dim=-1)
-        attn = (q @ k.transpose(-2, -1)) * self.scale + self._bias(x)
-        out = attn.softmax(dim=-1) @ v
+        if self.use_sdpa:  # the same softmax(q k^T / sqrt(d) + bias) v, fused; matches the fixture as closely
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=self._bias(x))
+        else:
+            out = ((q @ k.transpose(-2, -1)) * self.scale + self._bias(x)).softmax(dim=-1) @ v
         return self.proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -617,7 +645,8 @@ class MobileSAM(nn.Module):
         return F.pad(x, (0, IMAGE_SIZE - w, 0, IMAGE_SIZE - h))
 
     def embed(self, image: Tensor) -> Tensor:
-        return self.image_encoder(self.preprocess(image))
+        # channels-last runs TinyViT's convolutions faster on the CPU (benchmarks/selection.py); same values
+        return self.image_encoder(self.preprocess(image).contiguous(memory_format=torch.channels_last))
 
     def decode(self, embedding: Tensor, points: tuple[Tensor, Tensor] | None = None, boxes: Tensor | None = None,
                multimask: bool = True) -> tuple[Tensor, Tensor]:
