@@ -19,6 +19,7 @@ from inpaintstudio.errors import EXIT_OK, WeightsMissingError
 from inpaintstudio.parity import run_parity
 from inpaintstudio.selection import Prompt, Selector
 from inpaintstudio.selection import mobile_sam as ms
+from inpaintstudio.selection.predictor import find_mobile_sam_weights
 from inpaintstudio.weight_sources import Location, Source
 from tests.conftest import fixture_net, fixture_tensors_of, parity_dir
 
@@ -170,7 +171,7 @@ def test_fetch_checks_size_and_checksums_converts_and_locks(offline_download, re
     assert entry["md5"] == source.locations[0].md5 and entry["download_bytes"] == release_file.stat().st_size
     assert entry["tensors"] == 439 and entry["dropped_keys"] == []
     assert loading.weight_status("mobile_sam:test")["state"] == "verified"
-    card, why = __import__("inpaintstudio.selection.predictor", fromlist=["x"]).find_mobile_sam_weights()
+    card, why = find_mobile_sam_weights()
     assert card is not None and card.name == "mobile_sam:test" and "verified" in why
 
 
@@ -240,3 +241,28 @@ def test_prompt_coordinates_reach_the_decoder_scaled(net, tensors, prompt) -> No
     assert torch.allclose(points[0][0], inputs["point_coords_resized"], atol=1e-4)
     assert torch.equal(points[1][0], inputs["point_labels"])
     assert torch.allclose(box, inputs["box_resized"], atol=1e-4)
+
+
+def test_folded_batchnorm_and_fused_attention_compute_the_same(tensors) -> None:
+    torch.manual_seed(0)
+    block = ms.ConvBN(4, 6, 3, 1, 1)
+    block.bn.running_mean.normal_()
+    block.bn.running_var.uniform_(0.5, 2.0)
+    block.bn.weight.data.normal_()
+    block.eval()
+    x = torch.randn(2, 4, 9, 9)
+    with torch.no_grad():
+        reference = block.bn(block.c(x))
+        assert torch.allclose(block(x), reference, atol=1e-5)
+        assert torch.allclose(block(x.contiguous(memory_format=torch.channels_last)), reference, atol=1e-5)
+        block.bn.bias.add_(1.0)
+        block.load_state_dict(block.state_dict())  # a load brings the new values in
+        assert torch.allclose(block(x), block.bn(block.c(x)), atol=1e-5)
+    attn = ms.TinyViTAttention(8, 2, 3).eval()
+    tokens = torch.randn(3, 9, 8)
+    with torch.no_grad():
+        attn.attention_biases.normal_()
+        attn.refresh_bias_cache()
+        fused = attn(tokens)
+        attn.use_sdpa = False
+        assert torch.allclose(fused, attn(tokens), atol=1e-6)

@@ -155,8 +155,8 @@ class LayerNorm2d(nn.Module):
 class ConvBN(nn.Sequential):
     """Bias-free conv followed by BatchNorm (keys ``c.*``, ``bn.*``).
 
-    In eval mode the BatchNorm is folded into the conv's weight and bias (computed once, in channels-last
-    layout, and again after a load, a mode change or a move): one conv instead of conv + normalisation.
+    In eval mode the BatchNorm is folded into the conv's weight and bias (computed once, in the input's
+    memory layout, and again after a load, a mode change or a move): one conv instead of conv + normalisation.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, pad: int = 0, groups: int = 1) -> None:
@@ -170,17 +170,21 @@ class ConvBN(nn.Sequential):
         self._folded = None
         return super().train(mode)
 
-    def _fold(self) -> tuple[Tensor, Tensor]:
+    def _fold(self, layout: torch.memory_format) -> tuple[Tensor, Tensor]:
         bn = self.bn
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        weight = (self.c.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
+        weight = (self.c.weight * scale[:, None, None, None]).contiguous(memory_format=layout)
         return weight.detach(), (bn.bias - bn.running_mean * scale).detach()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
             return self.bn(self.c(x))
-        if self._folded is None or self._folded[0].device != x.device or self._folded[0].dtype != x.dtype:
-            self._folded = self._fold()
+        # the weight takes the input's layout: a mixed pair makes the CPU convolution reorder on every call
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        folded = self._folded
+        if folded is None or folded[0].device != x.device or folded[0].dtype != x.dtype \
+                or not folded[0].is_contiguous(memory_format=layout):
+            self._folded = self._fold(layout)
         conv = self.c
         return F.conv2d(x, self._folded[0], self._folded[1], conv.stride, conv.padding, conv.dilation, conv.groups)
 
