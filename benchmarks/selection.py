@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    figures = {"threads": torch.get_num_threads(), "load_average_before": os.getloadavg(), "cpu": platform.processor() or platform.machine(),
+    figures = {"threads": torch.get_num_threads(), "load_average_before": os.getloadavg(),
+               "cpu": platform.processor() or platform.machine(),
                "torch": torch.__version__, "repeats": args.repeats, **mobile_sam_figures(args.repeats),
                **grabcut_figures(max(1, args.repeats // 2))}
     figures["medians_in_measurement_order"] = MEDIANS
