@@ -176,18 +176,16 @@ def _run_models(args: argparse.Namespace) -> int:
     from inpaintstudio import loading, registry
 
     rows = []
-    selection = registry.list_cards(task="select")
-    for card in [*registry.list_cards(), *selection]:
+    for card in [*registry.list_cards(), *registry.list_cards(task="select")]:  # selection models last, kind "select"
         state = loading.weight_status(card)
         where = state["path"] or "-"
         licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
-        rows.append((card.name, card.kind, state["state"], licence or "-", where))
+        rows.append((card.name, card.kind if card.task == "inpaint" else card.task, state["state"], licence or "-",
+                     where))
     header = ("name", "kind", "weights", "licence", "file")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    for index, row in enumerate(rows):
-        if selection and index == len(rows) - len(selection):
-            print("\nselection (used by `select` and the studio's selection tool; not inpainting models)")
+    for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
     return EXIT_OK
 

@@ -194,9 +194,10 @@ def test_import_then_auto_uses_mobile_sam(release_file, tmp_path, monkeypatch, c
     assert (tmp_path / "weights" / "mobile_sam.safetensors").is_file()
     capsys.readouterr()
     assert main(["models"]) == EXIT_OK
-    listing = capsys.readouterr().out
-    inpainting, selection = listing.split("\nselection (")
-    assert "mobile_sam" not in inpainting and "mobile_sam " in selection and "present" in selection
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    selection = {row[0]: row[2] for row in rows if row[1] == "select"}
+    assert selection == {"mobile_sam": "present", "mobile_sam:sa1b": "missing"}
+    assert [row[1] for row in rows[-2:]] == ["select", "select"]  # listed after every inpainting model
     assert "mobile_sam" not in [card.name for card in registry.list_cards()]
     rgb = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
     selector = Selector(rgb)
