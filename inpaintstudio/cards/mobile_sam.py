@@ -1,7 +1,7 @@
 """MobileSAM's card (torch-free; the network is :mod:`inpaintstudio.selection.mobile_sam`).
 
 MobileSAM selects objects; it does not inpaint. ``task="select"`` keeps it out of the inpainting model
-lists (``models``' main table, the studio's model picker); ``models`` shows it in a section of its own.
+lists (``registry.list_cards()``, the studio's model picker); ``models`` lists it last, kind ``select``.
 """
 
 from inpaintstudio.modelcard import InputConvention, ModelCard, WeightFile

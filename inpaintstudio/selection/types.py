@@ -60,17 +60,21 @@ def check_photo(rgb: np.ndarray) -> np.ndarray:
 
 
 def check_prompt(prompt: Prompt, size: tuple[int, int]) -> Prompt:
-    """The prompt with its box clipped to the photo (``size`` = (height, width)); refuses what cannot work."""
+    """The prompt in whole pixels, its box clipped to the photo (``size`` = (height, width)); refuses what
+    cannot work: nothing to go by, a box without area or outside the photo, a click outside the photo."""
     height, width = size
     if not isinstance(prompt, Prompt):
         raise SelectionError(f"expected a Prompt, got {type(prompt).__name__}")
     if prompt.box is None and not prompt.points:
         raise SelectionError("draw a box or click on the object: the prompt is empty")
-    for x, y, _ in prompt.points:
+    if any(len(point) != 3 for point in prompt.points):
+        raise SelectionError(f"a click is (x, y, positive), got {prompt.points!r}")
+    points = tuple((int(round(x)), int(round(y)), bool(keep)) for x, y, keep in prompt.points)
+    for x, y, _ in points:
         if not (0 <= x < width and 0 <= y < height):
             raise SelectionError(f"click ({x}, {y}) is outside the {width}x{height} photo")
     if prompt.box is None:
-        return prompt
+        return Prompt(points=points)
     if len(prompt.box) != 4:
         raise SelectionError(f"a box is (x0, y0, x1, y1), got {prompt.box!r}")
     x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
@@ -79,7 +83,7 @@ def check_prompt(prompt: Prompt, size: tuple[int, int]) -> Prompt:
     clipped = (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
         raise SelectionError(f"box {prompt.box} lies outside the {width}x{height} photo")
-    return Prompt(box=clipped, points=tuple((int(x), int(y), bool(p)) for x, y, p in prompt.points))
+    return Prompt(box=clipped, points=points)
 
 
 def describe(mask: np.ndarray, method_label: str, detail: str = "") -> str:
