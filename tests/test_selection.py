@@ -92,6 +92,9 @@ def test_a_box_over_the_whole_photo_still_runs(photo) -> None:
     rgb, a, b = photo
     mask = Selector(rgb, method="grabcut").select(Prompt(box=(0, 0, W, H))).mask
     assert mask.shape == (H, W) and mask.any()
+    tiny = np.random.default_rng(0).integers(0, 255, (2, 3, 3), dtype=np.uint8)  # nothing outside to learn from
+    assert Selector(tiny, method="grabcut").select(Prompt(box=(0, 0, 3, 2))).mask.shape == (2, 3)
+    assert Selector(tiny, method="grabcut").select(Prompt(points=((1, 1, True),))).mask.shape == (2, 3)
 
 
 def test_grow_and_an_empty_result(photo) -> None:

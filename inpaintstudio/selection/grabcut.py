@@ -140,9 +140,11 @@ def grabcut_mask(rgb: np.ndarray, prompt: Prompt, *, iterations: int = ITERATION
     small = cv2.resize(crop, small_size, interpolation=cv2.INTER_AREA) if scale < 1.0 else crop
     scale_xy = small.shape[1] / crop.shape[1]
     seeds = _seed_mask(small, box, prompt, (cx0, cy0), scale_xy)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(small), seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
     found = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    if found.any() and not found.all():  # GrabCut needs samples of both; a tiny photo may leave none outside
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(np.ascontiguousarray(small), seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        found = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
     def to_small(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
         return [(int((x - cx0) * scale_xy), int((y - cy0) * scale_xy)) for x, y in points]
 
