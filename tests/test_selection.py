@@ -199,3 +199,16 @@ def test_select_command_refuses_bad_arguments(photo, tmp_path, capsys, argv, mes
         argv = [*argv, "-o", "mask.png"]
     assert main(["select", "photo.png", *argv]) == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
+
+
+def test_the_selection_package_and_grabcut_import_no_torch() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import sys, numpy as np\nfrom inpaintstudio.selection import Prompt, Selector\n"
+            "Selector(np.zeros((8, 8, 3), np.uint8), method='grabcut').select(Prompt(box=(1, 1, 6, 6)))\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
