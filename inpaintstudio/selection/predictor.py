@@ -164,7 +164,10 @@ class Selector:
         if network is not None:
             self._start_mobile_sam(network, device)
             return "mobile_sam", "MobileSAM (network given by the caller)"
-        card, why = find_mobile_sam_weights()
+        try:
+            card, why = find_mobile_sam_weights()
+        except ValueError as error:  # an unreadable lock file: GrabCut still works
+            card, why = None, f"cannot be checked ({error})"
         if card is None:
             if method == "mobile_sam":
                 from inpaintstudio import registry, weights
