@@ -165,6 +165,10 @@ def test_auto_without_weights_uses_grabcut_and_says_why(photo, tmp_path, monkeyp
         "weights/ and run `inpaintstudio weights import --model mobile_sam mobile_sam.pt`)"
     )
     assert selector.select(Prompt(box=a_box())).method == "grabcut"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "weights.lock.json").write_text("{not json")
+    broken = Selector(photo[0])
+    assert broken.method == "grabcut" and "cannot be checked" in broken.method_note
 
 
 # ------------------------------------------------------------------------------------------------ the command
