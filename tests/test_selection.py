@@ -167,6 +167,7 @@ def test_auto_without_weights_uses_grabcut_and_says_why(photo, tmp_path, monkeyp
     assert selector.select(Prompt(box=a_box())).method == "grabcut"
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "weights.lock.json").write_text("{not json")
+    (tmp_path / "empty" / "mobile_sam.sa1b.safetensors").write_bytes(b"x")  # a file the lock must vouch for
     broken = Selector(photo[0])
     assert broken.method == "grabcut" and "cannot be checked" in broken.method_note
 
