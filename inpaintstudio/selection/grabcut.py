@@ -68,9 +68,10 @@ def _seed_mask(small: np.ndarray, box: Box, prompt: Prompt, origin: tuple[int, i
     x0, y0, x1, y1 = (int(math.floor((box[0] - ox) * scale)), int(math.floor((box[1] - oy) * scale)),
                       int(math.ceil((box[2] - ox) * scale)), int(math.ceil((box[3] - oy) * scale)))
     seeds[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)] = cv2.GC_PR_FGD
-    if not (seeds == cv2.GC_BGD).any():  # a box over the whole photo leaves no background to learn from
-        seeds[[0, -1], :] = cv2.GC_PR_BGD
-        seeds[:, [0, -1]] = cv2.GC_PR_BGD
+    if not (seeds == cv2.GC_BGD).any():  # a box over the whole photo: its rim stands in for the background
+        rim = max(1, round(0.02 * min(height, width)))
+        seeds[:rim, :] = seeds[-rim:, :] = cv2.GC_PR_BGD
+        seeds[:, :rim] = seeds[:, -rim:] = cv2.GC_PR_BGD
     diagonal = math.hypot(height, width)
     radius = max(2, round(0.008 * diagonal))
     reach = max(radius, round(0.08 * diagonal))
@@ -135,6 +136,11 @@ def grabcut_mask(rgb: np.ndarray, prompt: Prompt, *, iterations: int = ITERATION
     box = _working_box(prompt, size)
     cx0, cy0, cx1, cy1 = _crop_around(box, size)
     crop = rgb[cy0:cy1, cx0:cx1]
+    box_area = (box[2] - box[0]) * (box[3] - box[1])
+    if box_area > 0.9 * crop.shape[0] * crop.shape[1]:
+        # with (almost) no sure background GrabCut's min-cut grows much faster than the pixel count (4.8 s
+        # against 0.8 s at 0.36 MP here); a quarter of the pixels costs a tenth, the edge snap restores detail
+        work_pixels //= 4
     scale = min(1.0, math.sqrt(work_pixels / crop.shape[0] / crop.shape[1]))
     small_size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     small = cv2.resize(crop, small_size, interpolation=cv2.INTER_AREA) if scale < 1.0 else crop
