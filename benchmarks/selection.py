@@ -117,7 +117,8 @@ def mobile_sam_figures(repeats: int) -> dict:
         selector.prepare()
         clicks = [Prompt(points=((w // 2, h // 2, True),)),
                   Prompt(box=(w // 4, h // 4, 3 * w // 4, 3 * h // 4), points=((w // 3, h // 3, False),))]
-        figures[label] = max(median_seconds(lambda c=c, s=selector: s.select(c), repeats) for c in clicks)
+        click_repeats = max(20, 4 * repeats)  # a click is cheap: more runs ride out a busy moment on a shared machine
+        figures[label] = max(median_seconds(lambda c=c, s=selector: s.select(c), click_repeats) for c in clicks)
         assert selector.embed_count == 1
     return figures
 
