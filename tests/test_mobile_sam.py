@@ -264,6 +264,6 @@ def test_folded_batchnorm_and_fused_attention_compute_the_same(tensors) -> None:
     with torch.no_grad():
         attn.attention_biases.normal_()
         attn.refresh_bias_cache()
-        fused = attn(tokens)
-        attn.use_sdpa = False
-        assert torch.allclose(fused, attn(tokens), atol=1e-6)
+        spelled_out = attn(tokens)
+        attn.use_sdpa = True
+        assert torch.allclose(attn(tokens), spelled_out, atol=1e-6)
