@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from inpaintstudio import registry, weight_sources, weights
 from inpaintstudio.engines import Engine, TorchEngine, select_device
-from inpaintstudio.errors import WeightsMissingError
+from inpaintstudio.errors import UnknownModelError, WeightsMissingError
 from inpaintstudio.modelcard import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +78,9 @@ def build_network(card: ModelCard) -> "torch.nn.Module":
 
 def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> Engine:
     """A ready engine for ``card`` on ``device`` (``None`` = auto); classical engines run on the CPU."""
+    if card.task != "inpaint":
+        raise UnknownModelError(f"{card.name} selects objects and does not inpaint: use `inpaintstudio select`; "
+                                f"inpainting models: {', '.join(c.name for c in registry.list_cards())}")
     module = model_module(card)
     if card.kind == "classical":
         return module.make_engine(card, device=device, **options)

@@ -206,6 +206,18 @@ def test_import_then_auto_uses_mobile_sam(release_file, tmp_path, monkeypatch, c
     assert result.method == "mobile_sam" and result.mask.shape == (40, 60)
 
 
+def test_mobile_sam_is_not_an_inpainting_engine(tmp_path, capsys) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "mask.png")
+    argv = ["inpaint", str(tmp_path / "photo.png"), str(tmp_path / "mask.png"), "-m", "mobile_sam", "-o",
+            str(tmp_path / "out.png")]
+    assert main(argv) == 2
+    assert "mobile_sam selects objects and does not inpaint: use `inpaintstudio select`" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_mobile_sam_without_weights_is_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("INPAINTSTUDIO_WEIGHTS", str(tmp_path / "none"))
     with pytest.raises(WeightsMissingError, match="weights fetch mobile_sam"):
