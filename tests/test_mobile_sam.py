@@ -279,3 +279,14 @@ def test_folded_batchnorm_and_fused_attention_compute_the_same(tensors) -> None:
         spelled_out = attn(tokens)
         attn.use_sdpa = True
         assert torch.allclose(attn(tokens), spelled_out, atol=1e-6)
+
+
+def test_two_selectors_share_one_network_across_threads(net, tensors, prompt) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = tensors["inputs"]["raw_image"].numpy()
+    selectors = [Selector(raw, network=net), Selector(raw[::-1].copy(), network=net)]
+    with ThreadPoolExecutor(2) as pool:
+        masks = list(pool.map(lambda sel: sel.select(prompt).mask, selectors * 2))
+    assert np.array_equal(masks[0], masks[2]) and np.array_equal(masks[1], masks[3])
+    assert [sel.embed_count for sel in selectors] == [1, 1]

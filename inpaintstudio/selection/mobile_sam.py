@@ -181,12 +181,12 @@ class ConvBN(nn.Sequential):
             return self.bn(self.c(x))
         # the weight takes the input's layout: a mixed pair makes the CPU convolution reorder on every call
         layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        folded = self._folded
+        folded = self._folded  # read once: another thread's Selector may refresh it meanwhile
         if folded is None or folded[0].device != x.device or folded[0].dtype != x.dtype \
                 or not folded[0].is_contiguous(memory_format=layout):
-            self._folded = self._fold(layout)
+            folded = self._folded = self._fold(layout)
         conv = self.c
-        return F.conv2d(x, self._folded[0], self._folded[1], conv.stride, conv.padding, conv.dilation, conv.groups)
+        return F.conv2d(x, folded[0], folded[1], conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 # --------------------------------------------------------------------------------------- TinyViT encoder
@@ -301,11 +301,12 @@ class TinyViTAttention(nn.Module):
         return self
 
     def _bias(self, like: Tensor) -> Tensor:
-        if self.training or self._bias_cache is None:
+        cache = self._bias_cache  # read once: another thread may refresh it meanwhile
+        if self.training or cache is None:
             return self.attention_biases[:, self.attention_bias_idxs]
-        if self._bias_cache.device != like.device or self._bias_cache.dtype != like.dtype:
-            self.refresh_bias_cache()  # after .to(): gather again from the moved parameters
-        return self._bias_cache
+        if cache.device != like.device or cache.dtype != like.dtype:  # after .to(): gather from the moved values
+            cache = self._bias_cache = self.attention_biases[:, self.attention_bias_idxs].detach()
+        return cache
 
     def forward(self, x: Tensor) -> Tensor:
         b, n, _ = x.shape

@@ -195,7 +195,9 @@ class Selector:
 
     def _start_mobile_sam(self, net: "MobileSAM", device: str) -> None:
         target = self._device(device)
-        self._predictor = MobileSamPredictor(net.to(target).eval(), self.rgb, target)
+        if net.training or next(net.parameters()).device != target:  # a shared network is left alone otherwise
+            net = net.to(target).eval()
+        self._predictor = MobileSamPredictor(net, self.rgb, target)
 
     @property
     def embed_count(self) -> int:
