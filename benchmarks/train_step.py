@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from inpaintstudio import registry  # noqa: E402 - after the sys.path line above
 
-MODELS = tuple(card.name for card in registry.builtin_cards() if card.kind == "deep")
+MODELS = tuple(card.name for card in registry.builtin_cards() if card.kind == "deep" and card.task == "inpaint")
 
 
 def _wants_texture(config: object) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["InputConvention", "WeightFile", "ModelCard", "DeepModelModule", "ClassicalModule", "contract_gaps"]
+__all__ = ["InputConvention", "WeightFile", "ModelCard", "DeepModelModule", "SelectionModelModule", "ClassicalModule",
+           "contract_gaps"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class ModelCard:
     cpu_seconds: float | None = None
     weights_path: Path | None = None
     config: Any = None  # a ready network config; when set it wins over config_class and config_overrides
+    # "select": a selection network (MobileSAM), listed apart from the inpainting models
+    task: Literal["inpaint", "select"] = "inpaint"
 
     @property
     def needs_weights(self) -> bool:
@@ -129,6 +132,24 @@ class DeepModelModule(Protocol):
 
 
 @runtime_checkable
+class SelectionModelModule(Protocol):
+    """What the ``network`` module of a selection model (``task="select"``) provides: a deep model's contract
+    without ``predict`` (its predictor lives in :mod:`inpaintstudio.selection`)."""
+
+    def build(self, cfg: Any = None) -> Any:
+        """The network of ``cfg`` (default: the released configuration), randomly initialised."""
+
+    def remap_official_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The authors' checkpoint keys -> ours (naming every dropped key)."""
+
+    def config_from_fixture(self, fixture: dict[str, Any]) -> Any:
+        """The configuration a parity fixture's ``config.json`` describes."""
+
+    def parity_forward(self, net: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The fixture's named outputs from its inputs, as the authors' code computes them."""
+
+
+@runtime_checkable
 class ClassicalModule(Protocol):
     """What a weight-free engine's module provides."""
 
@@ -138,7 +159,10 @@ class ClassicalModule(Protocol):
 
 def contract_gaps(module: Any, card: ModelCard) -> list[str]:
     """The names ``module`` lacks for the contract of ``card``'s kind (empty when it satisfies it)."""
-    contract = ClassicalModule if card.kind == "classical" else DeepModelModule
+    if card.kind == "classical":
+        contract: type = ClassicalModule
+    else:
+        contract = SelectionModelModule if card.task == "select" else DeepModelModule
     names = [name for name in (*getattr(contract, "__annotations__", {}), *vars(contract)) if not name.startswith("_")]
     gaps = [name for name in dict.fromkeys(names) if not hasattr(module, name)]
     if card.kind != "classical" and not hasattr(module, card.config_class):

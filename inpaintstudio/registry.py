@@ -134,12 +134,14 @@ def unpublished_notes() -> dict[str, str]:
     return dict(_catalogue().unpublished)
 
 
-def list_cards() -> list[ModelCard]:
-    """Every known card: the built-in ones, then the ones registered at run time; each deep model is
-    followed by its variants (``sem_net:places2`` …: the published ones, then the user's imported ones)."""
+def list_cards(task: str | None = "inpaint") -> list[ModelCard]:
+    """Every known card of ``task`` (``None``: every task): the built-in ones, then the ones registered at run
+    time; each deep model is followed by its variants (``sem_net:places2`` …: the published ones, then the
+    user's imported ones)."""
     builtin = builtin_cards()
     taken = {card.name for card in builtin}
     cards = [*builtin, *(card for card in _extra_cards.values() if card.name not in taken)]
+    cards = [card for card in cards if task is None or card.task == task]
     return [each for card in cards for each in (card, *_variant_cards(card))]
 
 

@@ -21,8 +21,6 @@ from inpaintstudio.cli import main
 from inpaintstudio.errors import EXIT_BAD_INPUT, EXIT_FAILED
 from tests.conftest import FIXTURES, REPO
 
-# an output row each model's table must show (the rest are checked in process)
-
 
 def _fixture_folders() -> list[Path]:
     return sorted(path for path in FIXTURES.iterdir() if (path / "config.json").is_file())

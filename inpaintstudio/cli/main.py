@@ -114,7 +114,7 @@ def _run_weights_manifest(args: argparse.Namespace) -> int:
             "licence": card.licence,
             "cpu_seconds": card.cpu_seconds,
         }
-        for card in registry.list_cards()
+        for card in registry.list_cards(task=None)
         for wf in card.weights
         if ":" in card.name or not registry.variants_of(card.name)  # a published model: its variants
     ]
@@ -181,7 +181,7 @@ def _run_models(args: argparse.Namespace) -> int:
     from inpaintstudio.core import loading
 
     rows = []
-    for card in registry.list_cards():
+    for card in [*registry.list_cards(), *registry.list_cards(task="select")]:  # selection models last
         base, variant = card.name.partition(":")[0], card.name.partition(":")[2]
         if variant:  # beneath its model, indented
             state = loading.weight_status(card)
@@ -192,7 +192,8 @@ def _run_models(args: argparse.Namespace) -> int:
         if resolved.card.name != card.name:
             state = f"{state} (runs {resolved.card.name})"
         licence = card.licence if len(card.licence) <= 40 else card.licence[:39] + "…"
-        rows.append((card.name, card.kind, state, licence or "-", resolved.status["path"] or "-"))
+        kind = card.kind if card.task == "inpaint" else card.task
+        rows.append((card.name, kind, state, licence or "-", resolved.status["path"] or "-"))
     header = ("name", "kind", "weights", "licence", "file")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
@@ -472,6 +473,7 @@ COMMANDS: dict[str, Adder] = {
     "clinic": _elsewhere("inpaintstudio.face.clinic", "add_clinic_command"),
     "train": _elsewhere("inpaintstudio.cli.train_eval", "add_train_command"),
     "eval": _elsewhere("inpaintstudio.cli.train_eval", "add_eval_command"),
+    "select": _elsewhere("inpaintstudio.selection.command", "add_select_command"),
 }
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from inpaintstudio import registry, weights
 from inpaintstudio.core.engines import Engine, TorchEngine, select_device
-from inpaintstudio.errors import WeightsMissingError
+from inpaintstudio.errors import UnknownModelError, WeightsMissingError
 from inpaintstudio.modelcard import ModelCard, contract_gaps
 from inpaintstudio.weights import sources as weight_sources
 
@@ -161,6 +161,9 @@ def build_network(card: ModelCard) -> "torch.nn.Module":
 
 def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> Engine:
     """A ready engine for ``card`` on ``device`` (``None`` = auto); classical engines run on the CPU."""
+    if card.task != "inpaint":
+        raise UnknownModelError(f"{card.name} selects objects and does not inpaint: use `inpaintstudio select`; "
+                                f"inpainting models: {', '.join(c.name for c in registry.list_cards())}")
     module = model_module(card)
     if card.kind == "classical":
         return module.make_engine(card, device=device, **options)

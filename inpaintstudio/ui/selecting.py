@@ -50,11 +50,9 @@ def prompt_parts(event: dict[str, Any], size: tuple[int, int]) -> tuple[tuple[in
 
 
 def _api() -> Any:
-    try:
-        import inpaintstudio.selection as selection
-    except ImportError:
-        raise image_io.InputError("selection is not available in this installation (inpaintstudio.selection "
-                                  "is missing)") from None
+    """The selection package, imported on the first Select click (the studio starts without it)."""
+    from inpaintstudio import selection
+
     return selection
 
 

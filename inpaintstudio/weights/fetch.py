@@ -477,6 +477,7 @@ def _verify_convert_lock(source: Source, staged: Path, location: Location, listi
             _discard(staged)
             raise VerificationError(f"{source.name}: {staged.name} has MD5 {md5}, its publisher states {location.md5}; "
                                     f"the file was deleted")
+    _check_published(source, staged, location, download_sha256)
     if entry is not None and not force and entry.get("original_file") == original_name \
             and entry.get("download_sha256") != download_sha256:
         _discard(staged)
@@ -514,6 +515,8 @@ def _verify_convert_lock(source: Source, staged: Path, location: Location, listi
     }
     if location.md5:
         record["md5"] = location.md5
+    if location.sha256:
+        record["published_sha256"] = location.sha256
     if listing:
         record["folder_listing"] = listing
     if location.member:
@@ -523,6 +526,21 @@ def _verify_convert_lock(source: Source, staged: Path, location: Location, listi
     log(f"{source.name}: converted {original_name} ({report.tensors} tensors"
         + (f", dropped {len(report.dropped)} unused keys" if report.dropped else "") + f") -> {destination}")
     return FetchResult(source.name, destination, digest, action, record, listing)
+
+
+def _check_published(source: Source, staged: Path, location: Location, sha256: str) -> None:
+    """The size and sha256 a publisher states, when it states them; a mismatch deletes the download."""
+    if not _matches(staged.name, location.pick):
+        return
+    size = staged.stat().st_size
+    problem = None
+    if location.size is not None and size != location.size:
+        problem = f"is {size} bytes, its publisher states {location.size}"
+    elif location.sha256 and sha256 != location.sha256:
+        problem = f"has sha256 {sha256}, the published one is {location.sha256}"
+    if problem:
+        _discard(staged)
+        raise VerificationError(f"{source.name}: {staged.name} {problem}; the file was deleted")
 
 
 def _discard(path: Path) -> None:

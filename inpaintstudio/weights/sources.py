@@ -66,6 +66,8 @@ class Location:
     md5: str | None = None
     member: str | None = None
     note: str = ""
+    sha256: str | None = None  # a digest the publisher (or a mirror) states for the download
+    size: int | None = None  # the download's size in bytes, when published
 
     def describe(self) -> str:
         if self.kind == "drive_folder":
