@@ -560,3 +560,10 @@ def test_readme_script_opens_uploads_runs_and_fetches_the_result(studio, tmp_pat
     result = _load(namespace["result_png"])
     assert result.shape == (200, 300, 3) and np.any(result[hole] != _load(str(tmp_path / "photo.jpg"))[hole])
     np.testing.assert_array_equal(_mask(namespace["mask_used_png"]), hole)
+
+
+def test_mobile_sam_has_a_download_button_that_says_where_offline(client, monkeypatch):
+    """The Select tool's MobileSAM weights are fetched from the Models tab like any model's."""
+    monkeypatch.setenv("INPAINTSTUDIO_OFFLINE", "1")
+    with pytest.raises(AppError, match=r"mobile_sam:sa1b: offline; .*github.com/ChaoningZhang/MobileSAM"):
+        client.predict(api_name="/fetch_mobile_sam_sa1b")

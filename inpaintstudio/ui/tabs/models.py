@@ -237,7 +237,8 @@ def build_models_tab(edit_models: gr.CheckboxGroup, edit_variants: gr.Dropdown,
     refresh = gr.Button("Refresh", size="sm")
     report = gr.Markdown("\n\n".join(startup_notes or []), elem_id="import-report")
     known = _known_models()
-    published = [source for model in _deep_models() for source in registry.variants_of(model)]
+    selection_models = [card.name for card in registry.list_cards(task="select") if ":" not in card.name]
+    published = [source for model in [*_deep_models(), *selection_models] for source in registry.variants_of(model)]
     with gr.Accordion("Download the authors' weights", open=True):
         for source in published:
             with gr.Row(equal_height=True):
