@@ -6,7 +6,6 @@ Needs ``/usr/bin/chromium`` (``scripts/install_browser.sh``) and ``playwright``;
 
 from __future__ import annotations
 
-import sys
 import time
 import types
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from inpaintstudio import io as image_io
+from inpaintstudio.ui import selecting
 from tests.browser import CHROMIUM_ARGS, TIMEOUT_MS, require_chromium
 from tests.test_browser_masks import _look, _wait_for_view, full_opacity, textured_photo
 from tests.test_ui_selection import FakePrompt, FakeSelection, FakeSelector
@@ -185,7 +185,7 @@ def test_strokes_undo_redo_shortcuts_and_mask_operations(page, photo_path: Path)
 def fake_selection(monkeypatch: pytest.MonkeyPatch) -> type[FakeSelector]:
     module = types.ModuleType("inpaintstudio.selection")
     module.Prompt, module.Selection, module.Selector = FakePrompt, FakeSelection, FakeSelector  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "inpaintstudio.selection", module)
+    monkeypatch.setattr(selecting, "_api", lambda: module)  # the studio runs in this process
     return FakeSelector
 
 
