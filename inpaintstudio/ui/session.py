@@ -127,10 +127,10 @@ def feathered(original: np.ndarray, filled: np.ndarray, mask: np.ndarray, px: fl
 
 
 # ----------------------------------------------------------------------------------------- models
-def availability(name: str) -> tuple[bool, str]:
-    """Whether ``name`` can run here, and a one-line reason when it cannot."""
+def availability(name: str | loading.ResolvedModel) -> tuple[bool, str]:
+    """Whether ``name`` (or what it was resolved to) can run here, and a one-line reason when it cannot."""
     try:
-        status = loading.weight_status(name)
+        status = name.status if isinstance(name, loading.ResolvedModel) else loading.weight_status(name)
     except registry.UnknownModelError as error:
         return False, str(error)
     state = status["state"]
@@ -378,17 +378,26 @@ class EditSession:
             raise image_io.InputError("choose at least one model")
         if not mask.any():
             raise image_io.InputError("the mask is empty: paint over what should be removed, or upload a mask")
-        runnable, skipped = [], []
-        for name in dict.fromkeys(models):
-            ok, reason = availability(name)
-            (runnable if ok else skipped).append(name if ok else f"{name} was not run: {reason}")
+        runnable: list[loading.ResolvedModel] = []
+        skipped: list[str] = []
+        for name in dict.fromkeys(models):  # each name resolved once; the resolved card runs
+            try:
+                resolved = loading.resolve_model(name)
+            except registry.UnknownModelError as error:
+                skipped.append(f"{name} was not run: {error}")
+                continue
+            ok, reason = availability(resolved)
+            if ok:
+                runnable.append(resolved)
+            else:
+                skipped.append(f"{name} was not run: {reason}")
         if not runnable:
             raise image_io.InputError("none of the chosen models can run here: " + "; ".join(skipped))
         pipeline.InpaintOptions.from_dict(options)  # unknown or misspelled settings fail before any work
         self.last_mask = mask
         runs = []
-        for index, name in enumerate(runnable):
-            runs.append(self._run_one(base, mask, name, options, feather_px, index, len(runnable), progress))
+        for index, model in enumerate(runnable):
+            runs.append(self._run_one(base, mask, model, options, feather_px, index, len(runnable), progress))
         self.runs = runs
         return runs, skipped
 
@@ -396,24 +405,26 @@ class EditSession:
         self,
         base: np.ndarray,
         mask: np.ndarray,
-        name: str,
+        model: loading.ResolvedModel,
         options: dict[str, Any],
         feather_px: float,
         index: int,
         count: int,
         progress: Progress | None,
     ) -> ModelRun:
+        name = model.requested
         def report(fraction: float, text: str) -> None:
             if progress is not None:
                 progress((index + fraction) / count, f"{name} ({index + 1}/{count}): {text}")
 
         report(0.0, "starting")
         start = time.perf_counter()
-        result = pipeline.inpaint(base, mask, name, options, progress=report)
+        engine = pipeline.get_engine(model.card, pipeline.InpaintOptions.from_dict(options).device)
+        result = pipeline.inpaint(base, mask, model.card, options, engine=engine, progress=report)
         image = feathered(base, result.image, mask, feather_px)
         seconds = time.perf_counter() - start
         tiles = sum(region.tiles for region in result.regions)
-        notices = list(result.notices)
+        notices = [model.note, *result.notices] if model.note else list(result.notices)
         key = self.new_key()
         return ModelRun(name, image, seconds, result.device, result.strategy, tiles, notices, key=key)
 
