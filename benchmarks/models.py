@@ -8,6 +8,13 @@ it also times float32 and bf16 autocast.
 
 Prints a table and writes ``benchmarks/results/models.json``.
 
+``--floor`` instead compares each network's default forward (CPU, ``--threads`` threads, 2 by default) with its
+compute floor: the GFLOP of its convolutions and matrix products (``torch.utils.flop_counter.FlopCounterMode`` over
+one forward) divided by this machine's float32 matmul rate, measured in the same process (best of a 4096² ``a @ b``
+before and after the timed forwards), so the ratio "× floor" is comparable across runs on a shared machine even
+when absolute times are not. LaMa runs at 512² (its usual size), the others as above. Peak memory is the worker's
+peak RSS. Writes ``benchmarks/results/models_floor.json``.
+
 ``--versus-default`` instead times LaMa on the CPU at full resolution (512² and 1024² by default, ``--sizes``)
 against the studio's default engine in the same run, on the same photo and the same holes (an ellipse of about
 5 % of the image and a thin stroke): LaMa through its engine on the whole image (the card runs it at full
@@ -73,6 +80,98 @@ def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     if device.startswith("cuda"):
         row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
+
+
+FLOOR_SIZES = {"lama": 512}
+MATMUL_SIDE = 4096
+
+
+def matmul_gflops(repeats: int = 3) -> float:
+    """Best float32 GFLOP/s of a MATMUL_SIDE² ``a @ b`` on the current threads."""
+    import torch
+
+    a, b = torch.rand(MATMUL_SIDE, MATMUL_SIDE), torch.rand(MATMUL_SIDE, MATMUL_SIDE)
+    out = torch.empty(MATMUL_SIDE, MATMUL_SIDE)
+    torch.mm(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * MATMUL_SIDE**3 / best / 1e9
+
+
+def floor_worker(name: str, repeats: int, threads: int) -> dict:
+    """Time, GFLOP, compute floor and peak RSS of one network's default CPU forward (see the module docstring)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inpaintstudio import registry
+    from inpaintstudio.core import loading
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)  # random weights: this measures cost only
+    card = registry.get_card(name)
+    module = loading.model_module(card)
+    net = module.build(loading.card_config(card)).eval()
+    size = card.input.fixed_size or FLOOR_SIZES.get(name, 256)
+    image = torch.rand(1, 3, size, size)
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4 : size // 2, size // 4 : 3 * size // 4] = 1
+    low, high = card.input.value_range
+    image = image * (high - low) + low
+    if card.input.mask_hole_value == 0:
+        mask = 1 - mask
+
+    def forward() -> None:
+        with torch.inference_mode():
+            module.predict(net, image, mask)
+
+    forward()  # warm-up: kernel builds, caches, first-touch of the weights
+    counter = FlopCounterMode(display=False)
+    with counter:
+        forward()
+    gflop = counter.get_total_flops() / 1e9
+    rate = matmul_gflops()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward()
+        times.append(time.perf_counter() - start)
+    rate = max(rate, matmul_gflops())
+    seconds = min(times)
+    floor = gflop / rate
+    return {
+        "model": name,
+        "size": size,
+        "threads": threads,
+        "seconds": round(seconds, 3),
+        "gflop": round(gflop, 1),
+        "matmul_gflops": round(rate, 1),
+        "floor_seconds": round(floor, 3),
+        "ratio": round(seconds / floor, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def floor_table(names: list[str], repeats: int, threads: int) -> None:
+    rows = []
+    print(f"{'model':<12}{'size':>6}{'seconds':>9}{'GFLOP':>8}{'GFLOP/s':>9}{'floor s':>9}{'x floor':>9}"
+          f"{'peak RSS MB':>13}")
+    for name in names:
+        cmd = [sys.executable, __file__, "--floor-worker", name, str(repeats), str(threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{name:<12} failed: {proc.stderr.strip().splitlines()[-1]}")
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{name:<12}{row['size']:>6}{row['seconds']:>9.2f}{row['gflop']:>8.0f}{row['matmul_gflops']:>9.0f}"
+              f"{row['floor_seconds']:>9.2f}{row['ratio']:>9.2f}{row['peak_rss_mb']:>13.0f}", flush=True)
+    out = HERE / "results" / "models_floor.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 def _photo_and_holes(size: int):
@@ -166,12 +265,26 @@ def main() -> None:
     parser.add_argument("--versus-default", action="store_true",
                         help="LaMa at full resolution against the default engine on the same holes (CPU)")
     parser.add_argument("--sizes", nargs="*", type=int, default=[512, 1024], help="sides for --versus-default")
-    parser.add_argument("--threads", type=int, default=0, help="--versus-default: intra-op threads (0 = default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads (--versus-default: 0 = default; --floor: 0 = 2)")
+    parser.add_argument("--floor", action="store_true",
+                        help="CPU forward time against the compute floor (GFLOP / matmul rate), with peak memory")
+    parser.add_argument("--floor-worker", nargs=3, metavar=("MODEL", "REPEATS", "THREADS"))
     parser.add_argument("--versus-worker", nargs=4, metavar=("MODEL", "SIZE", "REPEATS", "THREADS"))
     args = parser.parse_args()
     if args.versus_worker:
         name, size, repeats, threads = args.versus_worker
         print(json.dumps(versus_worker(name, int(size), int(repeats), int(threads))))
+        return
+    if args.floor_worker:
+        name, repeats, threads = args.floor_worker
+        print(json.dumps(floor_worker(name, int(repeats), int(threads))))
+        return
+    if args.floor:
+        from inpaintstudio import registry
+
+        names = args.models or [c.name for c in registry.list_cards() if c.kind == "deep" and ":" not in c.name]
+        floor_table(names, args.repeats, args.threads or 2)
         return
     if args.versus_default:
         versus_default(args.sizes, args.repeats, args.threads)
