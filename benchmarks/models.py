@@ -109,6 +109,12 @@ def floor_worker(name: str, repeats: int, threads: int) -> dict:
     from inpaintstudio import registry
     from inpaintstudio.core import loading
 
+    try:  # as the studio's CPU engine does (absent before the memory module existed: a "before" run)
+        from inpaintstudio.core import memory
+
+        memory.retain_freed_memory()
+    except ImportError:
+        pass
     torch.set_num_threads(threads)
     torch.manual_seed(0)  # random weights: this measures cost only
     card = registry.get_card(name)

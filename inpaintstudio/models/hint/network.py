@@ -312,7 +312,10 @@ class HINT(nn.Module):
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"HINT needs height and width divisible by {SIZE_MULTIPLE}, got {h}x{w}")
         mask = mask.to(image.dtype)
-        skip1 = self.encoder_level1(self.patch_embed(network_input(image, mask)))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, and the channel LayerNorms
+        # read contiguous pixel rows.
+        skip1 = self.encoder_level1(self.patch_embed(network_input(image, mask).contiguous(
+            memory_format=torch.channels_last)))
         skip2 = self.encoder_level2(self.down1_2(skip1, mask))
         skip3 = self.encoder_level3(self.down2_3(skip2, downsample_mask(mask, 2)))
         latent = self.latent(self.down3_4(skip3, downsample_mask(mask, 4)))

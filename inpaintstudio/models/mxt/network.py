@@ -66,7 +66,7 @@ from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
-from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
+from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
@@ -188,9 +188,11 @@ class MambaBranch(nn.Module):
         compute_dtype = torch.promote_types(x.dtype, torch.float32)  # the SSM never runs in half precision
         with torch.autocast(device_type=x.device.type, enabled=False):
             seq = x.to(compute_dtype).flatten(2).transpose(1, 2)  # raster order: token n = i·W + j
-            seq = seq + sinusoidal_positions(h * w, c, x.device).to(compute_dtype)
-            seq = self.mamba(self.norm(seq))
-        return seq.transpose(1, 2).reshape(b, c, h, w).to(x.dtype)
+            pe = sinusoidal_positions(h * w, c, x.device).to(compute_dtype)
+            path = self.mamba.scan_path if self.mamba.use_fast_path else "chunked"
+            seq = self.mamba(gather_layer_norm(seq, None, pe, self.norm, path))
+        # B×C×H×W view of the B×L×C output: channels-last, the layout the network runs in
+        return seq.transpose(1, 2).unflatten(2, (h, w)).to(x.dtype)
 
 
 class SpatialReducedSelfAttention(nn.Module):
@@ -394,7 +396,10 @@ class MxT(nn.Module):
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
             raise ValueError(f"M×T needs H and W divisible by {SIZE_MULTIPLE}, got {height}×{width}")
-        skip1 = self.encoder_level1(self.patch_embed(torch.cat([image, mask], dim=1)))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, the channel LayerNorms read
+        # contiguous pixel rows, and the Mamba branch flattens pixels without a copy.
+        x = torch.cat([image, mask], dim=1).contiguous(memory_format=torch.channels_last)
+        skip1 = self.encoder_level1(self.patch_embed(x))
         skip2 = self.encoder_level2(self.down1_2(skip1))
         skip3 = self.encoder_level3(self.down2_3(skip2))
         x = self.latent(self.down3_4(skip3))
