@@ -65,6 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
+from inpaintstudio.models.layers.fused import gelu_mul
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -275,7 +276,7 @@ class FeedForward(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         a, b = self.dwconv(self.project_in(u)).chunk(2, dim=1)
-        g = self.project_out(F.gelu(a) * b)
+        g = self.project_out(gelu_mul(a, b))
         if self.variant == "gdfn":
             return g
         # Context broadcasting: global average pooling, then the mean over channels, added everywhere.
@@ -332,7 +333,7 @@ class GatedPatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.gproj1(x).chunk(2, dim=1)
-        return F.gelu(a) * b
+        return gelu_mul(a, b)
 
 
 class Downsample(nn.Module):
