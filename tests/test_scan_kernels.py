@@ -276,3 +276,20 @@ def test_triton_kernel_matches_reference_through_the_interpreter() -> None:
         assert case["reference_scale"] > 0.5, case
         for name, error in case["gradient_rel"].items():
             assert error < 1e-4, (case["name"], name, error)
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 9, 7), (2, 33, 5, 6)])
+def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(0)
+    both = torch.randn(shape[0], 2 * shape[1], *shape[2:]).contiguous(memory_format=torch.channels_last)
+    gate, value = both.chunk(2, dim=1)  # channel slices of a channels-last tensor, as the FFNs split them
+    assert fused.pixel_rows(gate) is not None
+    with torch.no_grad():
+        out = fused.gelu_mul(gate, value)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - torch.nn.functional.gelu(gate) * value).abs().max().item() < 1e-6
+    plain = torch.randn(shape)  # not channels-last: plain PyTorch
+    assert fused.pixel_rows(plain) is None
+    assert torch.equal(fused.gelu_mul(plain, plain), torch.nn.functional.gelu(plain) * plain)

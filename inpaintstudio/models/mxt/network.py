@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import gelu_mul
+from inpaintstudio.models.layers.fused import gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -237,11 +237,28 @@ class SpatialReducedSelfAttention(nn.Module):
     def forward(self, y: Tensor) -> Tensor:
         b, c, h, w = y.shape
         q, k, v = self.qkv_dwconv2(self.qkv2(y)).chunk(3, dim=1)
-        scores = self.attention(q, k)
         values = F.adaptive_avg_pool2d(v, self.pool_size).reshape(b, self.heads, c // self.heads, -1)
         values = F.normalize(values, dim=-1)
-        out = (values @ scores.transpose(-2, -1)).reshape(b, c, h, w)
+        rows = pixel_rows(q)
+        if rows is not None:
+            out = self._attend_rows(rows.view(b, h * w, c), k, values).view(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            out = (values @ self.attention(q, k).transpose(-2, -1)).reshape(b, c, h, w)
         return self.project_out(out + self.lce(v))
+
+    def _attend_rows(self, q: Tensor, k: Tensor, values: Tensor) -> Tensor:
+        """The attention on channels-last data: queries as B×P×C pixel rows (read in place), result B×P×C (the
+        same products as ``attention`` and the value contraction, without transposed copies of the queries)."""
+        batch, pixels, c = q.shape
+        d = c // self.heads
+        pooled = F.adaptive_avg_pool2d(k, self.pool_size)
+        keys = F.normalize(pooled.reshape(batch, self.heads, d, -1), dim=-1)  # B×heads×d×P²
+        out = q.new_empty(batch, pixels, c)
+        for i in range(batch):
+            queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
+            scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
+            out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
+        return out
 
 
 class FeedForward(nn.Module):
