@@ -1,5 +1,10 @@
 """Fused CPU selective scan: a C++ extension built on first use, with forward and backward.
 
+The same library holds the inference-only fused ops of the networks around the scan (each one pass over its data
+instead of several PyTorch kernels with large temporaries): ``causal_conv_silu`` (Mamba's depthwise causal
+convolution and SiLU), ``gather_layer_norm`` (scan-order gather, positional table, LayerNorm) and ``gelu_mul``
+(the gated FFNs' ``GELU(a)·b``, used through ``layers/fused.py``).
+
 ``scan_cpu.cpp`` (next to this file) is compiled with ``torch.utils.cpp_extension.load`` the first time the kernel
 is needed and cached in ``$INPAINTSTUDIO_CACHE`` (default ``$XDG_CACHE_HOME/inpaintstudio``, else
 ``~/.cache/inpaintstudio``) under ``torch_extensions/``; later processes load the cached library in well under a

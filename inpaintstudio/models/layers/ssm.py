@@ -39,7 +39,8 @@ Differences from mamba-ssm (all deliberate, none changes the math):
   grouped (B×G×N×L) and complex variants are not implemented.
 - ``Mamba.forward`` always runs the "slow path" math (``mamba_inner_ref`` semantics: causal depthwise conv + SiLU,
   x_proj split into dt/B/C, dt_proj, softplus with the dt bias, scan with D skip and SiLU(z) gate, out_proj); only
-  the scan itself is fused (not the whole block, which ``mamba_inner_fn`` would also fuse). With
+  the scan itself is fused (not the whole block, which ``mamba_inner_fn`` would also fuse); without autograd on the
+  CPU kernel's path, the causal convolution and its SiLU are one fused pass as well. With
   ``use_fast_path=False`` the scan is the pure-PyTorch chunked one. Incremental decoding (``inference_params``/
   ``step``) is not implemented.
 """
