@@ -435,22 +435,25 @@ at::Tensor causal_conv_silu(const at::Tensor& x, const at::Tensor& weight, const
   float* out_d = out.data_ptr<float>();
   const float* w = weight.data_ptr<float>();
   const float* bias_d = optional_data(bias);
+  // Taps and bias per block of W channels, padded with zeros (tail lanes are never stored).
+  const int64_t nblocks = (E + W - 1) / W;
+  std::vector<float> taps(nblocks * K * W, 0.0f), bias_pad(nblocks * W, 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    for (int64_t k = 0; k < K; ++k) taps[((e / W) * K + k) * W + e % W] = w[e * K + k];
+    if (bias_d) bias_pad[e] = bias_d[e];
+  }
+  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously.
   at::parallel_for(0, batch * L, 256, [&](int64_t row0, int64_t row1) {
-    std::vector<float> taps(K * W);
-    for (int64_t e0 = 0; e0 < E; e0 += W) {
-      const int64_t count = std::min<int64_t>(W, E - e0);
-      std::vector<Vec> wk(K);
-      for (int64_t k = 0; k < K; ++k) {
-        for (int64_t c = 0; c < W; ++c) taps[k * W + c] = c < count ? w[(e0 + c) * K + k] : 0.0f;
-        wk[k] = Vec::loadu(&taps[k * W]);
-      }
-      const Vec b0 = bias_d ? load(bias_d + e0, count) : Vec(0.0f);
-      for (int64_t row = row0; row < row1; ++row) {
-        const int64_t b = row / L, t = row % L;
-        Vec acc = at::vec::fmadd(load(in.at(b, t) + e0, count), wk[K - 1], b0);
+    for (int64_t row = row0; row < row1; ++row) {
+      const int64_t b = row / L, t = row % L;
+      for (int64_t blk = 0; blk < nblocks; ++blk) {
+        const int64_t e0 = blk * W, count = std::min<int64_t>(W, E - e0);
+        const float* wk = &taps[blk * K * W];
+        Vec acc = at::vec::fmadd(load(in.at(b, t) + e0, count), Vec::loadu(wk + (K - 1) * W),
+                                 Vec::loadu(&bias_pad[e0]));
         for (int64_t k = 0; k < K - 1; ++k) {
           const int64_t back = t - (K - 1 - k);
-          if (back >= 0) acc = at::vec::fmadd(load(in.at(b, back) + e0, count), wk[k], acc);
+          if (back >= 0) acc = at::vec::fmadd(load(in.at(b, back) + e0, count), Vec::loadu(wk + k * W), acc);
         }
         store(acc / (Vec(1.0f) + exp_inline(acc.neg())), out_d + row * E + e0, count);
       }
