@@ -8,6 +8,14 @@ it also times float32 and bf16 autocast.
 
 Prints a table and writes ``benchmarks/results/models.json``.
 
+``--floor`` instead compares each network's default forward (CPU, ``--threads`` threads, 2 by default) with its
+compute floor: the GFLOP of its convolutions and matrix products (``torch.utils.flop_counter.FlopCounterMode`` over
+one forward) divided by this machine's float32 matmul rate, measured in the same process (best of a 4096² ``a @ b``
+before every timed forward and after the last), so the ratio "× floor" is comparable across runs even when absolute
+times are not; "× (CPU)" is the same ratio in process CPU time, which a shared machine's load moves less. LaMa
+runs at 512² (its usual size), the others as above. Peak memory is the worker's peak RSS.
+Writes ``benchmarks/results/models_floor.json``.
+
 ``--versus-default`` instead times LaMa on the CPU at full resolution (512² and 1024² by default, ``--sizes``)
 against the studio's default engine in the same run, on the same photo and the same holes (an ellipse of about
 5 % of the image and a thin stroke): LaMa through its engine on the whole image (the card runs it at full
@@ -23,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +82,116 @@ def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
     if device.startswith("cuda"):
         row["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
+
+
+FLOOR_SIZES = {"lama": 512}
+MATMUL_SIDE = 4096
+
+
+def matmul_rates(repeats: int = 3) -> tuple[float, float]:
+    """Best float32 rate of a MATMUL_SIDE² ``a @ b`` on the current threads: (GFLOP per second of wall time, GFLOP
+    per second of process CPU time)."""
+    import torch
+
+    a, b = torch.rand(MATMUL_SIDE, MATMUL_SIDE), torch.rand(MATMUL_SIDE, MATMUL_SIDE)
+    out = torch.empty(MATMUL_SIDE, MATMUL_SIDE)
+    torch.mm(a, b, out=out)
+    wall, cpu = _best(lambda: torch.mm(a, b, out=out), repeats)
+    gflop = 2 * MATMUL_SIDE**3 / 1e9
+    return gflop / wall, gflop / cpu
+
+
+def _best(run: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Shortest wall time and shortest process CPU time of ``repeats`` calls."""
+    wall, cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run()
+        wall, cpu = min(wall, time.perf_counter() - start), min(cpu, time.process_time() - start_cpu)
+    return wall, cpu
+
+
+def floor_worker(name: str, repeats: int, threads: int) -> dict:
+    """Time, GFLOP, compute floor and peak RSS of one network's default CPU forward (see the module docstring)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inpaintstudio import registry
+    from inpaintstudio.core import loading
+
+    try:  # as the studio's CPU engine does (absent before the memory module existed: a "before" run)
+        from inpaintstudio.core import memory
+
+        memory.retain_freed_memory()
+    except ImportError:
+        pass
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)  # random weights: this measures cost only
+    card = registry.get_card(name)
+    module = loading.model_module(card)
+    net = module.build(loading.card_config(card)).eval()
+    size = card.input.fixed_size or FLOOR_SIZES.get(name, 256)
+    image = torch.rand(1, 3, size, size)
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 4 : size // 2, size // 4 : 3 * size // 4] = 1
+    low, high = card.input.value_range
+    image = image * (high - low) + low
+    if card.input.mask_hole_value == 0:
+        mask = 1 - mask
+
+    def forward() -> None:
+        with torch.inference_mode():
+            module.predict(net, image, mask)
+
+    forward()  # warm-up: kernel builds, caches, first-touch of the weights
+    counter = FlopCounterMode(display=False)
+    with counter:
+        forward()
+    gflop = counter.get_total_flops() / 1e9
+    # Interleaved: a matmul rate before every forward, the best of each kept (a shared machine's load varies).
+    rates, times = [], []
+    for _ in range(repeats):
+        rates.append(matmul_rates())
+        times.append(_best(forward, 1))
+    rates.append(matmul_rates())
+    rate, rate_cpu = max(r[0] for r in rates), max(r[1] for r in rates)
+    seconds, cpu_seconds = min(t[0] for t in times), min(t[1] for t in times)
+    floor = gflop / rate
+    return {
+        "model": name,
+        "size": size,
+        "threads": threads,
+        "seconds": round(seconds, 3),
+        "gflop": round(gflop, 1),
+        "matmul_gflops": round(rate, 1),
+        "floor_seconds": round(floor, 3),
+        "ratio": round(seconds / floor, 2),
+        # the same ratio in CPU time (forward CPU-seconds over the matmul's CPU-seconds for its GFLOP): waiting
+        # for a core that another process holds counts in neither, so it moves less with the machine's load
+        "cpu_ratio": round(cpu_seconds / (gflop / rate_cpu), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def floor_table(names: list[str], repeats: int, threads: int) -> None:
+    rows = []
+    print(f"{'model':<12}{'size':>6}{'seconds':>9}{'GFLOP':>8}{'GFLOP/s':>9}{'floor s':>9}{'x floor':>9}"
+          f"{'x (CPU)':>9}{'peak RSS MB':>13}")
+    for name in names:
+        cmd = [sys.executable, __file__, "--floor-worker", name, str(repeats), str(threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{name:<12} failed: {proc.stderr.strip().splitlines()[-1]}")
+            continue
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{name:<12}{row['size']:>6}{row['seconds']:>9.2f}{row['gflop']:>8.0f}{row['matmul_gflops']:>9.0f}"
+              f"{row['floor_seconds']:>9.2f}{row['ratio']:>9.2f}{row['cpu_ratio']:>9.2f}{row['peak_rss_mb']:>13.0f}",
+              flush=True)
+    out = HERE / "results" / "models_floor.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows}, indent=1))
+    print(f"wrote {out}")
 
 
 def _photo_and_holes(size: int):
@@ -166,12 +285,26 @@ def main() -> None:
     parser.add_argument("--versus-default", action="store_true",
                         help="LaMa at full resolution against the default engine on the same holes (CPU)")
     parser.add_argument("--sizes", nargs="*", type=int, default=[512, 1024], help="sides for --versus-default")
-    parser.add_argument("--threads", type=int, default=0, help="--versus-default: intra-op threads (0 = default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads (--versus-default: 0 = default; --floor: 0 = 2)")
+    parser.add_argument("--floor", action="store_true",
+                        help="CPU forward time against the compute floor (GFLOP / matmul rate), with peak memory")
+    parser.add_argument("--floor-worker", nargs=3, metavar=("MODEL", "REPEATS", "THREADS"))
     parser.add_argument("--versus-worker", nargs=4, metavar=("MODEL", "SIZE", "REPEATS", "THREADS"))
     args = parser.parse_args()
     if args.versus_worker:
         name, size, repeats, threads = args.versus_worker
         print(json.dumps(versus_worker(name, int(size), int(repeats), int(threads))))
+        return
+    if args.floor_worker:
+        name, repeats, threads = args.floor_worker
+        print(json.dumps(floor_worker(name, int(repeats), int(threads))))
+        return
+    if args.floor:
+        from inpaintstudio import registry
+
+        names = args.models or [c.name for c in registry.list_cards() if c.kind == "deep" and ":" not in c.name]
+        floor_table(names, args.repeats, args.threads or 2)
         return
     if args.versus_default:
         versus_default(args.sizes, args.repeats, args.threads)

@@ -203,3 +203,16 @@ def test_remap_keeps_every_non_refinement_key() -> None:
     kept, info = hint.remap_official_state_dict(sd)
     assert list(kept) == ["patch_embed.gproj1.weight"]
     assert info == {"dropped": ["refinement.1.ffn.dwconv.weight"], "renamed": {}}
+
+
+def test_scal_channel_attention_on_pixel_rows_matches_the_channel_major_path() -> None:
+    """Channels-last input takes the pixel-row form of the attention; NCHW input the original reshapes."""
+    torch.manual_seed(3)
+    layer = hint.SCAL(24, 4, bias=False, temperature_mode="multiply", normalize_qk=True)
+    torch.nn.init.uniform_(layer.temperature, 0.5, 2.0)
+    z = torch.randn(2, 24, 8, 12)
+    with torch.no_grad():
+        channel_major = layer.channel_attention(z)
+        rows = layer.channel_attention(z.contiguous(memory_format=torch.channels_last))
+    assert rows.is_contiguous(memory_format=torch.channels_last)
+    assert (rows - channel_major).abs().max().item() < 1e-5

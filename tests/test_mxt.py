@@ -295,3 +295,15 @@ def test_remap_keeps_official_names_only() -> None:
         "latent.x.attn.qkv2.weight", "encoder_level1.0.attn.temperature", "discriminator.conv1.weight"
     ]
     assert info["renamed"] == {}
+
+
+def test_srsa_on_pixel_rows_matches_the_channel_major_path() -> None:
+    """Channels-last input takes the pixel-row form of the attention; NCHW input the original reshapes."""
+    torch.manual_seed(5)
+    layer = mxt.SpatialReducedSelfAttention(24, 4, mxt.Config(register_unused_modules=False)).eval()
+    torch.nn.init.uniform_(layer.temperature2, 0.5, 2.0)
+    y = torch.randn(2, 24, 16, 12)
+    with torch.no_grad():
+        channel_major = layer(y)
+        rows = layer(y.contiguous(memory_format=torch.channels_last))
+    assert (rows - channel_major).abs().max().item() < 1e-5

@@ -145,6 +145,57 @@ def test_mamba_uses_the_kernel_unless_the_fast_path_is_off(monkeypatch) -> None:
     assert calls == [1]
 
 
+@pytest.mark.parametrize(("channels", "length", "threads"), [(7, 33, 1), (48, 300, 2), (192, 64, 1)])
+def test_fused_causal_conv_silu_matches_conv1d(channels, length, threads) -> None:
+    torch.manual_seed(channels)
+    conv = torch.nn.Conv1d(channels, channels, 4, groups=channels, padding=3)
+    xz = torch.randn(2, length, 2 * channels)
+    x = xz[..., :channels]  # a strided half of in_proj's output, as Mamba passes it
+    expected = torch.nn.functional.silu(conv(x.transpose(1, 2))[..., :length]).transpose(1, 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fused = scan_cpu.load().causal_conv_silu(x, conv.weight[:, 0, :].contiguous(), conv.bias)
+    finally:
+        torch.set_num_threads(previous)
+    assert fused.is_contiguous() and fused.shape == x.shape
+    assert (fused - expected).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("width", [6, 21, 48, 96])
+def test_fused_gather_layer_norm_matches_index_select_add_layer_norm(width) -> None:
+    torch.manual_seed(width)
+    pixels = torch.randn(2, 130, width) * 3 + 1
+    order, table = torch.randperm(130), torch.randn(130, width)
+    norm = torch.nn.LayerNorm(width)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    with torch.no_grad():
+        expected = norm(pixels.index_select(1, order) + table)
+        gathered = ssm.gather_layer_norm(pixels, order, table, norm)
+        plain = ssm.gather_layer_norm(pixels, None, None, norm)
+        assert (gathered - expected).abs().max().item() < 2e-5
+        assert (plain - norm(pixels)).abs().max().item() < 2e-5
+        # the chunked path (and autograd) run the PyTorch ops themselves
+        assert torch.equal(ssm.gather_layer_norm(pixels, order, table, norm, path="chunked"), expected)
+    with pytest.raises(RuntimeError, match="bad index"):
+        scan_cpu.load().gather_layer_norm(pixels, torch.tensor([0, 130]), None, norm.weight, norm.bias, 1e-5)
+
+
+def test_mamba_fused_conv_matches_the_pytorch_path() -> None:
+    torch.manual_seed(1)
+    layer = Mamba(24, d_state=8)
+    hidden = torch.randn(1, 77, 24)
+    with torch.no_grad():
+        fused = layer(hidden)
+        layer.scan_path = "chunked"
+        assert (layer(hidden) - fused).abs().max().item() < 1e-5
+    layer.scan_path = "auto"
+    hidden.requires_grad_(True)
+    layer(hidden).sum().backward()  # with autograd the conv runs through conv1d's weights (differentiable)
+    assert layer.conv1d.weight.grad is not None and hidden.grad is not None
+
+
 def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True,
                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", **env})
@@ -225,3 +276,20 @@ def test_triton_kernel_matches_reference_through_the_interpreter() -> None:
         assert case["reference_scale"] > 0.5, case
         for name, error in case["gradient_rel"].items():
             assert error < 1e-4, (case["name"], name, error)
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 9, 7), (2, 33, 5, 6)])
+def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(0)
+    both = torch.randn(shape[0], 2 * shape[1], *shape[2:]).contiguous(memory_format=torch.channels_last)
+    gate, value = both.chunk(2, dim=1)  # channel slices of a channels-last tensor, as the FFNs split them
+    assert fused.pixel_rows(gate) is not None
+    with torch.no_grad():
+        out = fused.gelu_mul(gate, value)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - torch.nn.functional.gelu(gate) * value).abs().max().item() < 1e-6
+    plain = torch.randn(shape)  # not channels-last: plain PyTorch
+    assert fused.pixel_rows(plain) is None
+    assert torch.equal(fused.gelu_mul(plain, plain), torch.nn.functional.gelu(plain) * plain)

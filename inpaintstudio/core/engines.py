@@ -15,17 +15,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from inpaintstudio.core import memory
 from inpaintstudio.errors import BadInputError
 from inpaintstudio.modelcard import InputConvention, ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["EngineOutput", "Engine", "TorchEngine", "DeviceError", "select_device", "to_value_range",
+__all__ = ["EngineOutput", "Engine", "TorchEngine", "Precision", "PRECISIONS", "autocast", "DeviceError",
+           "select_device", "to_value_range",
            "to_network", "from_network"]
 
 Array = Any  # a torch.Tensor or a numpy array: the conversions below are plain arithmetic
@@ -113,6 +115,19 @@ def select_device(preference: str | None = None) -> str:
     return preference
 
 
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
+
+
+def autocast(device: str, precision: Precision) -> "torch.autocast":
+    """The autocast context of ``precision`` on ``device``: bf16 runs matrix products and convolutions in bfloat16
+    (the networks keep their scans and normalisations in float32); fp32 is a disabled context."""
+    import torch
+
+    device_type = torch.device(device).type
+    return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class TorchEngine:
     """A deep network behind the engine interface. Inference is serialised by a lock."""
 
@@ -122,12 +137,18 @@ class TorchEngine:
         net: "torch.nn.Module",
         device: str,
         predict: Callable[..., dict[str, "torch.Tensor"]],
+        precision: Precision = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.card = card
         self.device = device
+        self.precision: Precision = precision
         self.net = net.to(device).eval()
         self._predict = predict
         self._lock = threading.Lock()
+        if device == "cpu":
+            memory.retain_freed_memory()
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> EngineOutput:
         import torch
@@ -135,7 +156,7 @@ class TorchEngine:
         image01 = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         hole = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
         x, m = to_network(image01, hole, self.card.input)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), autocast(self.device, self.precision):
             out = self._predict(self.net, x.to(self.device), m.to(self.device))
         filled = from_network(out["image"][0].float().cpu(), self.card.input).clamp(0, 1)
         result = EngineOutput(image=filled.permute(1, 2, 0).numpy())

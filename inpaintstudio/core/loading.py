@@ -167,7 +167,8 @@ def make_engine(card: ModelCard, device: str | None = None, **options: Any) -> E
     module = model_module(card)
     if card.kind == "classical":
         return module.make_engine(card, device=device, **options)
-    return TorchEngine(card, build_network(card), select_device(device), module.predict)
+    return TorchEngine(card, build_network(card), select_device(device), module.predict,
+                       precision=options.get("precision", "fp32"))
 
 
 def load(model: str | ModelCard, device: str | None = None, **options: Any) -> Engine:

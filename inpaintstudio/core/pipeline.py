@@ -34,7 +34,7 @@ from inpaintstudio import registry
 from inpaintstudio.classical.multiscale import refine_at_full_resolution
 from inpaintstudio.core import loading
 from inpaintstudio.core import maskops as mask_ops
-from inpaintstudio.core.engines import Engine, EngineOutput, select_device
+from inpaintstudio.core.engines import PRECISIONS, Engine, EngineOutput, Precision, select_device
 from inpaintstudio.errors import BadInputError
 from inpaintstudio.modelcard import ModelCard
 
@@ -73,6 +73,7 @@ class InpaintOptions:
         tile_size: tile side for ``tile`` (default: the card's ``tile_size``).
         tile_overlap: overlap between tiles (default: the card's ``tile_overlap``).
         device: ``auto``/``None``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
+        precision: ``fp32`` (default) or ``bf16`` (bfloat16 autocast of deep networks; meant for CUDA).
     """
 
     strategy: Strategy = "auto"
@@ -80,6 +81,7 @@ class InpaintOptions:
     tile_size: int | None = None
     tile_overlap: int | None = None
     device: str | None = None
+    precision: Precision = "fp32"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InpaintOptions:
@@ -128,6 +130,9 @@ def check_options(options: InpaintOptions | dict[str, Any], card: ModelCard) -> 
         options = InpaintOptions.from_dict(options)
     if options.strategy not in STRATEGIES:
         raise OptionError(f"unknown strategy {options.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if options.precision not in PRECISIONS:
+        raise OptionError(f"unknown precision {options.precision!r}; choose one of {', '.join(PRECISIONS)}",
+                          cli_message=f"--precision {options.precision} cannot be used: {', '.join(PRECISIONS)}")
     checks = (
         ("margin", "--margin", options.margin, 0, "pixels of context, 0 or more"),
         ("tile_size", "--tile-size", options.tile_size, min_tile_size(card),
@@ -158,19 +163,21 @@ class InpaintResult:
 
 
 # ------------------------------------------------------------------------------------------ engines
-_ENGINES: dict[tuple[str, str], Engine] = {}
+_ENGINES: dict[tuple[str, str, str], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def get_engine(model: str | ModelCard, device: str | None = None) -> Engine:
-    """A loaded engine, cached per (model, device) so front ends do not reload weights per request."""
+def get_engine(model: str | ModelCard, device: str | None = None, precision: Precision = "fp32") -> Engine:
+    """A loaded engine, cached per (model, device, precision) so front ends do not reload weights per request."""
     card = loading.resolve_model(model).card
     resolved = "cpu" if card.kind == "classical" else select_device(device)
-    key = (card.name, resolved)
+    precision = "fp32" if card.kind == "classical" else precision
+    key = (card.name, resolved, precision)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = loading.load(card, device=resolved)
+            options = {"precision": precision} if card.kind == "deep" else {}
+            engine = loading.load(card, device=resolved, **options)
             _ENGINES[key] = engine
         return engine
 
@@ -471,7 +478,7 @@ def inpaint(
 
     t = time.perf_counter()
     if engine is None:
-        engine = get_engine(card, options.device)
+        engine = get_engine(card, options.device, options.precision)
     result.device = engine.device
     timings["load"] = time.perf_counter() - t
 

@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
+from inpaintstudio.models.layers.fused import gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
@@ -141,7 +142,7 @@ class GatedEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         gate, value = self.gproj1(x).chunk(2, dim=1)
-        return F.gelu(gate) * value
+        return gelu_mul(gate, value)
 
 
 class GatedDconvFFN(nn.Module):
@@ -156,7 +157,7 @@ class GatedDconvFFN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(F.gelu(gate) * value)
+        return self.project_out(gelu_mul(gate, value))
 
 
 class SCAL(nn.Module):
@@ -188,12 +189,36 @@ class SCAL(nn.Module):
 
     def channel_attention(self, z: Tensor) -> Tensor:
         b, c, h, w = z.shape
-        q, k, v = (t.reshape(b, self.heads, c // self.heads, h * w) for t in self.qkv_dwconv(self.qkv(z)).chunk(3, 1))
+        qkv = self.qkv_dwconv(self.qkv(z))
+        rows = pixel_rows(qkv)
+        if rows is not None:
+            return self._channel_attention_rows(rows.view(b, h * w, 3 * c)).view(b, h, w, c).permute(0, 3, 1, 2)
+        q, k, v = (t.reshape(b, self.heads, c // self.heads, h * w) for t in qkv.chunk(3, 1))
         if self.normalize_qk:
             q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         logits = q @ k.transpose(-2, -1)
         logits = logits * self.temperature if self.temperature_mode == "multiply" else logits / self.temperature
         return (logits.softmax(dim=-1) @ v).reshape(b, c, h, w)
+
+    def _channel_attention_rows(self, qkv: Tensor) -> Tensor:
+        """``channel_attention`` on channels-last data, B×P×3C pixel rows -> B×P×C: the products read the rows in
+        place (no transposed copies of q, k, v), and the L2 norms along the pixels scale the d×d logits instead of
+        q and k themselves (the same quotient)."""
+        batch, pixels, width = qkv.shape
+        c = width // 3
+        d = c // self.heads
+        out = qkv.new_empty(batch, pixels, c)
+        for i in range(batch):
+            q, k, v = (t.view(pixels, self.heads, d).permute(1, 0, 2) for t in qkv[i].split(c, dim=1))  # heads×P×d
+            logits = q.transpose(1, 2) @ k  # heads×d×d
+            if self.normalize_qk:
+                q_norm = torch.linalg.vector_norm(qkv[i, :, :c], dim=0).clamp_min(1e-12).view(self.heads, d, 1)
+                k_norm = torch.linalg.vector_norm(qkv[i, :, c : 2 * c], dim=0).clamp_min(1e-12).view(self.heads, 1, d)
+                logits = logits / q_norm / k_norm
+            logits = logits * self.temperature if self.temperature_mode == "multiply" else logits / self.temperature
+            attended = v @ logits.softmax(dim=-1).transpose(1, 2)  # heads×P×d
+            out[i] = attended.permute(1, 0, 2).reshape(pixels, c)
+        return out
 
     def spatial_activation(self, z: Tensor) -> Tensor:
         coarse = self.conv(F.avg_pool2d(z, kernel_size=2, stride=2))
@@ -312,7 +337,10 @@ class HINT(nn.Module):
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"HINT needs height and width divisible by {SIZE_MULTIPLE}, got {h}x{w}")
         mask = mask.to(image.dtype)
-        skip1 = self.encoder_level1(self.patch_embed(network_input(image, mask)))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, and the channel LayerNorms
+        # read contiguous pixel rows.
+        skip1 = self.encoder_level1(self.patch_embed(network_input(image, mask).contiguous(
+            memory_format=torch.channels_last)))
         skip2 = self.encoder_level2(self.down1_2(skip1, mask))
         skip3 = self.encoder_level3(self.down2_3(skip2, downsample_mask(mask, 2)))
         latent = self.latent(self.down3_4(skip3, downsample_mask(mask, 4)))

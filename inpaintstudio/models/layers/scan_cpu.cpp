@@ -25,6 +25,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -421,7 +422,132 @@ std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& del
   return {du, ddelta, dA.sum(0), dB_sum, dC_sum, dD.sum(0), dz, dbias.sum(0)};
 }
 
+// Mamba's causal depthwise convolution followed by SiLU, on sequence-major B x L x E input (channel stride 1) in one
+// pass: out_t = SiLU(bias + w_{K-1} x_t + sum_{k<K-1} w_k x_{t-(K-1-k)}), zeros before the start. weight: E x K.
+at::Tensor causal_conv_silu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  const Strided in = view(x, true);
+  TORCH_CHECK(weight.is_contiguous() && weight.dim() == 2 && weight.size(0) == x.size(2),
+              "causal conv: weight must be a contiguous E x K tensor");
+  TORCH_CHECK(!bias.has_value() || (bias->is_contiguous() && bias->numel() == x.size(2)),
+              "causal conv: bias must be contiguous with E entries");
+  const int64_t batch = x.size(0), L = x.size(1), E = x.size(2), K = weight.size(1);
+  at::Tensor out = at::empty({batch, L, E}, x.options());
+  float* out_d = out.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  const float* bias_d = optional_data(bias);
+  // Taps and bias per block of W channels, padded with zeros (tail lanes are never stored).
+  const int64_t nblocks = (E + W - 1) / W;
+  std::vector<float> taps(nblocks * K * W, 0.0f), bias_pad(nblocks * W, 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    for (int64_t k = 0; k < K; ++k) taps[((e / W) * K + k) * W + e % W] = w[e * K + k];
+    if (bias_d) bias_pad[e] = bias_d[e];
+  }
+  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously.
+  at::parallel_for(0, batch * L, 256, [&](int64_t row0, int64_t row1) {
+    for (int64_t row = row0; row < row1; ++row) {
+      const int64_t b = row / L, t = row % L;
+      for (int64_t blk = 0; blk < nblocks; ++blk) {
+        const int64_t e0 = blk * W, count = std::min<int64_t>(W, E - e0);
+        const float* wk = &taps[blk * K * W];
+        Vec acc = at::vec::fmadd(load(in.at(b, t) + e0, count), Vec::loadu(wk + (K - 1) * W),
+                                 Vec::loadu(&bias_pad[e0]));
+        for (int64_t k = 0; k < K - 1; ++k) {
+          const int64_t back = t - (K - 1 - k);
+          if (back >= 0) acc = at::vec::fmadd(load(in.at(b, back) + e0, count), Vec::loadu(wk + k * W), acc);
+        }
+        store(acc / (Vec(1.0f) + exp_inline(acc.neg())), out_d + row * E + e0, count);
+      }
+    }
+  });
+  return out;
+}
+
+// LayerNorm (population variance) of the rows of a B x P x D tensor (unit last stride) taken in the order `order`
+// (L indices into P; none: all rows in order), with the L x D table `pe` added first:
+// out[b, i] = LN(x[b, order[i]] + pe[i]) * weight + bias. One pass instead of a gather, an add and a LayerNorm.
+at::Tensor gather_layer_norm(const at::Tensor& x, const std::optional<at::Tensor>& order,
+                             const std::optional<at::Tensor>& pe, const at::Tensor& weight, const at::Tensor& bias,
+                             double eps) {
+  const Strided in = view(x, true);
+  const int64_t batch = x.size(0), P = x.size(1), D = x.size(2);
+  const int64_t L = order.has_value() ? order->numel() : P;
+  TORCH_CHECK(!order.has_value() || (order->is_contiguous() && order->scalar_type() == at::kLong),
+              "gather layer norm: order must be a contiguous int64 tensor");
+  TORCH_CHECK(!pe.has_value() || (pe->is_contiguous() && pe->numel() == L * D),
+              "gather layer norm: pe must be a contiguous L x D tensor");
+  TORCH_CHECK(weight.is_contiguous() && bias.is_contiguous() && weight.numel() == D && bias.numel() == D,
+              "gather layer norm: weight and bias must be contiguous with D entries");
+  const int64_t* order_d = order.has_value() ? order->data_ptr<int64_t>() : nullptr;
+  if (order_d) {
+    for (int64_t i = 0; i < L; ++i) TORCH_CHECK(order_d[i] >= 0 && order_d[i] < P, "gather layer norm: bad index");
+  }
+  const float* pe_d = pe.has_value() ? pe->data_ptr<float>() : nullptr;
+  const float *w = weight.data_ptr<float>(), *beta = bias.data_ptr<float>();
+  at::Tensor out = at::empty({batch, L, D}, x.options());
+  float* out_d = out.data_ptr<float>();
+  at::parallel_for(0, batch * L, 64, [&](int64_t row0, int64_t row1) {
+    std::vector<float> v(D);
+    for (int64_t row = row0; row < row1; ++row) {
+      const int64_t b = row / L, i = row % L;
+      const float* src = in.at(b, order_d ? order_d[i] : i);
+      Vec sum(0.0f);
+      for (int64_t d = 0; d < D; d += W) {
+        const int64_t count = std::min<int64_t>(W, D - d);
+        Vec value = load(src + d, count);
+        if (pe_d) value = value + load(pe_d + i * D + d, count);
+        store(value, v.data() + d, count);
+        sum = sum + (count == W ? value : Vec::set(Vec(0.0f), value, count));
+      }
+      const float mean = at::vec::vec_reduce_all<float>([](Vec& a, Vec& c) { return a + c; }, sum) / D;
+      Vec square(0.0f);
+      for (int64_t d = 0; d < D; d += W) {
+        const int64_t count = std::min<int64_t>(W, D - d);
+        const Vec centred = load(v.data() + d, count) - Vec(mean);
+        square = at::vec::fmadd(centred, count == W ? centred : Vec::set(Vec(0.0f), centred, count), square);
+      }
+      const float var = at::vec::vec_reduce_all<float>([](Vec& a, Vec& c) { return a + c; }, square) / D;
+      const Vec rstd(1.0f / std::sqrt(var + static_cast<float>(eps)));
+      float* dst = out_d + row * D;
+      for (int64_t d = 0; d < D; d += W) {
+        const int64_t count = std::min<int64_t>(W, D - d);
+        const Vec normed = (load(v.data() + d, count) - Vec(mean)) * rstd;
+        store(at::vec::fmadd(normed, load(w + d, count), load(beta + d, count)), dst + d, count);
+      }
+    }
+  });
+  return out;
+}
+
+// GELU(a) * b (exact, erf-based GELU, as F.gelu) for P x F views with unit last stride (a channels-last gate and
+// value), in one pass instead of two with a P x F temporary. Returns a contiguous P x F tensor.
+at::Tensor gelu_mul(const at::Tensor& a, const at::Tensor& b) {
+  TORCH_CHECK(a.dim() == 2 && b.sizes() == a.sizes() && a.stride(1) == 1 && b.stride(1) == 1 &&
+                  a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat,
+              "gelu_mul: expected two float32 P x F tensors with unit last stride");
+  const int64_t rows = a.size(0), F = a.size(1), sa = a.stride(0), sb = b.stride(0);
+  at::Tensor out = at::empty({rows, F}, a.options());
+  const float *a_d = a.data_ptr<float>(), *b_d = b.data_ptr<float>();
+  float* out_d = out.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(F, 1)), [&](int64_t row0, int64_t row1) {
+    for (int64_t row = row0; row < row1; ++row) {
+      const float *x = a_d + row * sa, *y = b_d + row * sb;
+      float* dst = out_d + row * F;
+      for (int64_t f = 0; f < F; f += W) {
+        const int64_t count = std::min<int64_t>(W, F - f);
+        const Vec v = load(x + f, count);
+        const Vec gelu = v * Vec(0.5f) * (Vec(1.0f) + (v * Vec(static_cast<float>(M_SQRT1_2))).erf());
+        store(gelu * load(y + f, count), dst + f, count);
+      }
+    }
+  });
+  return out;
+}
+
 TORCH_LIBRARY(inpaintstudio_scan, m) {
+  m.def("gelu_mul(Tensor a, Tensor b) -> Tensor", &gelu_mul);
+  m.def("causal_conv_silu(Tensor x, Tensor weight, Tensor? bias) -> Tensor", &causal_conv_silu);
+  m.def("gather_layer_norm(Tensor x, Tensor? order, Tensor? pe, Tensor weight, Tensor bias, float eps) -> Tensor",
+        &gather_layer_norm);
   m.def("forward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "
         "bool softplus, bool save, int chunk) -> Tensor[]", &scan_forward);
   m.def("backward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "

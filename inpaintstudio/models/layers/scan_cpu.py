@@ -1,5 +1,10 @@
 """Fused CPU selective scan: a C++ extension built on first use, with forward and backward.
 
+The same library holds the inference-only fused ops of the networks around the scan (each one pass over its data
+instead of several PyTorch kernels with large temporaries): ``causal_conv_silu`` (Mamba's depthwise causal
+convolution and SiLU), ``gather_layer_norm`` (scan-order gather, positional table, LayerNorm) and ``gelu_mul``
+(the gated FFNs' ``GELU(a)·b``, used through ``layers/fused.py``).
+
 ``scan_cpu.cpp`` (next to this file) is compiled with ``torch.utils.cpp_extension.load`` the first time the kernel
 is needed and cached in ``$INPAINTSTUDIO_CACHE`` (default ``$XDG_CACHE_HOME/inpaintstudio``, else
 ``~/.cache/inpaintstudio``) under ``torch_extensions/``; later processes load the cached library in well under a
@@ -13,6 +18,7 @@ use the pure-PyTorch chunked scan instead. ``INPAINTSTUDIO_SCAN_KERNEL=off`` ski
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -57,9 +63,11 @@ def _capability() -> str:
 
 
 def build_name() -> str:
-    """One build per instruction set and torch version (a library built against another torch must not be loaded)."""
+    """One build per instruction set, torch version (a library built against another torch must not be loaded) and
+    source text (checkouts of different versions sharing one cache keep a build each instead of rebuilding in turn)."""
     version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    return f"inpaintstudio_scan_{_capability().lower()}_omp_torch{version}"
+    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:10]
+    return f"inpaintstudio_scan_{_capability().lower()}_omp_torch{version}_{source}"
 
 
 def library_path() -> Path:
@@ -107,7 +115,8 @@ def _summary(exc: Exception) -> str:
 
 
 def load() -> Any:
-    """The kernel's op namespace (``forward``, ``backward``), building it on first use; None when unavailable."""
+    """The kernel's op namespace (``forward``, ``backward``, ``causal_conv_silu``, ``gather_layer_norm``), building it
+    on first use; None when unavailable."""
     if _state["tried"]:
         return _state["ops"]
     with _lock:

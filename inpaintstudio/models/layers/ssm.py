@@ -39,7 +39,8 @@ Differences from mamba-ssm (all deliberate, none changes the math):
   grouped (B×G×N×L) and complex variants are not implemented.
 - ``Mamba.forward`` always runs the "slow path" math (``mamba_inner_ref`` semantics: causal depthwise conv + SiLU,
   x_proj split into dt/B/C, dt_proj, softplus with the dt bias, scan with D skip and SiLU(z) gate, out_proj); only
-  the scan itself is fused (not the whole block, which ``mamba_inner_fn`` would also fuse). With
+  the scan itself is fused (not the whole block, which ``mamba_inner_fn`` would also fuse); without autograd on the
+  CPU kernel's path, the causal convolution and its SiLU are one fused pass as well. With
   ``use_fast_path=False`` the scan is the pure-PyTorch chunked one. Incremental decoding (``inference_params``/
   ``step``) is not implemented.
 """
@@ -436,6 +437,19 @@ def _scan_chunked_no_grad(
     return y_s[:, :length].transpose(1, 2)
 
 
+def gather_layer_norm(x: Tensor, order: Tensor | None, pe: Tensor | None, norm: nn.LayerNorm,
+                      path: ScanPath = "auto") -> Tensor:
+    """``norm(x.index_select(1, order) + pe)`` for B×P×D ``x`` (``order`` None: all rows; ``pe`` None: nothing
+    added), as one pass of the fused CPU kernel when the scan ``path`` resolves to it and no autograd is needed."""
+    tracked = x.requires_grad or norm.weight.requires_grad
+    fused = (x.dtype == torch.float32 and x.stride(-1) == 1 and norm.weight is not None and norm.bias is not None
+             and not (torch.is_grad_enabled() and tracked) and resolve_path(x, path) == "cpu")
+    if fused:
+        return scan_cpu.load().gather_layer_norm(x, order, pe, norm.weight, norm.bias, norm.eps)
+    seq = x.index_select(1, order) if order is not None else x
+    return norm(seq + pe if pe is not None else seq)
+
+
 class Mamba(nn.Module):
     """mamba-ssm v1 ``Mamba`` block (``mamba_simple.py``): same constructor, parameter names, shapes and init.
 
@@ -551,12 +565,21 @@ class Mamba(nn.Module):
             return self.act(x)
         return F.silu(x, inplace=True)  # inference: no second 50 MB buffer
 
+    def _conv_activate(self, x: Tensor) -> Tensor:
+        """SiLU(causal conv(x)), B×L×E; in one pass of the fused kernel when the scan runs on it, without autograd."""
+        path: ScanPath = self.scan_path if self.use_fast_path else "chunked"
+        tracked = x.requires_grad or self.conv1d.weight.requires_grad
+        if x.dtype == torch.float32 and not (torch.is_grad_enabled() and tracked) and resolve_path(x, path) == "cpu":
+            weight = self.conv1d.weight[:, 0, :].contiguous()
+            return scan_cpu.load().causal_conv_silu(x, weight, self.conv1d.bias)
+        return self._activate(self._causal_conv(x))
+
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""
         xz = self.in_proj(hidden_states)  # B×L×2E
         x, z = xz.chunk(2, dim=-1)
         z = z.transpose(1, 2)  # B×E×L view
-        x = self._activate(self._causal_conv(x))  # B×L×E, sequence-major as x_proj and the scan read it
+        x = self._conv_activate(x)  # B×L×E, sequence-major as x_proj and the scan read it
         x_dbl = self.x_proj(x)  # B×L×(R+2N)
         x = x.transpose(1, 2)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)

@@ -65,8 +65,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
+from inpaintstudio.models.layers.fused import gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
-from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
+from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
@@ -188,9 +189,11 @@ class MambaBranch(nn.Module):
         compute_dtype = torch.promote_types(x.dtype, torch.float32)  # the SSM never runs in half precision
         with torch.autocast(device_type=x.device.type, enabled=False):
             seq = x.to(compute_dtype).flatten(2).transpose(1, 2)  # raster order: token n = i·W + j
-            seq = seq + sinusoidal_positions(h * w, c, x.device).to(compute_dtype)
-            seq = self.mamba(self.norm(seq))
-        return seq.transpose(1, 2).reshape(b, c, h, w).to(x.dtype)
+            pe = sinusoidal_positions(h * w, c, x.device).to(compute_dtype)
+            path = self.mamba.scan_path if self.mamba.use_fast_path else "chunked"
+            seq = self.mamba(gather_layer_norm(seq, None, pe, self.norm, path))
+        # B×C×H×W view of the B×L×C output: channels-last, the layout the network runs in
+        return seq.transpose(1, 2).unflatten(2, (h, w)).to(x.dtype)
 
 
 class SpatialReducedSelfAttention(nn.Module):
@@ -234,11 +237,28 @@ class SpatialReducedSelfAttention(nn.Module):
     def forward(self, y: Tensor) -> Tensor:
         b, c, h, w = y.shape
         q, k, v = self.qkv_dwconv2(self.qkv2(y)).chunk(3, dim=1)
-        scores = self.attention(q, k)
         values = F.adaptive_avg_pool2d(v, self.pool_size).reshape(b, self.heads, c // self.heads, -1)
         values = F.normalize(values, dim=-1)
-        out = (values @ scores.transpose(-2, -1)).reshape(b, c, h, w)
+        rows = pixel_rows(q)
+        if rows is not None:
+            out = self._attend_rows(rows.view(b, h * w, c), k, values).view(b, h, w, c).permute(0, 3, 1, 2)
+        else:
+            out = (values @ self.attention(q, k).transpose(-2, -1)).reshape(b, c, h, w)
         return self.project_out(out + self.lce(v))
+
+    def _attend_rows(self, q: Tensor, k: Tensor, values: Tensor) -> Tensor:
+        """The attention on channels-last data: queries as B×P×C pixel rows (read in place), result B×P×C (the
+        same products as ``attention`` and the value contraction, without transposed copies of the queries)."""
+        batch, pixels, c = q.shape
+        d = c // self.heads
+        pooled = F.adaptive_avg_pool2d(k, self.pool_size)
+        keys = F.normalize(pooled.reshape(batch, self.heads, d, -1), dim=-1)  # B×heads×d×P²
+        out = q.new_empty(batch, pixels, c)
+        for i in range(batch):
+            queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
+            scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
+            out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
+        return out
 
 
 class FeedForward(nn.Module):
@@ -273,7 +293,7 @@ class FeedForward(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         a, b = self.dwconv(self.project_in(u)).chunk(2, dim=1)
-        g = self.project_out(F.gelu(a) * b)
+        g = self.project_out(gelu_mul(a, b))
         if self.variant == "gdfn":
             return g
         # Context broadcasting: global average pooling, then the mean over channels, added everywhere.
@@ -330,7 +350,7 @@ class GatedPatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.gproj1(x).chunk(2, dim=1)
-        return F.gelu(a) * b
+        return gelu_mul(a, b)
 
 
 class Downsample(nn.Module):
@@ -394,7 +414,10 @@ class MxT(nn.Module):
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
             raise ValueError(f"M×T needs H and W divisible by {SIZE_MULTIPLE}, got {height}×{width}")
-        skip1 = self.encoder_level1(self.patch_embed(torch.cat([image, mask], dim=1)))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, the channel LayerNorms read
+        # contiguous pixel rows, and the Mamba branch flattens pixels without a copy.
+        x = torch.cat([image, mask], dim=1).contiguous(memory_format=torch.channels_last)
+        skip1 = self.encoder_level1(self.patch_embed(x))
         skip2 = self.encoder_level2(self.down1_2(skip1))
         skip3 = self.encoder_level3(self.down2_3(skip2))
         x = self.latent(self.down3_4(skip3))

@@ -44,8 +44,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
+from inpaintstudio.models.layers.fused import gelu_mul
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
-from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath
+from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
 
@@ -200,11 +201,13 @@ class SnakeMambaBlock(nn.Module):
     def _scan(self, pixels: Tensor, order: Tensor, inverse: Tensor, norm: nn.LayerNorm, mamba: Mamba) -> Tensor:
         """pixels: B×L×D in raster order -> B×L×D in raster order, through one scan direction."""
         length, channels = pixels.shape[1:]
-        seq = pixels.index_select(1, order)  # B×L×D in scan order, contiguous (whole D-rows are copied)
+        pe = None
         if self.use_pe:
             device = pixels.device
-            seq = seq + _cached(("pe", length, channels, device), lambda: positional_table(length, channels, device))
-        return mamba(norm(seq)).index_select(1, inverse)
+            pe = _cached(("pe", length, channels, device), lambda: positional_table(length, channels, device))
+        path = mamba.scan_path if mamba.use_fast_path else "chunked"
+        seq = gather_layer_norm(pixels, order, pe, norm, path)  # B×L×D in scan order, + PE, normalised
+        return mamba(seq).index_select(1, inverse)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -215,7 +218,7 @@ class SnakeMambaBlock(nn.Module):
             out = self._scan(pixels, *orders[0], self.norm, self.mamba)
             if len(orders) > 1:
                 out = out + self._scan(pixels, *orders[1], self.norm2, self.mamba2)
-        return out.view(batch, height, width, channels).permute(0, 3, 1, 2).contiguous()
+        return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last, as the convs run
 
 
 class SEFN(nn.Module):
@@ -245,7 +248,7 @@ class SEFN(nn.Module):
         if self.spatial:
             indicator = F.interpolate(self.conv(F.avg_pool2d(s, 2)), scale_factor=2, mode="nearest")
             a = self.dwconv_afterfusion(self.fusion(torch.cat([a, indicator], dim=1)))
-        return self.project_out(F.gelu(a) * b)
+        return self.project_out(gelu_mul(a, b))
 
 
 class SEMBlock(nn.Module):
@@ -349,7 +352,10 @@ class SEMNet(nn.Module):
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
             raise ValueError(f"SEM-Net needs H and W multiples of {SIZE_MULTIPLE}, got {height}×{width}")
-        x = self.patch_embed(torch.cat([image, mask.to(image.dtype)], dim=1))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, the channel LayerNorms read
+        # contiguous pixel rows, and the scans flatten pixels without a copy.
+        x = torch.cat([image, mask.to(image.dtype)], dim=1).contiguous(memory_format=torch.channels_last)
+        x = self.patch_embed(x)
         skip1 = self.encoder_level1(x)
         skip2 = self.encoder_level2(self.down1_2(skip1))
         skip3 = self.encoder_level3(self.down2_3(skip2))
