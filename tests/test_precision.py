@@ -91,3 +91,23 @@ def test_unknown_precision_is_refused_before_any_work() -> None:
 def test_cpu_engine_keeps_freed_memory_for_reuse() -> None:
     assert memory.retain_freed_memory() is memory.retain_freed_memory()  # once per process, same answer
     assert memory.retain_freed_memory()  # glibc (the test machines run Linux with glibc)
+
+
+def test_the_precision_option_reaches_the_engine_from_the_command_line(tmp_path) -> None:
+    """`inpaint --precision bf16` builds the deep engine under bf16 autocast; a wrong value is refused (exit 2)."""
+    import numpy as np
+    from PIL import Image
+
+    from inpaintstudio.cli import main
+    from inpaintstudio.core import pipeline
+
+    photo = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 8:20] = 255
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    assert main(["inpaint", str(tmp_path / "p.png"), str(tmp_path / "m.png"), "-m", "opencv_telea",
+                 "--precision", "bf16", "-o", str(tmp_path / "o.png")]) == 0  # classical engines ignore it
+    assert main(["inpaint", str(tmp_path / "p.png"), str(tmp_path / "m.png"), "--precision", "fp16", "-o",
+                 str(tmp_path / "x.png")]) == 2
+    assert pipeline.InpaintOptions.from_dict({"precision": "bf16"}).precision == "bf16"

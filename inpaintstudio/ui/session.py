@@ -419,7 +419,8 @@ class EditSession:
 
         report(0.0, "starting")
         start = time.perf_counter()
-        engine = pipeline.get_engine(model.card, pipeline.InpaintOptions.from_dict(options).device)
+        settings = pipeline.InpaintOptions.from_dict(options)
+        engine = pipeline.get_engine(model.card, settings.device, settings.precision)
         result = pipeline.inpaint(base, mask, model.card, options, engine=engine, progress=report)
         image = feathered(base, result.image, mask, feather_px)
         seconds = time.perf_counter() - start
