@@ -217,3 +217,29 @@ def test_the_selection_package_and_grabcut_import_no_torch() -> None:
             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+
+
+def test_grabcut_stops_starting_iterations_once_its_time_budget_is_spent(monkeypatch) -> None:
+    """A min-cut's cost depends on the content; later iterations are skipped past the budget."""
+    import time
+
+    from inpaintstudio.selection import grabcut
+
+    calls: list[int] = []
+    real = grabcut.cv2.grabCut
+
+    def slow(*args):
+        calls.append(args[-1])
+        time.sleep(0.1)
+        return real(*args)
+
+    monkeypatch.setattr(grabcut.cv2, "grabCut", slow)
+    rgb = np.random.default_rng(0).integers(0, 80, (120, 160, 3), dtype=np.uint8)
+    rgb[40:80, 50:110] = 220
+    prompt = Prompt(box=(40, 30, 120, 90))
+    full = grabcut.grabcut_mask(rgb, prompt, budget_seconds=1e9)
+    assert len(calls) == grabcut.ITERATIONS and calls[0] == grabcut.cv2.GC_INIT_WITH_MASK
+    calls.clear()
+    cut = grabcut.grabcut_mask(rgb, prompt, budget_seconds=0.15)
+    assert len(calls) == 1  # one iteration took 0.1 s: a second would end past 0.15 s
+    assert (full & cut).sum() / (full | cut).sum() > 0.9  # the first iteration does most of the work
