@@ -53,6 +53,7 @@ def _run_select(args: argparse.Namespace) -> int:
     from inpaintstudio.errors import EXIT_OK
     from inpaintstudio.io.outputs import OutputPlan
     from inpaintstudio.selection import Prompt, Selector
+    from inpaintstudio.selection.types import check_prompt
 
     if args.box is None and not args.point:
         raise io.InputError("give a box (--box x0,y0,x1,y1) and/or clicks (--point x,y,+)")
@@ -62,9 +63,13 @@ def _run_select(args: argparse.Namespace) -> int:
     plan.protect([args.photo])
     plan.claim(args.output, source=args.photo)
     loaded = io.load_image(args.photo)
+    prompt = check_prompt(Prompt(box=args.box, points=tuple(args.point)), loaded.rgb.shape[:2])
+    if args.output.exists() and not args.overwrite:  # refused before any work (the plan checks again on writing)
+        raise io.OverwriteError(f"{io.printable_path(args.output)} already exists: pass --overwrite to replace it, "
+                                "or choose another name")
     selector = Selector(loaded.rgb, method=args.method, device=args.device)
+    result = selector.select(prompt, grow_px=args.grow)
     print(f"method: {selector.method_note}", file=sys.stderr)
-    result = selector.select(Prompt(box=args.box, points=tuple(args.point)), grow_px=args.grow)
     white = np.repeat((result.mask.astype(np.uint8) * 255)[..., None], 3, axis=2)
     saved = plan.write_image(args.output, white, metadata={"inpaintstudio:selection": result.method})
     print(f"{io.printable_path(saved.path)[1:-1]}  ({result.note}; {result.seconds:.2f} s)")
