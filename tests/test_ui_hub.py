@@ -117,3 +117,11 @@ def test_studio_start_up_fetches_nothing_without_a_repository(monkeypatch: pytes
 
     monkeypatch.delenv("INPAINTSTUDIO_HF_REPO", raising=False)
     assert fetch_hub_weights() == []
+
+
+def test_instructions_keep_their_angle_brackets_in_markdown() -> None:
+    from inpaintstudio.ui.tabs.models import markdown_text
+
+    text = "take the generator G_<n>.pth from the folder, then run `weights import PATH/G_<n>.pth`"
+    assert markdown_text(text) == ("take the generator G_&lt;n&gt;.pth from the folder, then run "
+                                   "`weights import PATH/G_<n>.pth`")

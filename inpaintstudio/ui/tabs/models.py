@@ -95,6 +95,14 @@ def models_markdown() -> str:
     return "\n".join(rows)
 
 
+def markdown_text(text: str) -> str:
+    """``text`` for a Markdown block: angle brackets outside code spans escaped (``G_<n>.pth`` would otherwise be
+    read as an HTML tag and hidden with everything after it)."""
+    parts = text.split("`")
+    return "`".join(part.replace("<", "&lt;").replace(">", "&gt;") if index % 2 == 0 else part
+                    for index, part in enumerate(parts))
+
+
 def _deep_models() -> list[str]:
     return [card.name for card in registry.list_cards() if card.needs_weights and ":" not in card.name]
 
@@ -250,7 +258,7 @@ def build_models_tab(edit_models: gr.CheckboxGroup, edit_variants: gr.Dropdown,
                                  [report, table, edit_models, edit_variants],
                                  api_name=f"fetch_{source.model}_{source.variant}")
                 else:
-                    gr.Markdown(source.instructions)
+                    gr.Markdown(markdown_text(source.instructions))
         for model, instructions in registry.unpublished_notes().items():
             if model in known:
                 gr.Markdown(f"**`{model}`**: {instructions}")
