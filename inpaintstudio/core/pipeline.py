@@ -169,7 +169,8 @@ _ENGINES_LOCK = threading.Lock()
 
 def get_engine(model: str | ModelCard, device: str | None = None, precision: Precision = "fp32") -> Engine:
     """A loaded engine, cached per (model, device, precision) so front ends do not reload weights per request."""
-    card = loading.resolve_model(model).card
+    # a card is taken as it is: resolving it again would only re-read its weight status from disk
+    card = model if isinstance(model, ModelCard) else loading.resolve_model(model).card
     resolved = "cpu" if card.kind == "classical" else select_device(device)
     precision = "fp32" if card.kind == "classical" else precision
     key = (card.name, resolved, precision)
