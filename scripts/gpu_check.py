@@ -94,23 +94,27 @@ def _empty_cache() -> None:
         torch.cuda.empty_cache()
 
 
+def _fixture(card: object) -> dict | None:
+    """The parity fixture's config.json in the dry run (its small network and size), else ``None``."""
+    path = FIXTURES / card.name / "config.json"
+    return json.loads(path.read_text()) if PLAN.fixture_networks and path.is_file() else None
+
+
 def network_config(card: object) -> object:
     """The config a section builds: the parity fixture's small network in the dry run, else the default."""
     from inpaintstudio.core import loading
 
-    fixture = FIXTURES / card.name / "config.json"
-    if PLAN.fixture_networks and fixture.is_file():
-        return loading.model_module(card).config_from_fixture(json.loads(fixture.read_text()))
+    fixture = _fixture(card)
+    if fixture is not None:
+        return loading.model_module(card).config_from_fixture(fixture)
     return loading.card_config(card)
 
 
 def input_side(card: object) -> int:
     if card.input.fixed_size:
         return int(card.input.fixed_size)
-    fixture = FIXTURES / card.name / "config.json"
-    if PLAN.fixture_networks and fixture.is_file():
-        return int(json.loads(fixture.read_text())["input"]["H"])
-    return PLAN.model_size
+    fixture = _fixture(card)
+    return int(fixture["input"]["H"]) if fixture is not None else PLAN.model_size
 
 
 def _timed(fn: Callable[[], object], repeats: int = 3) -> float:
