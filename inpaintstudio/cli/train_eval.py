@@ -159,13 +159,11 @@ def _make_engine(args: argparse.Namespace) -> Any:
             print(f"note: {resolved.note}", file=sys.stderr)
         return loading.load(resolved.card, device=args.device)
     card = registry.get_card(args.model)
-    if args.weights is not None:
-        if not args.weights.is_file():
-            raise FileNotFoundError(f"weights file not found: {args.weights}")
-        if not card.needs_weights:
-            raise ValueError(f"{card.name} needs no weights: drop --weights")
-        card = card.with_weights_path(args.weights)
-    return loading.load(card, device=args.device)
+    if not args.weights.is_file():
+        raise FileNotFoundError(f"weights file not found: {args.weights}")
+    if not card.needs_weights:
+        raise ValueError(f"{card.name} needs no weights: drop --weights")
+    return loading.load(card.with_weights_path(args.weights), device=args.device)
 
 
 def run_eval(args: argparse.Namespace) -> int:
