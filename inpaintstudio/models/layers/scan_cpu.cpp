@@ -5,10 +5,13 @@
 // Layout: per-channel sequences (u, delta, z, the output gradient) are B x L x E views with any strides; outputs
 // and their gradients are written sequence-major (B x L x E, channel stride 1, the storage Mamba produces). B and
 // C are B x L x N with the state stride 1; A is given transposed, N x E. A "block" is W = Vectorized<float>::size()
-// adjacent channels of one batch element: its N state vectors stay in L1 for the whole sequence, and every step
-// reads u, delta, z once as W-lane vectors (read in place when the channel stride is 1, else gathered chunk by
-// chunk into a small buffer, reading each channel's steps contiguously) and B, C as broadcast scalars. Bias, softplus, the D skip and the SiLU(z) gate are
-// applied in the same pass. Work is split over batch x channel blocks with at::parallel_for.
+// adjacent channels of one batch element; a task owns a range of blocks of one batch element and walks the sequence
+// chunk by chunk, every block of the range in turn within a chunk (its N state vectors are kept between chunks), so
+// the chunk's B and C rows and the u, delta, z cache lines are read from cache by all the blocks. u, delta, z are
+// read in place when the channel stride is 1 (prefetched a chunk ahead), else gathered chunk by chunk into a small
+// buffer, reading each channel's steps contiguously. The forward runs a chunk in three passes: bias, softplus and
+// delta * u for every step; the sequential state recurrence (states in registers when N is 8 or 16); the D skip
+// and SiLU(z) gate. Work is split over batch x channel ranges with at::parallel_for.
 //
 // The sequence is cut into chunks of `chunk` steps. With `save` the forward stores the state entering every
 // chunk; the backward walks the chunks in reverse, recomputes each chunk's states from its entry state (as
@@ -23,6 +26,8 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
+
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -104,6 +109,47 @@ SCAN_INLINE Vec exp2_inline(Vec x) {
   using VecInt = at::vec::Vectorized<int32_t>;
   const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
   return p * at::vec::cast<float>(bits);
+}
+
+// exp2_inline of G vectors in lock step: every instruction of the polynomial is issued for all G before the next,
+// so G independent chains hide each other's latency (the scan's state loop is otherwise latency-bound).
+template <int G>
+SCAN_INLINE void exp2_group(Vec* x) {
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+#if defined(CPU_CAPABILITY_AVX512)
+    x[g] = at::vec::maximum(x[g], Vec(-125.0f));  // scalef gives +inf above 127 by itself
+#else
+    x[g] = at::vec::clamp(x[g], Vec(-127.0f), Vec(127.0f));
+#endif
+  }
+  Vec whole[G], f[G], q[G];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) whole[g] = x[g].round();
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) f[g] = x[g] - whole[g];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(Vec(1.535336188319500e-4f), f[g], Vec(1.339887440266574e-3f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(9.618437357674640e-3f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(5.550332471162809e-2f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(2.402264791363012e-1f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(6.931472028550421e-1f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(1.0f));
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+#if defined(CPU_CAPABILITY_AVX512)
+    x[g] = Vec(_mm512_scalef_ps(q[g], whole[g]));
+#else
+    using VecInt = at::vec::Vectorized<int32_t>;
+    const VecInt bits = (at::vec::convert_to_int_of_same_size(whole[g]) + VecInt(127)) << VecInt(23);
+    x[g] = q[g] * at::vec::cast<float>(bits);
+#endif
+  }
 }
 
 SCAN_INLINE Vec exp_inline(const Vec& x) { return exp2_inline(x * Vec(LOG2E)); }
@@ -229,6 +275,71 @@ struct ChunkBuffers {
 
 }  // namespace
 
+// The recurrence of one chunk for one block, in three passes so that no step waits on a long dependency chain:
+// (1) delta after bias and softplus, and delta * u, for every step; (2) the states, h_n = exp(delta A_n) h_n +
+// delta u B_n, and y = sum_n C_n h_n; (3) the D skip and the SiLU(z) gate. Pass 2 is the only sequential one; with
+// the state count known at compile time (NS > 0) its N state vectors live in registers.
+struct StepBuffers {
+  std::vector<Vec> dt, drive, y;
+  explicit StepBuffers(int64_t chunk) : dt(chunk), drive(chunk), y(chunk) {}
+};
+
+// Sequence-major inputs are read one cache line per step and block, at a stride of a whole row: too sparse for the
+// hardware prefetcher, so each block asks for its lines of the next chunk while it works on this one.
+SCAN_INLINE void prefetch_step(const Problem& p, int64_t b, int64_t t, int64_t e0) {
+  for (const Strided* x : {&p.u, &p.delta, &p.z}) {
+    if (x->data && x->sx == 1) _mm_prefetch(reinterpret_cast<const char*>(x->at(b, t) + e0), _MM_HINT_T0);
+  }
+}
+
+constexpr int GROUP = 4;  // state vectors whose decays are computed in lock step (NS must be a multiple)
+
+template <int NS>
+SCAN_INLINE void recur(const Problem& p, const BlockConsts& k, int64_t b, int64_t t0, int64_t steps,
+                       StepBuffers& sb, Vec* h_mem) {
+  constexpr int64_t CN = NS;
+  const int64_t N = NS > 0 ? CN : p.nstate;
+  if constexpr (NS > 0) {
+    Vec h[NS];
+#pragma GCC unroll 32
+    for (int n = 0; n < NS; ++n) h[n] = h_mem[n];
+    for (int64_t s = 0; s < steps; ++s) {
+      const Vec dt = sb.dt[s], drive = sb.drive[s];
+      const float* Bt = p.B.at(b, t0 + s);
+      const float* Ct = p.C.at(b, t0 + s);
+      Vec part[ACCUMULATORS] = {};
+#pragma GCC unroll 8
+      for (int n0 = 0; n0 < NS; n0 += GROUP) {
+        Vec a[GROUP];
+#pragma GCC unroll 8
+        for (int g = 0; g < GROUP; ++g) a[g] = dt * k.A2[n0 + g];
+        exp2_group<GROUP>(a);
+#pragma GCC unroll 8
+        for (int g = 0; g < GROUP; ++g) {
+          const int n = n0 + g;
+          h[n] = at::vec::fmadd(a[g], h[n], drive * Vec(Bt[n]));
+          part[g % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), h[n], part[g % ACCUMULATORS]);
+        }
+      }
+      sb.y[s] = (part[0] + part[1]) + (part[2] + part[3]);
+    }
+#pragma GCC unroll 32
+    for (int n = 0; n < NS; ++n) h_mem[n] = h[n];
+  } else {
+    for (int64_t s = 0; s < steps; ++s) {
+      const Vec dt = sb.dt[s], drive = sb.drive[s];
+      const float* Bt = p.B.at(b, t0 + s);
+      const float* Ct = p.C.at(b, t0 + s);
+      Vec part[ACCUMULATORS] = {};
+      for (int64_t n = 0; n < N; ++n) {
+        h_mem[n] = at::vec::fmadd(exp2_inline(dt * k.A2[n]), h_mem[n], drive * Vec(Bt[n]));
+        part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), h_mem[n], part[n % ACCUMULATORS]);
+      }
+      sb.y[s] = (part[0] + part[1]) + (part[2] + part[3]);
+    }
+  }
+}
+
 std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
                                      const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
                                      const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
@@ -240,40 +351,44 @@ std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delt
   float* y_data = y.data_ptr<float>();
   float* states_data = save ? states.data_ptr<float>() : nullptr;
 
+  // Chunks outer, blocks inner: a chunk's B and C rows stay in L1 while every block of the task reads them, and the
+  // task's u, delta and z rows are read chunk by chunk instead of once per block over the whole sequence.
   at::parallel_for(0, p.batch * p.parts, 1, [&](int64_t task0, int64_t task1) {
     ChunkBuffers buf(p.chunk);
-    std::vector<Vec> h(N);
+    StepBuffers sb(p.chunk);
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / p.parts;
       const auto [block0, block1] = part_blocks(p, task % p.parts);
-      for (int64_t block = block0; block < block1; ++block) {
-        const BlockConsts k(p, block);
-        std::fill(h.begin(), h.end(), Vec(0.0f));
-        for (int64_t c = 0; c < p.nchunks; ++c) {
-          const int64_t t0 = c * p.chunk, steps = std::min(p.chunk, p.length - t0);
+      std::vector<BlockConsts> consts;
+      for (int64_t block = block0; block < block1; ++block) consts.emplace_back(p, block);
+      std::vector<Vec> hs((block1 - block0) * N, Vec(0.0f));
+      for (int64_t c = 0; c < p.nchunks; ++c) {
+        const int64_t t0 = c * p.chunk, steps = std::min(p.chunk, p.length - t0);
+        for (size_t i = 0; i < consts.size(); ++i) {
+          const BlockConsts& k = consts[i];
+          Vec* h = &hs[i * N];
           if (save) {
             float* dst = states_data + ((b * p.nchunks + c) * N) * p.channels + k.e0;
             for (int64_t n = 0; n < N; ++n) store(h[n], dst + n * p.channels, k.count);
           }
           const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
           const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const int64_t ahead = std::min(p.chunk, p.length - t0 - steps);  // steps of the next chunk
+          for (int64_t s = 0; s < steps; ++s) {
+            if (s < ahead) prefetch_step(p, b, t0 + steps + s, k.e0);
+            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            sb.dt[s] = dt;
+            sb.drive[s] = dt * load(u_rows.ptr + s * u_rows.stride, k.count);
+          }
+          if (N == 16) recur<16>(p, k, b, t0, steps, sb, h);
+          else if (N == 8) recur<8>(p, k, b, t0, steps, sb, h);
+          else recur<0>(p, k, b, t0, steps, sb, h);
           const Rows z_rows = p.z.data ? chunk_rows(p.z, b, t0, steps, k.e0, k.count, buf.z.data()) : Rows{nullptr, 0};
           for (int64_t s = 0; s < steps; ++s) {
-            const int64_t t = t0 + s;
-            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
-            const Vec uv = load(u_rows.ptr + s * u_rows.stride, k.count);
-            const Vec drive = dt * uv;
-            const float* Bt = p.B.at(b, t);
-            const float* Ct = p.C.at(b, t);
-            Vec part[ACCUMULATORS] = {};  // y = sum_n C_n h_n over independent partial sums (shorter FMA chains)
-            for (int64_t n = 0; n < N; ++n) {
-              h[n] = at::vec::fmadd(exp2_inline(dt * k.A2[n]), h[n], drive * Vec(Bt[n]));
-              part[n % ACCUMULATORS] = at::vec::fmadd(Vec(Ct[n]), h[n], part[n % ACCUMULATORS]);
-            }
-            Vec acc = (part[0] + part[1]) + (part[2] + part[3]);
-            if (p.D) acc = at::vec::fmadd(k.D, uv, acc);
+            Vec acc = sb.y[s];
+            if (p.D) acc = at::vec::fmadd(k.D, load(u_rows.ptr + s * u_rows.stride, k.count), acc);
             if (p.z.data) acc = gate(acc, load(z_rows.ptr + s * z_rows.stride, k.count));
-            store(acc, y_data + (b * p.length + t) * p.channels + k.e0, k.count);
+            store(acc, y_data + (b * p.length + t0 + s) * p.channels + k.e0, k.count);
           }
         }
       }
