@@ -293,3 +293,23 @@ def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
     plain = torch.randn(shape)  # not channels-last: plain PyTorch
     assert fused.pixel_rows(plain) is None
     assert torch.equal(fused.gelu_mul(plain, plain), torch.nn.functional.gelu(plain) * plain)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_residual_conv_of_parts_equals_conv_of_their_concatenation(bias) -> None:
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(20, 12, 1, bias=bias)
+    cl = torch.channels_last
+    x = torch.randn(2, 12, 7, 9).contiguous(memory_format=cl)
+    parts = [torch.randn(2, c, 7, 9).contiguous(memory_format=cl) for c in (8, 12)]
+    before = x.clone()
+    with torch.no_grad():
+        expected = x + conv(torch.cat(parts, dim=1))
+        out = fused.add_conv1x1_of_cat(x, parts, conv)
+        plain = fused.add_conv1x1_of_cat(x.contiguous(), [p.contiguous() for p in parts], conv)
+    assert out.is_contiguous(memory_format=cl)
+    assert (out - expected).abs().max().item() < 1e-5
+    assert torch.equal(plain, x.contiguous() + conv(torch.cat([p.contiguous() for p in parts], dim=1)))
+    assert torch.equal(x, before)  # the residual input is left as it was

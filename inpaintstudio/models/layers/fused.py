@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from inpaintstudio.models.layers import scan_cpu
 
@@ -31,3 +31,32 @@ def gelu_mul(a: Tensor, b: Tensor) -> Tensor:
             out = scan_cpu.load().gelu_mul(rows_a, rows_b)
             return out.view(batch, height, width, channels).permute(0, 3, 1, 2)
     return F.gelu(a) * b
+
+
+def _rows_or_none(tensors: list[Tensor]) -> list[Tensor] | None:
+    rows = [pixel_rows(t) for t in tensors]
+    return None if any(r is None for r in rows) else rows  # type: ignore[return-value]
+
+
+def add_conv1x1_of_cat(x: Tensor, parts: list[Tensor], conv: nn.Conv2d) -> Tensor:
+    """``x + conv(torch.cat(parts, dim=1))`` for a 1×1 ``conv``, without the concatenation: on channels-last float32 CPU
+    tensors (no autograd) the product is accumulated part by part into a copy of ``x`` (one GEMM per part, the residual
+    as the GEMMs' C term), and the result is channels-last."""
+    plain = (x.device.type != "cpu" or x.dtype != torch.float32 or conv.kernel_size != (1, 1)
+             or conv.groups != 1 or torch.is_grad_enabled())
+    rows = None if plain else _rows_or_none([x, *parts])
+    if rows is None or any(p.dtype != torch.float32 or p.shape[2:] != x.shape[2:] for p in parts):
+        return x + conv(torch.cat(parts, dim=1))
+    x_rows, *part_rows = rows
+    weight = conv.weight.view(conv.out_channels, -1)
+    out = None
+    start = 0
+    for part in part_rows:
+        block = weight[:, start : start + part.shape[1]].t()
+        out = torch.addmm(x_rows, part, block) if out is None else out.addmm_(part, block)
+        start += part.shape[1]
+    assert out is not None
+    if conv.bias is not None:
+        out.add_(conv.bias)
+    batch, _, height, width = x.shape
+    return out.view(batch, height, width, conv.out_channels).permute(0, 3, 1, 2)

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import add_conv1x1_of_cat, gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -334,7 +334,7 @@ class HybridModule(nn.Module):
             if self.attn is not None and self.norm3 is not None:
                 mixed.append(self.attn(self.norm3(x)))
             if self.fuse is not None:
-                x = x + self.fuse(torch.cat(mixed, dim=1))
+                x = add_conv1x1_of_cat(x, mixed, self.fuse)
             elif mixed:
                 x = x + mixed[0]
         return x + self.ffn(self.norm2(x))
