@@ -135,14 +135,19 @@ def test_mamba_uses_the_kernel_unless_the_fast_path_is_off(monkeypatch) -> None:
     layer = Mamba(16, d_state=4)
     hidden = torch.randn(2, 33, 16)
     calls = []
-    original = scan_cpu.fused_scan
-    monkeypatch.setattr(scan_cpu, "fused_scan", lambda *a: calls.append(1) or original(*a))
+    for name in ("fused_scan", "projected_scan"):
+        original = getattr(scan_cpu, name)
+        monkeypatch.setattr(scan_cpu, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
     with torch.no_grad():
-        fused = layer(hidden)
-        assert calls == [1]
+        fused = layer(hidden)  # inference: Δ's projection inside the kernel
+    assert calls == ["projected_scan"]
+    trained = layer(hidden)  # with autograd: the kernel's autograd function, Δ projected by PyTorch
+    assert calls == ["projected_scan", "fused_scan"]
+    assert (trained.detach() - fused).abs().max().item() < 1e-5
+    with torch.no_grad():
         layer.use_fast_path = False
         assert (layer(hidden) - fused).abs().max().item() < 1e-5
-    assert calls == [1]
+    assert calls == ["projected_scan", "fused_scan"]
 
 
 @pytest.mark.parametrize(("channels", "length", "threads"), [(7, 33, 1), (48, 300, 2), (192, 64, 1)])
@@ -313,3 +318,25 @@ def test_residual_conv_of_parts_equals_conv_of_their_concatenation(bias) -> None
     assert (out - expected).abs().max().item() < 1e-5
     assert torch.equal(plain, x.contiguous() + conv(torch.cat([p.contiguous() for p in parts], dim=1)))
     assert torch.equal(x, before)  # the residual input is left as it was
+
+
+@pytest.mark.parametrize(("channels", "length", "rank", "threads"), [(7, 33, 1, 1), (48, 300, 6, 2), (40, 129, 3, 1)])
+def test_projected_scan_matches_the_scan_of_the_projected_delta(channels, length, rank, threads) -> None:
+    torch.manual_seed(channels)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        states = 16
+        u, z = torch.randn(2, length, channels), torch.randn(2, length, channels)
+        x_dbl = torch.randn(2, length, rank + 2 * states)  # Δ's low-rank input, B and C: slices of one tensor
+        low, B, C = torch.split(x_dbl, [rank, states, states], dim=-1)
+        weight, bias = torch.randn(channels, rank) * 0.5, torch.randn(channels) * 0.3
+        A, D = -torch.rand(channels, states) * 4 - 0.1, torch.randn(channels)
+        delta = torch.nn.functional.linear(low, weight)
+        expected = selective_scan(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2),
+                                  D, z=z.transpose(1, 2), delta_bias=bias, delta_softplus=True, path="reference")
+        out = scan_cpu.projected_scan(u, low, weight, A, B, C, D, z, bias, True)
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == (2, length, channels)
+    assert (out - expected.transpose(1, 2)).abs().max().item() < 1e-4 * max(1.0, expected.abs().max().item())

@@ -196,6 +196,10 @@ struct Problem {
   Strided u, delta, z, B, C;
   const float *A_t, *D, *bias;
   bool softplus;
+  // With a delta projection (forward_projected): delta is the B x L x R low-rank input and delta_w_t the R x E
+  // weight, so a step's raw delta is sum_r delta[t, r] * delta_w_t[r] (plus the bias), computed in the scan.
+  const float* delta_w_t = nullptr;
+  int64_t rank = 0;
 };
 
 // Tasks: (batch element, part); a part is a contiguous range of channel blocks.
@@ -243,7 +247,8 @@ struct BlockConsts {
   std::vector<Vec> A, A2;
   Vec D{0.0f}, bias{0.0f};
   int64_t e0, count;
-  BlockConsts(const Problem& p, int64_t block) : A(p.nstate), A2(p.nstate) {
+  std::vector<Vec> Wdt;
+  BlockConsts(const Problem& p, int64_t block) : A(p.nstate), A2(p.nstate), Wdt(p.rank) {
     e0 = block * W;
     count = std::min<int64_t>(W, p.channels - e0);
     for (int64_t n = 0; n < p.nstate; ++n) {
@@ -252,6 +257,7 @@ struct BlockConsts {
     }
     if (p.D) D = load(p.D + e0, count);
     if (p.bias) bias = load(p.bias + e0, count);
+    for (int64_t r = 0; r < p.rank; ++r) Wdt[r] = load(p.delta_w_t + r * p.channels + e0, count);
   }
 };
 
@@ -262,6 +268,13 @@ SCAN_INLINE Vec raw_delta(const Problem& p, const BlockConsts& k, const float* r
 
 SCAN_INLINE Vec step_delta(const Problem& p, const BlockConsts& k, const float* row) {
   const Vec x = raw_delta(p, k, row);
+  return p.softplus ? softplus(x) : x;
+}
+
+// A step's delta from the low-rank input row (R entries) through the projection (forward_projected).
+SCAN_INLINE Vec projected_delta(const Problem& p, const BlockConsts& k, const float* low) {
+  Vec x = p.bias ? k.bias : Vec(0.0f);
+  for (int64_t r = 0; r < p.rank; ++r) x = at::vec::fmadd(Vec(low[r]), k.Wdt[r], x);
   return p.softplus ? softplus(x) : x;
 }
 
@@ -287,8 +300,8 @@ struct StepBuffers {
 // Sequence-major inputs are read one cache line per step and block, at a stride of a whole row: too sparse for the
 // hardware prefetcher, so each block asks for its lines of the next chunk while it works on this one.
 SCAN_INLINE void prefetch_step(const Problem& p, int64_t b, int64_t t, int64_t e0) {
-  for (const Strided* x : {&p.u, &p.delta, &p.z}) {
-    if (x->data && x->sx == 1) _mm_prefetch(reinterpret_cast<const char*>(x->at(b, t) + e0), _MM_HINT_T0);
+  for (const Strided* x : {&p.u, p.rank ? nullptr : &p.delta, &p.z}) {
+    if (x && x->data && x->sx == 1) _mm_prefetch(reinterpret_cast<const char*>(x->at(b, t) + e0), _MM_HINT_T0);
   }
 }
 
@@ -340,11 +353,20 @@ SCAN_INLINE void recur(const Problem& p, const BlockConsts& k, int64_t b, int64_
   }
 }
 
-std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
-                                     const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
-                                     const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
-                                     bool softplus, bool save, int64_t chunk) {
-  const Problem p = make_problem(u, delta, A_t, B, C, D, z, bias, softplus, chunk);
+std::vector<at::Tensor> scan_forward_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
+                                          const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
+                                          const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
+                                          bool softplus, bool save, int64_t chunk,
+                                          const std::optional<at::Tensor>& delta_w_t) {
+  Problem p = make_problem(u, delta, A_t, B, C, D, z, bias, softplus, chunk);
+  if (delta_w_t.has_value()) {
+    TORCH_CHECK(delta_w_t->is_contiguous() && delta_w_t->dim() == 2 && delta_w_t->size(1) == p.channels &&
+                    delta_w_t->size(0) == delta.size(2) && delta.stride(2) == 1 && delta.size(1) == p.length,
+                "scan kernel: the delta projection must be a contiguous R x E tensor, delta a B x L x R one with "
+                "unit last stride");
+    p.delta_w_t = delta_w_t->data_ptr<float>();
+    p.rank = delta_w_t->size(0);
+  }
   const int64_t N = p.nstate;
   at::Tensor y = at::empty({p.batch, p.length, p.channels}, u.options());
   at::Tensor states = save ? at::empty({p.batch, p.nchunks, N, p.channels}, u.options()) : at::empty({0}, u.options());
@@ -372,11 +394,13 @@ std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delt
             for (int64_t n = 0; n < N; ++n) store(h[n], dst + n * p.channels, k.count);
           }
           const Rows u_rows = chunk_rows(p.u, b, t0, steps, k.e0, k.count, buf.u.data());
-          const Rows d_rows = chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
+          const Rows d_rows = p.rank ? Rows{nullptr, 0}
+                                     : chunk_rows(p.delta, b, t0, steps, k.e0, k.count, buf.delta.data());
           const int64_t ahead = std::min(p.chunk, p.length - t0 - steps);  // steps of the next chunk
           for (int64_t s = 0; s < steps; ++s) {
             if (s < ahead) prefetch_step(p, b, t0 + steps + s, k.e0);
-            const Vec dt = step_delta(p, k, d_rows.ptr + s * d_rows.stride);
+            const Vec dt = p.rank ? projected_delta(p, k, p.delta.at(b, t0 + s))
+                                  : step_delta(p, k, d_rows.ptr + s * d_rows.stride);
             sb.dt[s] = dt;
             sb.drive[s] = dt * load(u_rows.ptr + s * u_rows.stride, k.count);
           }
@@ -395,6 +419,21 @@ std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delt
     }
   });
   return {y, states};
+}
+
+std::vector<at::Tensor> scan_forward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
+                                     const at::Tensor& B, const at::Tensor& C, const std::optional<at::Tensor>& D,
+                                     const std::optional<at::Tensor>& z, const std::optional<at::Tensor>& bias,
+                                     bool softplus, bool save, int64_t chunk) {
+  return scan_forward_impl(u, delta, A_t, B, C, D, z, bias, softplus, save, chunk, std::nullopt);
+}
+
+// Inference with delta's projection folded in: delta_low is B x L x R (unit last stride), delta_w_t R x E.
+at::Tensor scan_forward_projected(const at::Tensor& u, const at::Tensor& delta_low, const at::Tensor& delta_w_t,
+                                  const at::Tensor& A_t, const at::Tensor& B, const at::Tensor& C,
+                                  const std::optional<at::Tensor>& D, const std::optional<at::Tensor>& z,
+                                  const std::optional<at::Tensor>& bias, bool softplus, int64_t chunk) {
+  return scan_forward_impl(u, delta_low, A_t, B, C, D, z, bias, softplus, false, chunk, delta_w_t)[0];
 }
 
 std::vector<at::Tensor> scan_backward(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A_t,
@@ -665,6 +704,8 @@ TORCH_LIBRARY(inpaintstudio_scan, m) {
         &gather_layer_norm);
   m.def("forward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "
         "bool softplus, bool save, int chunk) -> Tensor[]", &scan_forward);
+  m.def("forward_projected(Tensor u, Tensor delta_low, Tensor delta_w_t, Tensor A_t, Tensor B, Tensor C, Tensor? D, "
+        "Tensor? z, Tensor? bias, bool softplus, int chunk) -> Tensor", &scan_forward_projected);
   m.def("backward(Tensor u, Tensor delta, Tensor A_t, Tensor B, Tensor C, Tensor? D, Tensor? z, Tensor? bias, "
         "bool softplus, Tensor states, Tensor dout, int chunk) -> Tensor[]", &scan_backward);
 }

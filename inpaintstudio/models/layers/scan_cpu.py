@@ -197,3 +197,13 @@ def fused_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Ten
                        _optional(D), _rows(z) if z is not None else None, _optional(delta_bias), delta_softplus,
                        False, CHUNK)
     return y.transpose(1, 2)
+
+
+def projected_scan(u: Tensor, delta_low: Tensor, delta_weight: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                   D: Tensor | None, z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
+    """Inference-only scan with Δ's projection done inside the kernel (the kernel must be loaded; float32 CPU
+    tensors, no autograd): Δ = ``delta_low @ delta_weight.T`` (+ bias) is formed step by step instead of as a B×L×E
+    tensor. Sequence-major arguments: u, z: B×L×E views; delta_low: B×L×R, B, C: B×L×N (unit last stride); A: E×N;
+    delta_weight: E×R. Returns y, B×L×E."""
+    return load().forward_projected(u, delta_low, delta_weight.t().contiguous(), A.t().contiguous(), B, C,
+                                    _optional(D), z, _optional(delta_bias), delta_softplus, CHUNK)

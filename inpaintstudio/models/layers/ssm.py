@@ -574,6 +574,15 @@ class Mamba(nn.Module):
             return scan_cpu.load().causal_conv_silu(x, weight, self.conv1d.bias)
         return self._activate(self._causal_conv(x))
 
+    def _projected_scan(self, x: Tensor, z: Tensor) -> bool:
+        """Whether the scan runs through the kernel with Δ's projection folded in: float32 CPU inference."""
+        path: ScanPath = self.scan_path if self.use_fast_path else "chunked"
+        params = (self.dt_proj.weight, self.dt_proj.bias, self.A_log, self.D)
+        if torch.is_grad_enabled() and (x.requires_grad or z.requires_grad or any(t.requires_grad for t in params)):
+            return False
+        return (x.dtype == z.dtype == torch.float32 and all(t.dtype == torch.float32 for t in params)
+                and resolve_path(x, path) == "cpu")
+
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""
         xz = self.in_proj(hidden_states)  # B×L×2E
@@ -581,8 +590,13 @@ class Mamba(nn.Module):
         z = z.transpose(1, 2)  # B×E×L view
         x = self._conv_activate(x)  # B×L×E, sequence-major as x_proj and the scan read it
         x_dbl = self.x_proj(x)  # B×L×(R+2N)
-        x = x.transpose(1, 2)
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        if self._projected_scan(x, z):  # Δ's projection inside the kernel: no B×L×E Δ tensor
+            A = -torch.exp(self.A_log)
+            y = scan_cpu.projected_scan(x, dt, self.dt_proj.weight, A, B, C, self.D, z.transpose(1, 2),
+                                        self.dt_proj.bias, True)
+            return self.out_proj(y)
+        x = x.transpose(1, 2)
         dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias is added inside the scan (delta_bias)
         path: ScanPath = self.scan_path
         if path == "auto" and not self.use_fast_path:
