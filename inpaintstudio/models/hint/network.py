@@ -299,6 +299,10 @@ def downsample_mask(mask: Tensor, factor: int) -> Tensor:
     return F.interpolate(mask, size=(h // factor, w // factor), mode="nearest")
 
 
+def _channels_last(x: Tensor) -> Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def network_input(image: Tensor, mask: Tensor) -> Tensor:
     """``concat([I * (1 - M) + M, M])``: holes filled with white, RGB first, mask last."""
     mask = mask.to(image.dtype)
@@ -337,16 +341,18 @@ class HINT(nn.Module):
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE:
             raise ValueError(f"HINT needs height and width divisible by {SIZE_MULTIPLE}, got {h}x{w}")
         mask = mask.to(image.dtype)
-        # Channels-last throughout: oneDNN runs its convolutions without reordering, and the channel LayerNorms
-        # read contiguous pixel rows.
-        skip1 = self.encoder_level1(self.patch_embed(network_input(image, mask).contiguous(
-            memory_format=torch.channels_last)))
-        skip2 = self.encoder_level2(self.down1_2(skip1, mask))
-        skip3 = self.encoder_level3(self.down2_3(skip2, downsample_mask(mask, 2)))
-        latent = self.latent(self.down3_4(skip3, downsample_mask(mask, 4)))
-        dec3 = self.decoder_level3(self.reduce_chan_level3(torch.cat((self.up4_3(latent), skip3), dim=1)))
-        dec2 = self.decoder_level2(self.reduce_chan_level2(torch.cat((self.up3_2(dec3), skip2), dim=1)))
-        dec1 = self.decoder_level1(torch.cat((self.up2_1(dec2), skip1), dim=1))
+        # Channels-last throughout: oneDNN runs its convolutions without reordering, the channel LayerNorms read
+        # contiguous pixel rows, and the residual adds see one layout (pixel (un)shuffle and the interleave return
+        # channel-major tensors, so every stage input is made channels-last).
+        skip1 = self.encoder_level1(_channels_last(self.patch_embed(_channels_last(network_input(image, mask)))))
+        skip2 = self.encoder_level2(_channels_last(self.down1_2(skip1, mask)))
+        skip3 = self.encoder_level3(_channels_last(self.down2_3(skip2, downsample_mask(mask, 2))))
+        latent = self.latent(_channels_last(self.down3_4(skip3, downsample_mask(mask, 4))))
+        up3 = _channels_last(self.up4_3(latent))
+        dec3 = self.decoder_level3(_channels_last(self.reduce_chan_level3(torch.cat((up3, skip3), dim=1))))
+        up2 = _channels_last(self.up3_2(dec3))
+        dec2 = self.decoder_level2(_channels_last(self.reduce_chan_level2(torch.cat((up2, skip2), dim=1))))
+        dec1 = self.decoder_level1(torch.cat((_channels_last(self.up2_1(dec2)), skip1), dim=1))
         return (torch.tanh(self.output(dec1)) + 1) / 2
 
 
