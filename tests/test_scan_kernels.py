@@ -340,3 +340,19 @@ def test_projected_scan_matches_the_scan_of_the_projected_delta(channels, length
         torch.set_num_threads(previous)
     assert out.shape == (2, length, channels)
     assert (out - expected.transpose(1, 2)).abs().max().item() < 1e-4 * max(1.0, expected.abs().max().item())
+
+
+@pytest.mark.parametrize(("rows", "columns", "threads"), [(1, 5, 1), (700, 33, 2), (4096, 96, 2)])
+def test_column_norms_match_vector_norm(rows, columns, threads) -> None:
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(rows)
+    pixels = torch.randn(rows, 3 * columns)  # a column slice of wider rows, as HINT's q and k are
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        norms = fused.column_norms(pixels[:, columns : 2 * columns])
+    finally:
+        torch.set_num_threads(previous)
+    expected = torch.linalg.vector_norm(pixels[:, columns : 2 * columns].double(), dim=0).float()
+    assert torch.allclose(norms, expected, rtol=1e-5, atol=0)

@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import column_norms, gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
@@ -212,8 +212,8 @@ class SCAL(nn.Module):
             q, k, v = (t.view(pixels, self.heads, d).permute(1, 0, 2) for t in qkv[i].split(c, dim=1))  # heads×P×d
             logits = q.transpose(1, 2) @ k  # heads×d×d
             if self.normalize_qk:
-                q_norm = torch.linalg.vector_norm(qkv[i, :, :c], dim=0).clamp_min(1e-12).view(self.heads, d, 1)
-                k_norm = torch.linalg.vector_norm(qkv[i, :, c : 2 * c], dim=0).clamp_min(1e-12).view(self.heads, 1, d)
+                norms = column_norms(qkv[i, :, : 2 * c]).clamp_min(1e-12)  # q's and k's in one pass
+                q_norm, k_norm = norms[:c].view(self.heads, d, 1), norms[c:].view(self.heads, 1, d)
                 logits = logits / q_norm / k_norm
             logits = logits * self.temperature if self.temperature_mode == "multiply" else logits / self.temperature
             attended = v @ logits.softmax(dim=-1).transpose(1, 2)  # heads×P×d

@@ -60,3 +60,12 @@ def add_conv1x1_of_cat(x: Tensor, parts: list[Tensor], conv: nn.Conv2d) -> Tenso
         out.add_(conv.bias)
     batch, _, height, width = x.shape
     return out.view(batch, height, width, conv.out_channels).permute(0, 3, 1, 2)
+
+
+def column_norms(x: Tensor) -> Tensor:
+    """``torch.linalg.vector_norm(x, dim=0)`` of a P×F float32 CPU view with unit last stride (any row stride: a
+    channel slice of pixel rows), in one pass over the rows when the library is built; else plain PyTorch."""
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and x.stride(1) == 1
+            and not (torch.is_grad_enabled() and x.requires_grad) and scan_cpu.available()):
+        return scan_cpu.load().column_norms(x)
+    return torch.linalg.vector_norm(x, dim=0)

@@ -697,8 +697,41 @@ at::Tensor gelu_mul(const at::Tensor& a, const at::Tensor& b) {
   return out;
 }
 
+// L2 norms of the columns of a P x F view with unit last stride (any row stride): sqrt(sum_p x[p, f]^2), F values.
+// One pass over the rows, each task summing a range of rows lane-wise; the partial sums are added in task order.
+at::Tensor column_norms(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && x.stride(1) == 1 && x.scalar_type() == at::kFloat,
+              "column_norms: expected a float32 P x F tensor with unit last stride");
+  const int64_t rows = x.size(0), F = x.size(1), stride = x.stride(0);
+  const float* data = x.data_ptr<float>();
+  const int64_t tasks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows / 256));
+  std::vector<float> partial(tasks * F, 0.0f);
+  at::parallel_for(0, tasks, 1, [&](int64_t task0, int64_t task1) {
+    for (int64_t task = task0; task < task1; ++task) {
+      float* acc = partial.data() + task * F;
+      for (int64_t row = task * rows / tasks; row < (task + 1) * rows / tasks; ++row) {
+        const float* src = data + row * stride;
+        for (int64_t f = 0; f < F; f += W) {
+          const int64_t count = std::min<int64_t>(W, F - f);
+          const Vec v = load(src + f, count);
+          store(at::vec::fmadd(v, v, load(acc + f, count)), acc + f, count);
+        }
+      }
+    }
+  });
+  at::Tensor out = at::empty({F}, x.options());
+  float* out_d = out.data_ptr<float>();
+  for (int64_t f = 0; f < F; ++f) {
+    float total = 0.0f;
+    for (int64_t task = 0; task < tasks; ++task) total += partial[task * F + f];
+    out_d[f] = std::sqrt(total);
+  }
+  return out;
+}
+
 TORCH_LIBRARY(inpaintstudio_scan, m) {
   m.def("gelu_mul(Tensor a, Tensor b) -> Tensor", &gelu_mul);
+  m.def("column_norms(Tensor x) -> Tensor", &column_norms);
   m.def("causal_conv_silu(Tensor x, Tensor weight, Tensor? bias) -> Tensor", &causal_conv_silu);
   m.def("gather_layer_norm(Tensor x, Tensor? order, Tensor? pe, Tensor weight, Tensor bias, float eps) -> Tensor",
         &gather_layer_norm);
