@@ -293,3 +293,82 @@ def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
     plain = torch.randn(shape)  # not channels-last: plain PyTorch
     assert fused.pixel_rows(plain) is None
     assert torch.equal(fused.gelu_mul(plain, plain), torch.nn.functional.gelu(plain) * plain)
+
+
+def _gdfn(dim: int, hidden: int, bias: bool, seed: int) -> tuple[torch.nn.Conv2d, torch.nn.Conv2d, torch.nn.Conv2d]:
+    """The three convolutions of a gated depth-wise FFN (D -> 2F, depth-wise 3×3, F -> D), random weights."""
+    torch.manual_seed(seed)
+    return (torch.nn.Conv2d(dim, 2 * hidden, 1, bias=bias),
+            torch.nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=bias),
+            torch.nn.Conv2d(hidden, dim, 1, bias=bias))
+
+
+def _gdfn_reference(x: torch.Tensor, project_in, dwconv, project_out) -> torch.Tensor:
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    return project_out(torch.nn.functional.gelu(a) * b)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("batch", "dim", "hidden", "height", "width"),
+    [
+        (2, 8, 5, 7, 13),  # odd sizes, fewer channels than one vector
+        (1, 4, 3, 1, 1),  # one pixel: every neighbour is padding
+        (2, 16, 37, 33, 20),  # several row steps per band, a partial channel vector
+        (1, 48, 127, 9, 40),  # HINT level 1's widths
+        (2, 6, 20, 2, 1),  # one column
+    ],
+)
+def test_fused_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias, threads) -> None:
+    from inpaintstudio.models.layers import fused
+
+    convs = _gdfn(dim, hidden, bias, seed=height * width + dim)
+    x = torch.randn(batch, dim, height, width).contiguous(memory_format=torch.channels_last)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = fused.gated_dconv_ffn(x, *convs)
+            expected = _gdfn_reference(x.contiguous(), *convs)
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+
+
+def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
+    from inpaintstudio.models.layers import fused
+
+    convs = _gdfn(8, 6, True, seed=1)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    calls = []
+    ops = scan_cpu.load()
+
+    class Spy:
+        def __getattr__(self, name: str):
+            if name == "gated_dconv_ffn":
+                calls.append(1)
+            return getattr(ops, name)
+
+    monkeypatch.setattr(scan_cpu, "load", lambda: Spy())
+    with torch.no_grad():
+        expected = _gdfn_reference(x, *convs)
+        fused.gated_dconv_ffn(x, *convs)
+        assert calls == [1]
+        # not channels-last, or double precision: the convolutions
+        assert torch.allclose(fused.gated_dconv_ffn(x.contiguous(), *convs), expected, atol=1e-6)
+        double = [torch.nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, padding=c.padding,
+                                  groups=c.groups).double() for c in convs]
+        fused.gated_dconv_ffn(x.double(), *double)
+    assert calls == [1]
+    # autograd: the convolutions, with gradients
+    out = fused.gated_dconv_ffn(x, *convs)
+    assert calls == [1] and out.requires_grad
+    out.sum().backward()
+    assert convs[0].weight.grad is not None
+    # library not built: the convolutions
+    monkeypatch.setattr(scan_cpu, "available", lambda: False)
+    with torch.no_grad():
+        assert torch.allclose(fused.gated_dconv_ffn(x, *convs), expected, atol=1e-6)
+    assert calls == [1]

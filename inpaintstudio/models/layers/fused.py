@@ -1,11 +1,16 @@
-"""Fused elementwise CPU ops of the networks' non-scan parts, from the same C++ library as the scan
-(``scan_cpu``): used on float32 CPU tensors without autograd when the library is built, else plain PyTorch."""
+"""Fused CPU ops of the networks' non-scan parts, from the same C++ library as the scan (``scan_cpu``): used on
+float32 CPU tensors without autograd when the library is built, else plain PyTorch.
+
+``gelu_mul`` is the gated FFNs' ``GELU(a)·b`` in one pass. ``gated_dconv_ffn`` is a whole gated depth-wise FFN block
+(1×1 conv to twice the hidden width, depth-wise 3×3, ``GELU(first half)·(second half)``, 1×1 conv back) computed
+row by row, so that the hidden tensors, several times larger than the input, are never written out in full.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from inpaintstudio.models.layers import scan_cpu
 
@@ -31,3 +36,36 @@ def gelu_mul(a: Tensor, b: Tensor) -> Tensor:
             out = scan_cpu.load().gelu_mul(rows_a, rows_b)
             return out.view(batch, height, width, channels).permute(0, 3, 1, 2)
     return F.gelu(a) * b
+
+
+def _plain_conv(conv: nn.Conv2d, kernel: int) -> bool:
+    """Whether ``conv`` is the stride-1, zero-padded ``kernel``×``kernel`` convolution the fused FFN computes."""
+    return (conv.kernel_size == (kernel, kernel) and conv.stride == (1, 1) and conv.dilation == (1, 1)
+            and conv.padding == (kernel // 2, kernel // 2) and conv.padding_mode == "zeros")
+
+
+def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
+    tensors = [x, *(t for conv in convs for t in (conv.weight, conv.bias) if t is not None)]
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    project_in, dwconv, project_out = convs
+    hidden2 = project_in.out_channels
+    return (x.dim() == 4 and x.permute(0, 2, 3, 1).is_contiguous() and hidden2 % 2 == 0
+            and _plain_conv(project_in, 1) and project_in.groups == 1
+            and _plain_conv(dwconv, 3) and dwconv.groups == hidden2 == dwconv.in_channels == dwconv.out_channels
+            and _plain_conv(project_out, 1) and project_out.groups == 1 and project_out.in_channels * 2 == hidden2)
+
+
+def gated_dconv_ffn(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d, project_out: nn.Conv2d) -> Tensor:
+    """``project_out(GELU(a)·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)``, for B×D×H×W ``x``.
+
+    Channels-last float32 CPU input without autograd goes through the fused op (channels-last output), anything
+    else through the three convolutions and ``gelu_mul``."""
+    if _fusable_ffn(x, (project_in, dwconv, project_out)) and scan_cpu.available():
+        out = scan_cpu.load().gated_dconv_ffn(x.permute(0, 2, 3, 1), project_in.weight, project_in.bias,
+                                              dwconv.weight, dwconv.bias, project_out.weight, project_out.bias)
+        return out.permute(0, 3, 1, 2)
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    return project_out(gelu_mul(a, b))
