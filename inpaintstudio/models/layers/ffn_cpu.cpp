@@ -42,11 +42,52 @@ constexpr int64_t RING_BYTES = 1 << 20;
 // Fewest pixels and most output rows handled per step (rows per matrix product).
 constexpr int64_t MIN_PIXELS = 256;
 constexpr int64_t MAX_ROWS = 16;
+// Pixels of one output row the depth-wise step takes at a time.
+constexpr int64_t TILE_PIXELS = 16;
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-FFN_INLINE Vec gelu(const Vec& v) {  // exact, erf-based, as F.gelu
-  return v * Vec(0.5f) * (Vec(1.0f) + (v * Vec(static_cast<float>(M_SQRT1_2))).erf());
+// 2^x, inline: 2^round(x) from the exponent bits times a degree-6 minimax polynomial for 2^f, |f| <= 1/2 (relative
+// error 1.1e-7, as Sleef's expf; the same as scan_cpu.cpp's). Vectorized<float>::exp() is an out-of-line call that
+// forces the depth-wise window out of registers. Below 2^-127 the result is 0.
+FFN_INLINE Vec exp2_inline(Vec x) {
+#if defined(CPU_CAPABILITY_AVX512)
+  x = at::vec::clamp(x, Vec(-125.0f), Vec(127.0f));
+#else
+  x = at::vec::clamp(x, Vec(-127.0f), Vec(127.0f));
+#endif
+  const Vec whole = x.round();
+  const Vec f = x - whole;
+  Vec p = at::vec::fmadd(Vec(1.535336188319500e-4f), f, Vec(1.339887440266574e-3f));
+  p = at::vec::fmadd(p, f, Vec(9.618437357674640e-3f));
+  p = at::vec::fmadd(p, f, Vec(5.550332471162809e-2f));
+  p = at::vec::fmadd(p, f, Vec(2.402264791363012e-1f));
+  p = at::vec::fmadd(p, f, Vec(6.931472028550421e-1f));
+  p = at::vec::fmadd(p, f, Vec(1.0f));
+#if defined(CPU_CAPABILITY_AVX512)
+  return Vec(_mm512_scalef_ps(p, whole));
+#else
+  using VecInt = at::vec::Vectorized<int32_t>;
+  const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
+  return p * at::vec::cast<float>(bits);
+#endif
+}
+
+// GELU(v) = v / 2 * (1 + erf(v / sqrt 2)), with erf as Vectorized<float>::erf (the formula F.gelu's CPU kernel
+// uses: Abramowitz-Stegun 7.1.26, absolute error 1.5e-7) but with the exponential inline.
+FFN_INLINE Vec gelu(const Vec& v) {
+  const Vec x = v * Vec(static_cast<float>(M_SQRT1_2));
+  const Vec a = x.abs();
+  const Vec t = Vec(1.0f) / at::vec::fmadd(Vec(0.3275911f), a, Vec(1.0f));
+  Vec r = at::vec::fmadd(Vec(1.061405429f), t, Vec(-1.453152027f));
+  r = at::vec::fmadd(r, t, Vec(1.421413741f));
+  r = at::vec::fmadd(r, t, Vec(-0.284496736f));
+  r = at::vec::fmadd(r, t, Vec(0.254829592f));
+  const Vec e = exp2_inline(x * x * Vec(-1.44269504088896341f));
+  const Vec erf_abs = Vec(1.0f) - r * t * e;  // erf(|x|)
+  // v / 2 * (1 + sign(v) erf(|x|))
+  const Vec erf = Vec::blendv(erf_abs, erf_abs.neg(), v < Vec(0.0f));
+  return v * Vec(0.5f) * (Vec(1.0f) + erf);
 }
 
 struct Problem {
@@ -59,7 +100,8 @@ struct Problem {
   float* out;
 };
 
-// C (rows x n, row stride ldc) = A (rows x k, row stride lda) @ B (k x n view), plus bias (n) on every row if given.
+// C (rows x n, row stride ldc) = A (rows x k, row stride lda) @ B (contiguous k x n), plus bias (n) on every row if
+// given. Inside at::parallel_for's tasks the product runs single-threaded.
 void matmul(float* c, int64_t ldc, const float* a, int64_t lda, int64_t rows, int64_t k, const at::Tensor& b,
             const std::optional<at::Tensor>& bias) {
   const auto opts = at::TensorOptions().dtype(at::kFloat);
@@ -72,43 +114,67 @@ void matmul(float* c, int64_t ldc, const float* a, int64_t lda, int64_t rows, in
   }
 }
 
-// Depth-wise 3x3 and GELU(a) * b for pixel x of one output row. rows: the hidden rows above, at and below it
-// (nullptr outside the image). LEFT / RIGHT: whether the pixel has a neighbour on that side. Full vectors are read
+// One channel vector (channels c .. c + W - 1 of the hidden rows) of the depth-wise 3x3 along pixels [x0, x1) of one
+// output row, with a sliding window of the 3 x 3 input vectors and the 9 taps in registers. GATE: store GELU(result)
+// into the gate buffer; else multiply the gate buffer by the result. rows: the hidden rows above, at and below the
+// output row (a missing one, outside the image, is replaced by the middle row with zero taps). Full vectors are read
 // past the last channel (into the next channels or the buffers' zero padding); only the gate buffer's padding lanes
 // receive them.
-template <bool LEFT, bool RIGHT>
-FFN_INLINE void dw_gate_pixel(const Problem& p, const float* const* rows, int64_t x, float* gate) {
-  const int64_t F = p.hidden, F2 = p.hidden2, taps = F2 + W;
-  for (int64_t f = 0; f < F; f += W) {
-    Vec a = Vec::loadu(p.b_dw + f), v = Vec::loadu(p.b_dw + F + f);
-    for (int64_t r = 0; r < 3; ++r) {
-      if (rows[r] == nullptr) continue;
-      const float* h = rows[r] + x * F2 + f;
-      const float* w = p.w_dw + 3 * r * taps + f;
-      if (LEFT) {
-        a = at::vec::fmadd(Vec::loadu(h - F2), Vec::loadu(w), a);
-        v = at::vec::fmadd(Vec::loadu(h - F2 + F), Vec::loadu(w + F), v);
-      }
-      a = at::vec::fmadd(Vec::loadu(h), Vec::loadu(w + taps), a);
-      v = at::vec::fmadd(Vec::loadu(h + F), Vec::loadu(w + taps + F), v);
-      if (RIGHT) {
-        a = at::vec::fmadd(Vec::loadu(h + F2), Vec::loadu(w + 2 * taps), a);
-        v = at::vec::fmadd(Vec::loadu(h + F2 + F), Vec::loadu(w + 2 * taps + F), v);
-      }
+template <bool GATE>
+void dw_vector(const Problem& p, const float* const* rows, const bool* present, int64_t c, int64_t x0, int64_t x1,
+               float* gate) {
+  const int64_t F2 = p.hidden2, taps = F2 + W, n = p.width, gs = p.gate_stride;
+  Vec w[9];
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t k = 0; k < 3; ++k) w[3 * r + k] = present[r] ? Vec::loadu(p.w_dw + (3 * r + k) * taps + c) : Vec(0.0f);
+  }
+  const Vec bias = Vec::loadu(p.b_dw + c);
+  const float *h0 = rows[0] + c, *h1 = rows[1] + c, *h2 = rows[2] + c;
+  Vec l0(0.0f), l1(0.0f), l2(0.0f);  // column x - 1
+  if (x0 > 0) {
+    const int64_t o = (x0 - 1) * F2;
+    l0 = Vec::loadu(h0 + o), l1 = Vec::loadu(h1 + o), l2 = Vec::loadu(h2 + o);
+  }
+  const int64_t o0 = x0 * F2;
+  Vec m0 = Vec::loadu(h0 + o0), m1 = Vec::loadu(h1 + o0), m2 = Vec::loadu(h2 + o0);  // column x
+  for (int64_t x = x0; x < x1; ++x) {
+    Vec r0(0.0f), r1(0.0f), r2(0.0f);  // column x + 1
+    if (x + 1 < n) {
+      const int64_t o = (x + 1) * F2;
+      r0 = Vec::loadu(h0 + o), r1 = Vec::loadu(h1 + o), r2 = Vec::loadu(h2 + o);
     }
-    (gelu(a) * v).store(gate + x * p.gate_stride + f);
+    Vec acc = at::vec::fmadd(w[0], l0, bias);
+    acc = at::vec::fmadd(w[1], m0, acc);
+    acc = at::vec::fmadd(w[2], r0, acc);
+    acc = at::vec::fmadd(w[3], l1, acc);
+    acc = at::vec::fmadd(w[4], m1, acc);
+    acc = at::vec::fmadd(w[5], r1, acc);
+    acc = at::vec::fmadd(w[6], l2, acc);
+    acc = at::vec::fmadd(w[7], m2, acc);
+    acc = at::vec::fmadd(w[8], r2, acc);
+    float* g = gate + x * gs;
+    if (GATE) {
+      gelu(acc).store(g);
+    } else {
+      (Vec::loadu(g) * acc).store(g);
+    }
+    l0 = m0, l1 = m1, l2 = m2;
+    m0 = r0, m1 = r1, m2 = r2;
   }
 }
 
+// Depth-wise 3x3 and GELU(a) * b along one output row, into its gate row (W x gate_stride). Pixel tiles of
+// TILE_PIXELS, all channel vectors of one tile before the next: the tile's hidden columns stay in L1 and few pages.
 void dw_gate_row(const Problem& p, const float* const* rows, float* gate) {
-  const int64_t n = p.width;
-  if (n == 1) {
-    dw_gate_pixel<false, false>(p, rows, 0, gate);
-    return;
+  const bool present[3] = {rows[0] != nullptr, true, rows[2] != nullptr};
+  const float* full[3] = {present[0] ? rows[0] : rows[1], rows[1], present[2] ? rows[2] : rows[1]};
+  for (int64_t x0 = 0; x0 < p.width; x0 += TILE_PIXELS) {
+    const int64_t x1 = std::min(p.width, x0 + TILE_PIXELS);
+    for (int64_t f = 0; f < p.hidden; f += W) {
+      dw_vector<true>(p, full, present, f, x0, x1, gate + f);
+      dw_vector<false>(p, full, present, p.hidden + f, x0, x1, gate + f);
+    }
   }
-  dw_gate_pixel<false, true>(p, rows, 0, gate);
-  for (int64_t x = 1; x < n - 1; ++x) dw_gate_pixel<true, true>(p, rows, x, gate);
-  dw_gate_pixel<true, false>(p, rows, n - 1, gate);
 }
 
 // Output rows per step: as many as keep the ring (step + 2 hidden rows) within RING_BYTES, but at least enough for
@@ -191,9 +257,10 @@ at::Tensor gated_dconv_ffn(const at::Tensor& x, const at::Tensor& w_in, const st
   p.x = x.data_ptr<float>();
   p.w_dw = w_dw_t.data();
   p.b_dw = b_dw_pad.data();
-  // Detached: the products run in worker threads, whose grad mode is not the caller's.
-  p.w_in_t = w_in.detach().reshape({F2, D}).t();
-  p.w_out_t = w_out.detach().reshape({D, F}).t();
+  // Transposed copies (the products run faster on a row-major right-hand side than on a transposed view), detached:
+  // the products run in worker threads, whose grad mode is not the caller's.
+  p.w_in_t = w_in.detach().reshape({F2, D}).t().contiguous();
+  p.w_out_t = w_out.detach().reshape({D, F}).t().contiguous();
   if (b_in.has_value()) p.b_in = b_in->detach();
   if (b_out.has_value()) p.b_out = b_out->detach();
   p.out = out.data_ptr<float>();
@@ -202,9 +269,13 @@ at::Tensor gated_dconv_ffn(const at::Tensor& x, const at::Tensor& w_in, const st
   // Each thread takes one contiguous band of the B*H rows; bands of at least 8 rows keep the recomputed halo small.
   at::parallel_for(0, batch * H, 8, [&](int64_t row0, int64_t row1) {
     const c10::InferenceMode no_autograd;  // the products on buffer views need no autograd bookkeeping
-    // The ring is read one vector past its end (zero padding); the gate buffer holds padded rows.
-    std::vector<float> ring((step + 2) * Wd * F2 + W, 0.0f);
-    std::vector<float> gate(step * Wd * p.gate_stride, 0.0f);
+    // Kept by each thread between calls (no page faults on every call). The ring is read one vector past its end
+    // (zero padding, never written); the gate buffer holds padded rows.
+    thread_local std::vector<float> ring, gate;
+    const size_t ring_floats = (step + 2) * Wd * F2 + W, gate_floats = step * Wd * p.gate_stride;
+    if (ring.size() < ring_floats) ring.assign(ring_floats, 0.0f);
+    std::fill(ring.begin() + (ring_floats - W), ring.begin() + ring_floats, 0.0f);
+    if (gate.size() < gate_floats) gate.assign(gate_floats, 0.0f);
     for (int64_t row = row0; row < row1;) {
       const int64_t b = row / H, y0 = row % H, y1 = std::min(H, y0 + (row1 - row));
       run_band(p, b, y0, y1, step, ring.data(), gate.data());
