@@ -372,3 +372,34 @@ def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
     with torch.no_grad():
         assert torch.allclose(fused.gated_dconv_ffn(x, *convs), expected, atol=1e-6)
     assert calls == [1]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("batch", "dim", "hidden", "height", "width"),
+    [(2, 8, 5, 7, 13), (1, 4, 3, 1, 1), (2, 16, 37, 33, 20), (1, 48, 96, 12, 40), (2, 6, 20, 2, 1)],
+)
+def test_fused_spatial_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias,
+                                                                threads) -> None:
+    """SEM-Net's spatial FFN: the first half, concatenated with the indicator, through fusion and a second
+    depth-wise conv before the gate."""
+    from inpaintstudio.models.layers import fused
+
+    project_in, dwconv, project_out = _gdfn(dim, hidden, bias, seed=height * width + dim)
+    fusion = torch.nn.Conv2d(hidden + dim, hidden, 1, bias=bias)
+    after = torch.nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=bias)
+    x = torch.randn(batch, dim, height, width).contiguous(memory_format=torch.channels_last)
+    indicator = torch.randn(batch, dim, height, width)  # not channels-last: the wrapper converts it
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = fused.spatial_gated_dconv_ffn(x, indicator, project_in, dwconv, fusion, after, project_out)
+            a, b = dwconv(project_in(x.contiguous())).chunk(2, dim=1)
+            a = after(fusion(torch.cat([a, indicator], dim=1)))
+            expected = project_out(torch.nn.functional.gelu(a) * b)
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()

@@ -90,16 +90,6 @@ FFN_INLINE Vec gelu(const Vec& v) {
   return v * Vec(0.5f) * (Vec(1.0f) + erf);
 }
 
-struct Problem {
-  int64_t batch, height, width, dim, hidden, hidden2, gate_stride;
-  const float* x;
-  const float* w_dw;  // 9 x (2F + W), tap-major, zero-padded
-  const float* b_dw;  // 2F + W, zero-padded (zeros when there is no bias)
-  at::Tensor w_in_t, w_out_t;  // D x 2F and F x D views
-  std::optional<at::Tensor> b_in, b_out;
-  float* out;
-};
-
 // C (rows x n, row stride ldc) = A (rows x k, row stride lda) @ B (contiguous k x n), plus bias (n) on every row if
 // given. Inside at::parallel_for's tasks the product runs single-threaded.
 void matmul(float* c, int64_t ldc, const float* a, int64_t lda, int64_t rows, int64_t k, const at::Tensor& b,
@@ -114,33 +104,69 @@ void matmul(float* c, int64_t ldc, const float* a, int64_t lda, int64_t rows, in
   }
 }
 
-// One channel vector (channels c .. c + W - 1 of the hidden rows) of the depth-wise 3x3 along pixels [x0, x1) of one
-// output row, with a sliding window of the 3 x 3 input vectors and the 9 taps in registers. GATE: store GELU(result)
-// into the gate buffer; else multiply the gate buffer by the result. rows: the hidden rows above, at and below the
-// output row (a missing one, outside the image, is replaced by the middle row with zero taps). Full vectors are read
-// past the last channel (into the next channels or the buffers' zero padding); only the gate buffer's padding lanes
-// receive them.
-template <bool GATE>
-void dw_vector(const Problem& p, const float* const* rows, const bool* present, int64_t c, int64_t x0, int64_t x1,
-               float* gate) {
-  const int64_t F2 = p.hidden2, taps = F2 + W, n = p.width, gs = p.gate_stride;
+// Depth-wise 3 x 3 taps, tap-major (9 x stride) and padded by one vector, as the kernels read them.
+struct Taps {
+  std::vector<float> w, bias;  // bias: zeros when there is none
+  int64_t stride = 0;
+};
+
+Taps make_taps(const at::Tensor& weight, const std::optional<at::Tensor>& bias, int64_t channels) {
+  Taps t;
+  t.stride = channels + W;
+  t.w.assign(9 * t.stride, 0.0f);
+  t.bias.assign(t.stride, 0.0f);
+  const at::Tensor w = weight.detach().contiguous();
+  const float* wd = w.data_ptr<float>();
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t k = 0; k < 9; ++k) t.w[k * t.stride + c] = wd[c * 9 + k];
+  }
+  if (bias.has_value()) std::copy_n(bias->detach().contiguous().data_ptr<float>(), channels, t.bias.begin());
+  return t;
+}
+
+struct Problem {
+  int64_t batch, height, width, dim, hidden, hidden2;
+  int64_t gate_stride;  // floats per pixel of the gate buffer and the fusion ring: F rounded up to whole vectors
+  int64_t concat_stride;  // floats per pixel of the fusion input buffer (depth-wise a, then the indicator)
+  bool spatial = false;
+  const float* x;
+  const float* indicator = nullptr;
+  Taps dw, dw2;  // dwconv (2F channels); the spatial variant's dwconv_afterfusion (F channels)
+  at::Tensor w_in_t, w_out_t, w_fusion_t;  // D x 2F, F x D, (F + D) x F
+  std::optional<at::Tensor> b_in, b_out, b_fusion;
+  float* out;
+};
+
+enum class Mode { STORE, GELU, MUL };
+
+// One channel vector (channels c .. c + W - 1) of a depth-wise 3 x 3 along pixels [x0, x1) of one output row, with a
+// sliding window of the 3 x 3 input vectors and the 9 taps in registers. rows: the input rows above, at and below
+// the output row, `stride` floats per pixel (a missing row, outside the image, is replaced by the middle one with
+// zero taps). STORE: write the result to dst; GELU: write GELU(result); MUL: multiply dst by the result. dst:
+// `dst_stride` floats per pixel. Full vectors are read past the last channel (into the next channels or the
+// buffers' zero padding); only padding lanes of dst receive them.
+template <Mode M>
+void dw_vector(const Taps& t, int64_t stride, int64_t width, const float* const* rows, const bool* present,
+               int64_t c, int64_t x0, int64_t x1, float* dst, int64_t dst_stride) {
   Vec w[9];
   for (int64_t r = 0; r < 3; ++r) {
-    for (int64_t k = 0; k < 3; ++k) w[3 * r + k] = present[r] ? Vec::loadu(p.w_dw + (3 * r + k) * taps + c) : Vec(0.0f);
+    for (int64_t k = 0; k < 3; ++k) {
+      w[3 * r + k] = present[r] ? Vec::loadu(t.w.data() + (3 * r + k) * t.stride + c) : Vec(0.0f);
+    }
   }
-  const Vec bias = Vec::loadu(p.b_dw + c);
+  const Vec bias = Vec::loadu(t.bias.data() + c);
   const float *h0 = rows[0] + c, *h1 = rows[1] + c, *h2 = rows[2] + c;
   Vec l0(0.0f), l1(0.0f), l2(0.0f);  // column x - 1
   if (x0 > 0) {
-    const int64_t o = (x0 - 1) * F2;
+    const int64_t o = (x0 - 1) * stride;
     l0 = Vec::loadu(h0 + o), l1 = Vec::loadu(h1 + o), l2 = Vec::loadu(h2 + o);
   }
-  const int64_t o0 = x0 * F2;
+  const int64_t o0 = x0 * stride;
   Vec m0 = Vec::loadu(h0 + o0), m1 = Vec::loadu(h1 + o0), m2 = Vec::loadu(h2 + o0);  // column x
   for (int64_t x = x0; x < x1; ++x) {
     Vec r0(0.0f), r1(0.0f), r2(0.0f);  // column x + 1
-    if (x + 1 < n) {
-      const int64_t o = (x + 1) * F2;
+    if (x + 1 < width) {
+      const int64_t o = (x + 1) * stride;
       r0 = Vec::loadu(h0 + o), r1 = Vec::loadu(h1 + o), r2 = Vec::loadu(h2 + o);
     }
     Vec acc = at::vec::fmadd(w[0], l0, bias);
@@ -152,29 +178,58 @@ void dw_vector(const Problem& p, const float* const* rows, const bool* present, 
     acc = at::vec::fmadd(w[6], l2, acc);
     acc = at::vec::fmadd(w[7], m2, acc);
     acc = at::vec::fmadd(w[8], r2, acc);
-    float* g = gate + x * gs;
-    if (GATE) {
-      gelu(acc).store(g);
+    float* d = dst + x * dst_stride;
+    if (M == Mode::STORE) {
+      acc.store(d);
+    } else if (M == Mode::GELU) {
+      gelu(acc).store(d);
     } else {
-      (Vec::loadu(g) * acc).store(g);
+      (Vec::loadu(d) * acc).store(d);
     }
     l0 = m0, l1 = m1, l2 = m2;
     m0 = r0, m1 = r1, m2 = r2;
   }
 }
 
-// Depth-wise 3x3 and GELU(a) * b along one output row, into its gate row (W x gate_stride). Pixel tiles of
-// TILE_PIXELS, all channel vectors of one tile before the next: the tile's hidden columns stay in L1 and few pages.
-void dw_gate_row(const Problem& p, const float* const* rows, float* gate) {
-  const bool present[3] = {rows[0] != nullptr, true, rows[2] != nullptr};
-  const float* full[3] = {present[0] ? rows[0] : rows[1], rows[1], present[2] ? rows[2] : rows[1]};
+// The three rows around an output row: a missing one is replaced by the middle one (its taps are zeroed).
+struct Window {
+  const float* rows[3];
+  bool present[3];
+  Window(const float* above, const float* at, const float* below) {
+    present[0] = above != nullptr, present[1] = true, present[2] = below != nullptr;
+    rows[0] = above ? above : at, rows[1] = at, rows[2] = below ? below : at;
+  }
+};
+
+// One output row's gate, GELU(a) * b, into gate (W x gate_stride): a = the depth-wise conv of the hidden rows'
+// first F channels (plain variant) or of the fusion rows (spatial variant), b = that of their last F channels.
+// Pixel tiles of TILE_PIXELS, all channel vectors of one tile before the next: the tile's columns stay in L1.
+void gate_row(const Problem& p, const Window& hidden, const Window* fused, float* gate) {
+  const int64_t F = p.hidden, F2 = p.hidden2, gs = p.gate_stride;
   for (int64_t x0 = 0; x0 < p.width; x0 += TILE_PIXELS) {
     const int64_t x1 = std::min(p.width, x0 + TILE_PIXELS);
-    for (int64_t f = 0; f < p.hidden; f += W) {
-      dw_vector<true>(p, full, present, f, x0, x1, gate + f);
-      dw_vector<false>(p, full, present, p.hidden + f, x0, x1, gate + f);
+    for (int64_t f = 0; f < F; f += W) {
+      if (fused) {
+        dw_vector<Mode::GELU>(p.dw2, gs, p.width, fused->rows, fused->present, f, x0, x1, gate + f, gs);
+      } else {
+        dw_vector<Mode::GELU>(p.dw, F2, p.width, hidden.rows, hidden.present, f, x0, x1, gate + f, gs);
+      }
+      dw_vector<Mode::MUL>(p.dw, F2, p.width, hidden.rows, hidden.present, F + f, x0, x1, gate + f, gs);
     }
   }
+}
+
+// Spatial variant: the depth-wise conv of the hidden rows' first F channels for one row, into the fusion input
+// buffer (W x concat_stride), followed by that row's indicator (D channels).
+void fusion_input_row(const Problem& p, const Window& hidden, const float* indicator_row, float* dst) {
+  const int64_t F = p.hidden, cs = p.concat_stride;
+  for (int64_t x0 = 0; x0 < p.width; x0 += TILE_PIXELS) {
+    const int64_t x1 = std::min(p.width, x0 + TILE_PIXELS);
+    for (int64_t f = 0; f < F; f += W) {
+      dw_vector<Mode::STORE>(p.dw, p.hidden2, p.width, hidden.rows, hidden.present, f, x0, x1, dst + f, cs);
+    }
+  }
+  for (int64_t x = 0; x < p.width; ++x) std::copy_n(indicator_row + x * p.dim, p.dim, dst + x * cs + F);
 }
 
 // Output rows per step: as many as keep the ring (step + 2 hidden rows) within RING_BYTES, but at least enough for
@@ -185,107 +240,176 @@ int64_t rows_per_step(int64_t width, int64_t hidden2) {
   return std::clamp<int64_t>(std::max(fit, (MIN_PIXELS + width - 1) / width), 1, MAX_ROWS);
 }
 
-// Output rows [y0, y1) of image b.
-void run_band(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step, float* ring, float* gate) {
-  const int64_t H = p.height, Wd = p.width, D = p.dim, F2 = p.hidden2, slots = step + 2;
-  const int64_t row_floats = Wd * F2;
-  auto slot = [&](int64_t y) { return ring + (y % slots) * row_floats; };
-  int64_t next = std::max<int64_t>(y0 - 1, 0);  // first hidden row not computed yet
+// A task's buffers, kept by each thread between calls (no page faults on every call). Rings are read one vector
+// past their end (zero padding, never written).
+struct Buffers {
+  std::vector<float> ring, fused_ring, concat, gate;
+  static float* get(std::vector<float>& v, size_t n) {
+    if (v.size() < n + W) v.assign(n + W, 0.0f);
+    std::fill(v.begin() + n, v.begin() + n + W, 0.0f);
+    return v.data();
+  }
+};
+
+// Output rows [y0, y1) of image b, `step` rows at a time. The hidden rows (x times w_in) live in a ring of
+// step + 2 rows (plain) or step + 4 (spatial: a fusion row needs the hidden rows around it, an output row the
+// fusion rows around it); the spatial variant's fusion rows in a second ring of step + 2.
+void run_band(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step, Buffers& buf) {
+  const int64_t H = p.height, Wd = p.width, D = p.dim, F = p.hidden, F2 = p.hidden2, gs = p.gate_stride;
+  const int64_t halo = p.spatial ? 2 : 1, slots = step + 2 * halo, fslots = step + 2;
+  float* ring = Buffers::get(buf.ring, slots * Wd * F2);
+  float* gate = Buffers::get(buf.gate, step * Wd * gs);
+  float* fring = p.spatial ? Buffers::get(buf.fused_ring, fslots * Wd * gs) : nullptr;
+  float* concat = p.spatial ? Buffers::get(buf.concat, fslots * Wd * p.concat_stride) : nullptr;
+  auto slot = [&](int64_t y) { return ring + (y % slots) * Wd * F2; };
+  auto fslot = [&](int64_t y) { return fring + (y % fslots) * Wd * gs; };
+  auto hidden_window = [&](int64_t y) {
+    return Window(y > 0 ? slot(y - 1) : nullptr, slot(y), y + 1 < H ? slot(y + 1) : nullptr);
+  };
+  int64_t next = std::max<int64_t>(y0 - halo, 0);  // first hidden row not computed yet
+  int64_t fnext = std::max<int64_t>(y0 - 1, 0);  // first fusion row not computed yet
   for (int64_t y = y0; y < y1; y += step) {
     const int64_t ye = std::min(y + step, y1);
-    const int64_t need = std::min(ye + 1, H);  // hidden rows [next, need) are needed now
+    const int64_t need = std::min(ye + halo, H);  // hidden rows [next, need) are needed now
     while (next < need) {  // contiguous ring slots, split where the ring wraps
       const int64_t count = std::min(need - next, slots - next % slots);
       matmul(slot(next), F2, p.x + ((b * H + next) * Wd) * D, D, count * Wd, D, p.w_in_t, p.b_in);
       next += count;
     }
-    for (int64_t yy = y; yy < ye; ++yy) {
-      const float* rows[3] = {yy > 0 ? slot(yy - 1) : nullptr, slot(yy), yy + 1 < H ? slot(yy + 1) : nullptr};
-      dw_gate_row(p, rows, gate + (yy - y) * Wd * p.gate_stride);
+    if (p.spatial) {
+      const int64_t fneed = std::min(ye + 1, H), first = fnext;
+      for (int64_t z = fnext; z < fneed; ++z) {
+        fusion_input_row(p, hidden_window(z), p.indicator + ((b * H + z) * Wd) * D,
+                         concat + (z - first) * Wd * p.concat_stride);
+      }
+      while (fnext < fneed) {
+        const int64_t count = std::min(fneed - fnext, fslots - fnext % fslots);
+        matmul(fslot(fnext), gs, concat + (fnext - first) * Wd * p.concat_stride, p.concat_stride, count * Wd,
+               F + D, p.w_fusion_t, p.b_fusion);
+        fnext += count;
+      }
     }
-    matmul(p.out + ((b * H + y) * Wd) * D, D, gate, p.gate_stride, (ye - y) * Wd, p.hidden, p.w_out_t, p.b_out);
+    for (int64_t yy = y; yy < ye; ++yy) {
+      float* g = gate + (yy - y) * Wd * gs;
+      if (p.spatial) {
+        const Window fused(yy > 0 ? fslot(yy - 1) : nullptr, fslot(yy), yy + 1 < H ? fslot(yy + 1) : nullptr);
+        gate_row(p, hidden_window(yy), &fused, g);
+      } else {
+        gate_row(p, hidden_window(yy), nullptr, g);
+      }
+    }
+    matmul(p.out + ((b * H + y) * Wd) * D, D, gate, gs, (ye - y) * Wd, F, p.w_out_t, p.b_out);
   }
 }
 
-void check_bias(const std::optional<at::Tensor>& bias, int64_t n, const char* name) {
-  TORCH_CHECK(!bias.has_value() || (bias->scalar_type() == at::kFloat && bias->is_contiguous() && bias->numel() == n),
-              "gated_dconv_ffn: ", name, " must be a contiguous float32 tensor with ", n, " entries");
+void check_weight(const at::Tensor& w, int64_t n, const char* name, const char* shape) {
+  TORCH_CHECK(w.scalar_type() == at::kFloat && w.numel() == n, "gated_dconv_ffn: ", name, " must be a float32 ",
+              shape, " tensor");
 }
 
-}  // namespace
+void check_bias(const std::optional<at::Tensor>& bias, int64_t n, const char* name) {
+  TORCH_CHECK(!bias.has_value() || (bias->scalar_type() == at::kFloat && bias->numel() == n),
+              "gated_dconv_ffn: ", name, " must be a float32 tensor with ", n, " entries");
+}
 
-// out = project_out(GELU(a) * b), (a, b) = the two channel halves of dwconv3x3(project_in(x)). x: B x H x W x D
-// contiguous float32 (channels-last pixels); w_in: 2F x D; w_dw: 2F x 9 (or 2F x 1 x 3 x 3); w_out: D x F.
-// Returns B x H x W x D.
-at::Tensor gated_dconv_ffn(const at::Tensor& x, const at::Tensor& w_in, const std::optional<at::Tensor>& b_in,
-                           const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw, const at::Tensor& w_out,
-                           const std::optional<at::Tensor>& b_out) {
-  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.scalar_type() == at::kFloat,
-              "gated_dconv_ffn: x must be a contiguous float32 B x H x W x D tensor");
+std::optional<at::Tensor> detached(const std::optional<at::Tensor>& t) {
+  return t.has_value() ? std::optional<at::Tensor>(t->detach().contiguous()) : std::nullopt;
+}
+
+// Shared by both variants: checks, the plain variant's weights, the threads.
+at::Tensor run(Problem& p, const at::Tensor& x, const at::Tensor& w_in, const std::optional<at::Tensor>& b_in,
+               const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw, const at::Tensor& w_out,
+               const std::optional<at::Tensor>& b_out) {
   const int64_t batch = x.size(0), H = x.size(1), Wd = x.size(2), D = x.size(3);
-  TORCH_CHECK(w_in.scalar_type() == at::kFloat && w_in.numel() % D == 0 && (w_in.numel() / D) % 2 == 0,
-              "gated_dconv_ffn: w_in must be a float32 2F x D tensor");
-  const int64_t F2 = w_in.numel() / D, F = F2 / 2;
-  TORCH_CHECK(w_dw.scalar_type() == at::kFloat && w_dw.numel() == F2 * 9,
-              "gated_dconv_ffn: w_dw must be a float32 2F x 3 x 3 tensor");
-  TORCH_CHECK(w_out.scalar_type() == at::kFloat && w_out.numel() == D * F,
-              "gated_dconv_ffn: w_out must be a float32 D x F tensor");
+  const int64_t F2 = p.hidden2, F = p.hidden;
+  check_weight(w_dw, F2 * 9, "w_dw", "2F x 3 x 3");
+  check_weight(w_out, D * F, "w_out", "D x F");
   check_bias(b_in, F2, "b_in");
   check_bias(b_dw, F2, "b_dw");
   check_bias(b_out, D, "b_out");
   at::Tensor out = at::empty({batch, H, Wd, D}, x.options());
   if (out.numel() == 0) return out;
-
-  // Depth-wise taps, tap-major and padded by one vector (full-vector reads past the last channel).
-  const int64_t taps = F2 + W;
-  std::vector<float> w_dw_t(9 * taps, 0.0f), b_dw_pad(taps, 0.0f);
-  const at::Tensor w_dw_c = w_dw.contiguous();
-  const float* wd = w_dw_c.data_ptr<float>();
-  for (int64_t c = 0; c < F2; ++c) {
-    for (int64_t k = 0; k < 9; ++k) w_dw_t[k * taps + c] = wd[c * 9 + k];
-  }
-  if (b_dw.has_value()) std::copy_n(b_dw->data_ptr<float>(), F2, b_dw_pad.begin());
-
-  Problem p;
-  p.batch = batch;
-  p.height = H;
-  p.width = Wd;
-  p.dim = D;
-  p.hidden = F;
-  p.hidden2 = F2;
+  p.batch = batch, p.height = H, p.width = Wd, p.dim = D;
   p.gate_stride = round_up(F, W);
   p.x = x.data_ptr<float>();
-  p.w_dw = w_dw_t.data();
-  p.b_dw = b_dw_pad.data();
+  p.dw = make_taps(w_dw, b_dw, F2);
   // Transposed copies (the products run faster on a row-major right-hand side than on a transposed view), detached:
   // the products run in worker threads, whose grad mode is not the caller's.
   p.w_in_t = w_in.detach().reshape({F2, D}).t().contiguous();
   p.w_out_t = w_out.detach().reshape({D, F}).t().contiguous();
-  if (b_in.has_value()) p.b_in = b_in->detach();
-  if (b_out.has_value()) p.b_out = b_out->detach();
+  p.b_in = detached(b_in);
+  p.b_out = detached(b_out);
   p.out = out.data_ptr<float>();
 
   const int64_t step = rows_per_step(Wd, F2);
   // Each thread takes one contiguous band of the B*H rows; bands of at least 8 rows keep the recomputed halo small.
   at::parallel_for(0, batch * H, 8, [&](int64_t row0, int64_t row1) {
     const c10::InferenceMode no_autograd;  // the products on buffer views need no autograd bookkeeping
-    // Kept by each thread between calls (no page faults on every call). The ring is read one vector past its end
-    // (zero padding, never written); the gate buffer holds padded rows.
-    thread_local std::vector<float> ring, gate;
-    const size_t ring_floats = (step + 2) * Wd * F2 + W, gate_floats = step * Wd * p.gate_stride;
-    if (ring.size() < ring_floats) ring.assign(ring_floats, 0.0f);
-    std::fill(ring.begin() + (ring_floats - W), ring.begin() + ring_floats, 0.0f);
-    if (gate.size() < gate_floats) gate.assign(gate_floats, 0.0f);
+    thread_local Buffers buf;
     for (int64_t row = row0; row < row1;) {
       const int64_t b = row / H, y0 = row % H, y1 = std::min(H, y0 + (row1 - row));
-      run_band(p, b, y0, y1, step, ring.data(), gate.data());
+      run_band(p, b, y0, y1, step, buf);
       row += y1 - y0;
     }
   });
   return out;
 }
 
+void check_input(const at::Tensor& x, const at::Tensor& w_in) {
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.scalar_type() == at::kFloat,
+              "gated_dconv_ffn: x must be a contiguous float32 B x H x W x D tensor");
+  const int64_t D = x.size(3);
+  TORCH_CHECK(w_in.scalar_type() == at::kFloat && D > 0 && w_in.numel() % (2 * D) == 0,
+              "gated_dconv_ffn: w_in must be a float32 2F x D tensor");
+}
+
+}  // namespace
+
+// out = project_out(GELU(a) * b), (a, b) = the two channel halves of dwconv3x3(project_in(x)). x: B x H x W x D
+// contiguous float32 (channels-last pixels); w_in: 2F x D (or 2F x D x 1 x 1); w_dw: 2F x 3 x 3; w_out: D x F.
+// Returns B x H x W x D.
+at::Tensor gated_dconv_ffn(const at::Tensor& x, const at::Tensor& w_in, const std::optional<at::Tensor>& b_in,
+                           const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw, const at::Tensor& w_out,
+                           const std::optional<at::Tensor>& b_out) {
+  check_input(x, w_in);
+  Problem p;
+  p.hidden2 = w_in.numel() / x.size(3);
+  p.hidden = p.hidden2 / 2;
+  return run(p, x, w_in, b_in, w_dw, b_dw, w_out, b_out);
+}
+
+// The spatial variant (SEM-Net's SEFN): a is replaced by dwconv2(fusion(concat(a, indicator))) before the gate.
+// indicator: B x H x W x D contiguous; w_fusion: F x (F + D) (input channels: a, then the indicator); w_dw2: F x 3 x 3.
+at::Tensor spatial_gated_dconv_ffn(const at::Tensor& x, const at::Tensor& indicator, const at::Tensor& w_in,
+                                   const std::optional<at::Tensor>& b_in, const at::Tensor& w_dw,
+                                   const std::optional<at::Tensor>& b_dw, const at::Tensor& w_fusion,
+                                   const std::optional<at::Tensor>& b_fusion, const at::Tensor& w_dw2,
+                                   const std::optional<at::Tensor>& b_dw2, const at::Tensor& w_out,
+                                   const std::optional<at::Tensor>& b_out) {
+  check_input(x, w_in);
+  TORCH_CHECK(indicator.sizes() == x.sizes() && indicator.is_contiguous() && indicator.scalar_type() == at::kFloat,
+              "gated_dconv_ffn: indicator must be a contiguous float32 tensor shaped like x");
+  const int64_t D = x.size(3);
+  Problem p;
+  p.hidden2 = w_in.numel() / D;
+  const int64_t F = p.hidden = p.hidden2 / 2;
+  check_weight(w_fusion, F * (F + D), "w_fusion", "F x (F + D)");
+  check_weight(w_dw2, F * 9, "w_dw2", "F x 3 x 3");
+  check_bias(b_fusion, F, "b_fusion");
+  check_bias(b_dw2, F, "b_dw2");
+  p.spatial = true;
+  p.indicator = indicator.data_ptr<float>();
+  p.concat_stride = round_up(F + D, W);
+  p.dw2 = make_taps(w_dw2, b_dw2, F);
+  p.w_fusion_t = w_fusion.detach().reshape({F, F + D}).t().contiguous();
+  p.b_fusion = detached(b_fusion);
+  return run(p, x, w_in, b_in, w_dw, b_dw, w_out, b_out);
+}
+
 TORCH_LIBRARY_FRAGMENT(inpaintstudio_scan, m) {
   m.def("gated_dconv_ffn(Tensor x, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, Tensor w_out, "
         "Tensor? b_out) -> Tensor", &gated_dconv_ffn);
+  m.def("spatial_gated_dconv_ffn(Tensor x, Tensor indicator, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, "
+        "Tensor w_fusion, Tensor? b_fusion, Tensor w_dw2, Tensor? b_dw2, Tensor w_out, Tensor? b_out) -> Tensor",
+        &spatial_gated_dconv_ffn);
 }

@@ -3,7 +3,9 @@ float32 CPU tensors without autograd when the library is built, else plain PyTor
 
 ``gelu_mul`` is the gated FFNs' ``GELU(a)·b`` in one pass. ``gated_dconv_ffn`` is a whole gated depth-wise FFN block
 (1×1 conv to twice the hidden width, depth-wise 3×3, ``GELU(first half)·(second half)``, 1×1 conv back) computed
-row by row, so that the hidden tensors, several times larger than the input, are never written out in full.
+row by row, so that the hidden tensors, several times larger than the input, are never written out in full;
+``spatial_gated_dconv_ffn`` is the same with SEM-Net's spatial step before the gate (the first half, concatenated with
+an indicator map, goes through a 1×1 fusion conv and a second depth-wise 3×3).
 """
 
 from __future__ import annotations
@@ -44,8 +46,19 @@ def _plain_conv(conv: nn.Conv2d, kernel: int) -> bool:
             and conv.padding == (kernel // 2, kernel // 2) and conv.padding_mode == "zeros")
 
 
+def _usable(tensors: list[Tensor]) -> bool:
+    """float32 CPU tensors, none tracked by autograd."""
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _parameters(convs: tuple[nn.Conv2d, ...]) -> list[Tensor]:
+    return [t for conv in convs for t in (conv.weight, conv.bias) if t is not None]
+
+
 def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
-    tensors = [x, *(t for conv in convs for t in (conv.weight, conv.bias) if t is not None)]
+    tensors = [x, *_parameters(convs)]
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
         return False
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
@@ -68,4 +81,31 @@ def gated_dconv_ffn(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d, project
                                               dwconv.weight, dwconv.bias, project_out.weight, project_out.bias)
         return out.permute(0, 3, 1, 2)
     a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    return project_out(gelu_mul(a, b))
+
+
+def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d,
+                            fusion: nn.Conv2d, dwconv_afterfusion: nn.Conv2d, project_out: nn.Conv2d) -> Tensor:
+    """``project_out(GELU(a')·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)`` and
+    ``a' = dwconv_afterfusion(fusion(cat([a, indicator], dim=1)))``; ``indicator`` is B×D×H×W like ``x``.
+
+    Channels-last float32 CPU input without autograd goes through the fused op (channels-last output), anything
+    else through the convolutions and ``gelu_mul``."""
+    hidden = project_out.in_channels
+    fusable = (_fusable_ffn(x, (project_in, dwconv, project_out))
+               and _usable([indicator, *_parameters((fusion, dwconv_afterfusion))]) and indicator.shape == x.shape
+               and _plain_conv(fusion, 1) and fusion.groups == 1 and fusion.out_channels == hidden
+               and fusion.in_channels == hidden + x.shape[1]
+               and _plain_conv(dwconv_afterfusion, 3)
+               and dwconv_afterfusion.groups == hidden == dwconv_afterfusion.in_channels
+               and dwconv_afterfusion.out_channels == hidden)
+    if fusable and scan_cpu.available():
+        rows = indicator.permute(0, 2, 3, 1).contiguous()
+        out = scan_cpu.load().spatial_gated_dconv_ffn(
+            x.permute(0, 2, 3, 1), rows, project_in.weight, project_in.bias, dwconv.weight, dwconv.bias,
+            fusion.weight, fusion.bias, dwconv_afterfusion.weight, dwconv_afterfusion.bias, project_out.weight,
+            project_out.bias)
+        return out.permute(0, 3, 1, 2)
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    a = dwconv_afterfusion(fusion(torch.cat([a, indicator], dim=1)))
     return project_out(gelu_mul(a, b))
