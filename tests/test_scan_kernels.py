@@ -295,6 +295,14 @@ def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
     assert torch.equal(fused.gelu_mul(plain, plain), torch.nn.functional.gelu(plain) * plain)
 
 
+@pytest.fixture
+def fuse_small_images(monkeypatch) -> None:
+    """The fused FFN ops for every image size (by default small images keep the PyTorch chain)."""
+    from inpaintstudio.models.layers import fused
+
+    monkeypatch.setattr(fused, "MIN_FUSED_PIXELS", 1)
+
+
 def _gdfn(dim: int, hidden: int, bias: bool, seed: int) -> tuple[torch.nn.Conv2d, torch.nn.Conv2d, torch.nn.Conv2d]:
     """The three convolutions of a gated depth-wise FFN (D -> 2F, depth-wise 3×3, F -> D), random weights."""
     torch.manual_seed(seed)
@@ -320,6 +328,7 @@ def _gdfn_reference(x: torch.Tensor, project_in, dwconv, project_out) -> torch.T
         (2, 6, 20, 2, 1),  # one column
     ],
 )
+@pytest.mark.usefixtures("fuse_small_images")
 def test_fused_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias, threads) -> None:
     from inpaintstudio.models.layers import fused
 
@@ -342,6 +351,10 @@ def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
 
     convs = _gdfn(8, 6, True, seed=1)
     x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert not fused._fusable_ffn(x, convs)  # below MIN_FUSED_PIXELS: the PyTorch chain
+        assert fused._fusable_ffn(torch.randn(1, 8, 64, 64).contiguous(memory_format=torch.channels_last), convs)
+    monkeypatch.setattr(fused, "MIN_FUSED_PIXELS", 1)
     calls = []
     ops = scan_cpu.load()
 
@@ -380,6 +393,7 @@ def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
     ("batch", "dim", "hidden", "height", "width"),
     [(2, 8, 5, 7, 13), (1, 4, 3, 1, 1), (2, 16, 37, 33, 20), (1, 48, 96, 12, 40), (2, 6, 20, 2, 1)],
 )
+@pytest.mark.usefixtures("fuse_small_images")
 def test_fused_spatial_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias,
                                                                 threads) -> None:
     """SEM-Net's spatial FFN: the first half, concatenated with the indicator, through fusion and a second

@@ -40,6 +40,12 @@ def gelu_mul(a: Tensor, b: Tensor) -> Tensor:
     return F.gelu(a) * b
 
 
+# Images with fewer pixels than this keep the PyTorch chain: their hidden tensors are small enough for the cache,
+# and the chain's multi-threaded matrix products are then faster than the fused op's per-thread ones (measured with
+# benchmarks/ffn_cpu.py: at 32×32 the fused op takes about 1.15× the chain's time, at 64×64 the same).
+MIN_FUSED_PIXELS = 64 * 64
+
+
 def _plain_conv(conv: nn.Conv2d, kernel: int) -> bool:
     """Whether ``conv`` is the stride-1, zero-padded ``kernel``×``kernel`` convolution the fused FFN computes."""
     return (conv.kernel_size == (kernel, kernel) and conv.stride == (1, 1) and conv.dilation == (1, 1)
@@ -65,7 +71,8 @@ def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
         return False
     project_in, dwconv, project_out = convs
     hidden2 = project_in.out_channels
-    return (x.dim() == 4 and x.permute(0, 2, 3, 1).is_contiguous() and hidden2 % 2 == 0
+    return (x.dim() == 4 and x.shape[2] * x.shape[3] >= MIN_FUSED_PIXELS and x.permute(0, 2, 3, 1).is_contiguous()
+            and hidden2 % 2 == 0
             and _plain_conv(project_in, 1) and project_in.groups == 1
             and _plain_conv(dwconv, 3) and dwconv.groups == hidden2 == dwconv.in_channels == dwconv.out_channels
             and _plain_conv(project_out, 1) and project_out.groups == 1 and project_out.in_channels * 2 == hidden2)
@@ -74,8 +81,8 @@ def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
 def gated_dconv_ffn(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d, project_out: nn.Conv2d) -> Tensor:
     """``project_out(GELU(a)·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)``, for B×D×H×W ``x``.
 
-    Channels-last float32 CPU input without autograd goes through the fused op (channels-last output), anything
-    else through the three convolutions and ``gelu_mul``."""
+    Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per image, goes through
+    the fused op (channels-last output), anything else through the three convolutions and ``gelu_mul``."""
     if _fusable_ffn(x, (project_in, dwconv, project_out)) and scan_cpu.available():
         out = scan_cpu.load().gated_dconv_ffn(x.permute(0, 2, 3, 1), project_in.weight, project_in.bias,
                                               dwconv.weight, dwconv.bias, project_out.weight, project_out.bias)
@@ -89,8 +96,8 @@ def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d,
     """``project_out(GELU(a')·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)`` and
     ``a' = dwconv_afterfusion(fusion(cat([a, indicator], dim=1)))``; ``indicator`` is B×D×H×W like ``x``.
 
-    Channels-last float32 CPU input without autograd goes through the fused op (channels-last output), anything
-    else through the convolutions and ``gelu_mul``."""
+    Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per image, goes through
+    the fused op (channels-last output), anything else through the convolutions and ``gelu_mul``."""
     hidden = project_out.in_channels
     fusable = (_fusable_ffn(x, (project_in, dwconv, project_out))
                and _usable([indicator, *_parameters((fusion, dwconv_afterfusion))]) and indicator.shape == x.shape
