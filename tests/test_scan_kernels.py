@@ -356,7 +356,7 @@ def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
         assert fused._fusable_ffn(torch.randn(1, 8, 64, 64).contiguous(memory_format=torch.channels_last), convs)
     monkeypatch.setattr(fused, "MIN_FUSED_PIXELS", 1)
     calls = []
-    ops = scan_cpu.load()
+    ops = fused._library()  # loaded and its FLOP formulas registered before the spy counts look-ups
 
     class Spy:
         def __getattr__(self, name: str):
@@ -417,3 +417,34 @@ def test_fused_spatial_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidd
         torch.set_num_threads(previous)
     assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
     assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+
+
+@pytest.mark.usefixtures("fuse_small_images")
+def test_fused_ffn_ops_count_the_flops_of_the_convolutions_they_replace() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inpaintstudio.models.layers import fused
+
+    project_in, dwconv, project_out = _gdfn(8, 6, False, seed=2)
+    fusion = torch.nn.Conv2d(6 + 8, 6, 1, bias=False)
+    after = torch.nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    indicator = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    fused._library()  # formulas registered before the counters copy the registry
+
+    def flops(fn) -> int:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            fn()
+        return counter.get_total_flops()
+
+    plain = flops(lambda: fused.gated_dconv_ffn(x, project_in, dwconv, project_out))
+    assert plain == flops(lambda: _gdfn_reference(x, project_in, dwconv, project_out)) > 0
+
+    def spatial_reference() -> torch.Tensor:
+        a, b = dwconv(project_in(x)).chunk(2, dim=1)
+        return project_out(fused.gelu_mul(after(fusion(torch.cat([a, indicator], dim=1))), b))
+
+    spatial = flops(lambda: fused.spatial_gated_dconv_ffn(x, indicator, project_in, dwconv, fusion, after,
+                                                          project_out))
+    assert spatial == flops(spatial_reference) > plain

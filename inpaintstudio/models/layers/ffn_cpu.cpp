@@ -406,10 +406,16 @@ at::Tensor spatial_gated_dconv_ffn(const at::Tensor& x, const at::Tensor& indica
   return run(p, x, w_in, b_in, w_dw, b_dw, w_out, b_out);
 }
 
+// Declared here, implemented for the CPU key (not as a catch-all), so that dispatch modes such as
+// torch.utils.flop_counter.FlopCounterMode see the op itself (fused.py registers its FLOP formula).
 TORCH_LIBRARY_FRAGMENT(inpaintstudio_scan, m) {
   m.def("gated_dconv_ffn(Tensor x, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, Tensor w_out, "
-        "Tensor? b_out) -> Tensor", &gated_dconv_ffn);
+        "Tensor? b_out) -> Tensor");
   m.def("spatial_gated_dconv_ffn(Tensor x, Tensor indicator, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, "
-        "Tensor w_fusion, Tensor? b_fusion, Tensor w_dw2, Tensor? b_dw2, Tensor w_out, Tensor? b_out) -> Tensor",
-        &spatial_gated_dconv_ffn);
+        "Tensor w_fusion, Tensor? b_fusion, Tensor w_dw2, Tensor? b_dw2, Tensor w_out, Tensor? b_out) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(inpaintstudio_scan, CPU, m) {
+  m.impl("gated_dconv_ffn", &gated_dconv_ffn);
+  m.impl("spatial_gated_dconv_ffn", &spatial_gated_dconv_ffn);
 }

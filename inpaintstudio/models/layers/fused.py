@@ -10,6 +10,8 @@ an indicator map, goes through a 1×1 fusion conv and a second depth-wise 3×3).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,6 +46,34 @@ def gelu_mul(a: Tensor, b: Tensor) -> Tensor:
 # and the chain's multi-threaded matrix products are then faster than the fused op's per-thread ones (measured with
 # benchmarks/ffn_cpu.py: at 32×32 the fused op takes about 1.15× the chain's time, at 64×64 the same).
 MIN_FUSED_PIXELS = 64 * 64
+
+
+_flops: dict[str, bool] = {"registered": False}
+
+
+def _library() -> Any:
+    """The fused ops, with their FLOP formulas registered for ``FlopCounterMode`` on first use (the matrix products
+    and depth-wise convolutions they compute, counted as the convolutions they replace are)."""
+    ops = scan_cpu.load()
+    if not _flops["registered"]:
+        _flops["registered"] = True
+        from torch.utils.flop_counter import register_flop_formula
+
+        def pixels(x_shape: Any) -> int:
+            return x_shape[0] * x_shape[1] * x_shape[2]
+
+        @register_flop_formula(ops.gated_dconv_ffn)
+        def _plain(x_shape, w_in_shape, b_in, w_dw_shape, b_dw, w_out_shape, b_out, **kwargs) -> int:
+            hidden2, dim = w_in_shape[0], x_shape[3]
+            return 2 * pixels(x_shape) * (dim * hidden2 + 9 * hidden2 + hidden2 // 2 * dim)
+
+        @register_flop_formula(ops.spatial_gated_dconv_ffn)
+        def _spatial(x_shape, indicator_shape, w_in_shape, *args, **kwargs) -> int:
+            hidden2, dim = w_in_shape[0], x_shape[3]
+            hidden = hidden2 // 2
+            extra = (hidden + dim) * hidden + 9 * hidden  # fusion and the second depth-wise conv
+            return 2 * pixels(x_shape) * (dim * hidden2 + 9 * hidden2 + hidden * dim + extra)
+    return ops
 
 
 def _plain_conv(conv: nn.Conv2d, kernel: int) -> bool:
@@ -84,7 +114,7 @@ def gated_dconv_ffn(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d, project
     Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per image, goes through
     the fused op (channels-last output), anything else through the three convolutions and ``gelu_mul``."""
     if _fusable_ffn(x, (project_in, dwconv, project_out)) and scan_cpu.available():
-        out = scan_cpu.load().gated_dconv_ffn(x.permute(0, 2, 3, 1), project_in.weight, project_in.bias,
+        out = _library().gated_dconv_ffn(x.permute(0, 2, 3, 1), project_in.weight, project_in.bias,
                                               dwconv.weight, dwconv.bias, project_out.weight, project_out.bias)
         return out.permute(0, 3, 1, 2)
     a, b = dwconv(project_in(x)).chunk(2, dim=1)
@@ -108,7 +138,7 @@ def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d,
                and dwconv_afterfusion.out_channels == hidden)
     if fusable and scan_cpu.available():
         rows = indicator.permute(0, 2, 3, 1).contiguous()
-        out = scan_cpu.load().spatial_gated_dconv_ffn(
+        out = _library().spatial_gated_dconv_ffn(
             x.permute(0, 2, 3, 1), rows, project_in.weight, project_in.bias, dwconv.weight, dwconv.bias,
             fusion.weight, fusion.bias, dwconv_afterfusion.weight, dwconv_afterfusion.bias, project_out.weight,
             project_out.bias)
