@@ -4,12 +4,14 @@ The FFN shapes (variant, input width D, hidden width F, image side) are read off
 HINT, M×T and SEM-Net configurations (random weights), counting how often each occurs per forward. HINT's and M×T's
 FFNs are the plain gated depth-wise FFN, SEM-Net's the spatial one (SEFN: the first half, concatenated with an
 indicator map, through a 1×1 fusion conv and a second depth-wise 3×3 before the gate). Each shape is then timed,
-batch 1, channels-last input, ``--threads`` intra-op threads (default 2), as
+batch 1, channels-last input, ``--threads`` intra-op threads (default 2), glibc keeping freed memory as the studio's
+CPU engine sets it (``core.memory.retain_freed_memory``), as
 
 - "pytorch": 1×1 conv D -> 2F, depth-wise 3×3, (spatial: concatenation, 1×1 fusion, depth-wise 3×3), ``gelu_mul``
   (one-pass ``GELU(a)·b``), 1×1 conv F -> D: the networks' code before the fused op;
 - "fused": ``fused.gated_dconv_ffn`` / ``fused.spatial_gated_dconv_ffn`` (one row-streamed pass, the hidden tensors
-  never written out in full).
+  never written out in full), timed at every size; below ``fused.MIN_FUSED_PIXELS`` pixels the networks keep the
+  chain ("wrapper" column: which one the networks use), and the per-forward totals count it so.
 
 The two run alternately, ``--repeats`` times after a warm-up; the table gives the best wall time of each, the best
 process CPU time (less moved by other load on a shared machine), the speed-up, the fused op's matmul GFLOP/s, the
@@ -33,6 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from inpaintstudio.core import memory  # noqa: E402
 from inpaintstudio.models.layers import fused, scan_cpu  # noqa: E402
 
 MODELS = ("hint", "mxt", "sem_net")
@@ -116,29 +119,37 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    memory.retain_freed_memory()  # as the studio's CPU engine does (the chain's large temporaries reuse freed pages)
+    threshold = fused.MIN_FUSED_PIXELS
     if not scan_cpu.available():
         sys.exit(f"the fused CPU library did not build: {scan_cpu.build_info()['error']}")
     counts = {name: network_shapes(name) for name in args.models}
     shapes = sorted({shape for per_model in counts.values() for shape in per_model},
                     key=lambda s: (s[0], -s[3], s[1], s[2]))
     load = [round(v, 2) for v in os.getloadavg()]  # other load on the machine moves the wall times
+    fused.MIN_FUSED_PIXELS = 1  # time the fused op at every size
     rows = [time_shape(*shape, args.repeats) for shape in shapes]
+    fused.MIN_FUSED_PIXELS = threshold
+    for row in rows:
+        row["wrapper"] = "fused" if row["side"] ** 2 >= threshold else "pytorch"
     by_shape = {(row["variant"], row["D"], row["F"], row["side"]): row for row in rows}
 
     print(f"{args.threads} threads, best of {args.repeats}; ms = wall time, cpu = process CPU time; "
           f"load average before the timings {load}")
     print(f"{'variant':<9}{'D':>5}{'F':>6}{'side':>6}{'GFLOP':>7}{'pytorch ms':>12}{'fused ms':>10}{'speed-up':>10}"
-          f"{'pytorch cpu':>13}{'fused cpu':>11}{'speed-up':>10}{'GFLOP/s':>9}{'max rel diff':>14}  used by")
+          f"{'pytorch cpu':>13}{'fused cpu':>11}{'speed-up':>10}{'GFLOP/s':>9}{'max rel diff':>14}{'wrapper':>9}"
+          "  used by")
     for row in rows:
         key = (row["variant"], row["D"], row["F"], row["side"])
         users = ", ".join(f"{name}×{counts[name][key]}" for name in args.models if counts[name][key])
         print(f"{row['variant']:<9}{row['D']:>5}{row['F']:>6}{row['side']:>6}{row['gflop']:>7.2f}{row['pytorch_ms']:>12.1f}"
               f"{row['fused_ms']:>10.1f}{row['speedup']:>10.2f}{row['pytorch_cpu_ms']:>13.1f}"
               f"{row['fused_cpu_ms']:>11.1f}{row['speedup_cpu']:>10.2f}{row['fused_gflops']:>9.0f}"
-              f"{row['max_rel_diff']:>14.1e}  {users}")
+              f"{row['max_rel_diff']:>14.1e}{row['wrapper']:>9}  {users}")
     totals = {}
     for name in args.models:
-        total = {path: sum(n * by_shape[key][f"{path}_ms"] for key, n in counts[name].items())
+        total = {path: sum(n * by_shape[key][f"{by_shape[key]['wrapper'] if path == 'fused' else path}_ms"]
+                           for key, n in counts[name].items())
                  for path in ("pytorch", "fused")}
         totals[name] = {"pytorch_ms": round(total["pytorch"], 1), "fused_ms": round(total["fused"], 1),
                         "calls": sum(counts[name].values())}
