@@ -1,18 +1,23 @@
 // Fused gated depth-wise feed-forward block (Restormer's GDFN) for the CPU, inference only.
 //
-// Registered as torch.ops.inpaintstudio_scan.gated_dconv_ffn; built with scan_cpu.cpp by scan_cpu.py.
+// Registered as torch.ops.inpaintstudio_scan.{gated_dconv_ffn,spatial_gated_dconv_ffn}; built with scan_cpu.cpp by
+// scan_cpu.py, used through layers/fused.py.
 //
 // The block is: hidden = 1x1 conv D -> 2F of the input, a 3x3 depth-wise conv (zero padding 1) of hidden, then
 // GELU(first F channels) * (last F channels), then a 1x1 conv F -> D. Done op by op, every step writes and reads a
-// B x 2F x H x W tensor, several times larger than the input, and the chain is bound by memory traffic.
+// B x 2F x H x W tensor, several times larger than the input, and the chain is bound by memory traffic. The spatial
+// variant (SEM-Net's SEFN) replaces the first half a, before the gate, by dwconv2(fusion(concat(a, indicator))): a
+// 1x1 conv (F + D) -> F of a and a given indicator map, then a second depth-wise 3x3.
 //
 // Here the image is walked row by row. Each task owns a contiguous band of rows of one or more images and keeps a
 // small ring of hidden rows (each W x 2F, pixel-major: the channels of a pixel are adjacent). For every few output
-// rows it computes the hidden rows they need that are not in the ring yet (one matrix product, input rows times
-// the transposed 1x1 weight), then, per output pixel, the depth-wise 3x3 over the ring's rows above, at and below
-// (vectorised over channels) and GELU(a) * b into a small gate buffer, and finally multiplies the gate rows by the
-// transposed output weight straight into the output. Only the two halo rows at each band's edge are computed twice.
-// Input and output are channels-last, B x H x W x D contiguous.
+// rows it computes the hidden rows they need that are not in the ring yet (one matrix product: input rows times the
+// transposed 1x1 weight), then, per output row, the depth-wise 3x3 over the ring's rows above, at and below it
+// (vectorised over channels, a sliding 3x3 window in registers) and GELU(a) * b into a small gate buffer, and
+// finally multiplies the gate rows by the transposed output weight straight into the output. The spatial variant
+// keeps a second ring, of fusion rows (computed from the hidden ring and the indicator rows the same way), whose
+// depth-wise conv gives a. Only the halo rows at each band's edge are computed twice. Input and output are
+// channels-last, B x H x W x D contiguous.
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
