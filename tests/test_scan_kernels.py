@@ -356,3 +356,158 @@ def test_column_norms_match_vector_norm(rows, columns, threads) -> None:
         torch.set_num_threads(previous)
     expected = torch.linalg.vector_norm(pixels[:, columns : 2 * columns].double(), dim=0).float()
     assert torch.allclose(norms, expected, rtol=1e-5, atol=0)
+
+
+@pytest.fixture
+def fuse_small_images(monkeypatch) -> None:
+    """The fused FFN ops for every image size (by default small images keep the PyTorch chain)."""
+    from inpaintstudio.models.layers import fused
+
+    monkeypatch.setattr(fused, "MIN_FUSED_PIXELS", 1)
+
+
+def _gdfn(dim: int, hidden: int, bias: bool, seed: int) -> tuple[torch.nn.Conv2d, torch.nn.Conv2d, torch.nn.Conv2d]:
+    """The three convolutions of a gated depth-wise FFN (D -> 2F, depth-wise 3×3, F -> D), random weights."""
+    torch.manual_seed(seed)
+    return (torch.nn.Conv2d(dim, 2 * hidden, 1, bias=bias),
+            torch.nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden, bias=bias),
+            torch.nn.Conv2d(hidden, dim, 1, bias=bias))
+
+
+def _gdfn_reference(x: torch.Tensor, project_in, dwconv, project_out) -> torch.Tensor:
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    return project_out(torch.nn.functional.gelu(a) * b)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("batch", "dim", "hidden", "height", "width"),
+    [
+        (2, 8, 5, 7, 13),  # odd sizes, fewer channels than one vector
+        (1, 4, 3, 1, 1),  # one pixel: every neighbour is padding
+        (2, 16, 37, 33, 20),  # several row steps per band, a partial channel vector
+        (1, 48, 127, 9, 40),  # HINT level 1's widths
+        (2, 6, 20, 2, 1),  # one column
+    ],
+)
+@pytest.mark.usefixtures("fuse_small_images")
+def test_fused_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias, threads) -> None:
+    from inpaintstudio.models.layers import fused
+
+    convs = _gdfn(dim, hidden, bias, seed=height * width + dim)
+    x = torch.randn(batch, dim, height, width).contiguous(memory_format=torch.channels_last)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = fused.gated_dconv_ffn(x, *convs)
+            expected = _gdfn_reference(x.contiguous(), *convs)
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+
+
+def test_fused_gated_dconv_ffn_falls_back_to_pytorch(monkeypatch) -> None:
+    from inpaintstudio.models.layers import fused
+
+    convs = _gdfn(8, 6, True, seed=1)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert not fused._fusable_ffn(x, convs)  # below MIN_FUSED_PIXELS: the PyTorch chain
+        assert fused._fusable_ffn(torch.randn(1, 8, 64, 64).contiguous(memory_format=torch.channels_last), convs)
+    monkeypatch.setattr(fused, "MIN_FUSED_PIXELS", 1)
+    calls = []
+    ops = fused._library()  # loaded and its FLOP formulas registered before the spy counts look-ups
+
+    class Spy:
+        def __getattr__(self, name: str):
+            if name == "gated_dconv_ffn":
+                calls.append(1)
+            return getattr(ops, name)
+
+    monkeypatch.setattr(scan_cpu, "load", lambda: Spy())
+    with torch.no_grad():
+        expected = _gdfn_reference(x, *convs)
+        fused.gated_dconv_ffn(x, *convs)
+        assert calls == [1]
+        # not channels-last, or double precision: the convolutions
+        assert torch.allclose(fused.gated_dconv_ffn(x.contiguous(), *convs), expected, atol=1e-6)
+        double = [torch.nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, padding=c.padding,
+                                  groups=c.groups).double() for c in convs]
+        fused.gated_dconv_ffn(x.double(), *double)
+    assert calls == [1]
+    # autograd: the convolutions, with gradients
+    out = fused.gated_dconv_ffn(x, *convs)
+    assert calls == [1] and out.requires_grad
+    out.sum().backward()
+    assert convs[0].weight.grad is not None
+    # library not built: the convolutions
+    monkeypatch.setattr(scan_cpu, "available", lambda: False)
+    with torch.no_grad():
+        assert torch.allclose(fused.gated_dconv_ffn(x, *convs), expected, atol=1e-6)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("batch", "dim", "hidden", "height", "width"),
+    [(2, 8, 5, 7, 13), (1, 4, 3, 1, 1), (2, 16, 37, 33, 20), (1, 48, 96, 12, 40), (2, 6, 20, 2, 1)],
+)
+@pytest.mark.usefixtures("fuse_small_images")
+def test_fused_spatial_gated_dconv_ffn_matches_the_convolutions(batch, dim, hidden, height, width, bias,
+                                                                threads) -> None:
+    """SEM-Net's spatial FFN: the first half, concatenated with the indicator, through fusion and a second
+    depth-wise conv before the gate."""
+    from inpaintstudio.models.layers import fused
+
+    project_in, dwconv, project_out = _gdfn(dim, hidden, bias, seed=height * width + dim)
+    fusion = torch.nn.Conv2d(hidden + dim, hidden, 1, bias=bias)
+    after = torch.nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=bias)
+    x = torch.randn(batch, dim, height, width).contiguous(memory_format=torch.channels_last)
+    indicator = torch.randn(batch, dim, height, width)  # not channels-last: the wrapper converts it
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = fused.spatial_gated_dconv_ffn(x, indicator, project_in, dwconv, fusion, after, project_out)
+            a, b = dwconv(project_in(x.contiguous())).chunk(2, dim=1)
+            a = after(fusion(torch.cat([a, indicator], dim=1)))
+            expected = project_out(torch.nn.functional.gelu(a) * b)
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+
+
+@pytest.mark.usefixtures("fuse_small_images")
+def test_fused_ffn_ops_count_the_flops_of_the_convolutions_they_replace() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inpaintstudio.models.layers import fused
+
+    project_in, dwconv, project_out = _gdfn(8, 6, False, seed=2)
+    fusion = torch.nn.Conv2d(6 + 8, 6, 1, bias=False)
+    after = torch.nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)
+    x = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    indicator = torch.randn(2, 8, 5, 7).contiguous(memory_format=torch.channels_last)
+    fused._library()  # formulas registered before the counters copy the registry
+
+    def flops(fn) -> int:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            fn()
+        return counter.get_total_flops()
+
+    plain = flops(lambda: fused.gated_dconv_ffn(x, project_in, dwconv, project_out))
+    assert plain == flops(lambda: _gdfn_reference(x, project_in, dwconv, project_out)) > 0
+
+    def spatial_reference() -> torch.Tensor:
+        a, b = dwconv(project_in(x)).chunk(2, dim=1)
+        return project_out(fused.gelu_mul(after(fusion(torch.cat([a, indicator], dim=1))), b))
+
+    spatial = flops(lambda: fused.spatial_gated_dconv_ffn(x, indicator, project_in, dwconv, fusion, after,
+                                                          project_out))
+    assert spatial == flops(spatial_reference) > plain

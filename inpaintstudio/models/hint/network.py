@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import column_norms, gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import column_norms, gated_dconv_ffn, gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
@@ -156,8 +156,7 @@ class GatedDconvFFN(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(gelu_mul(gate, value))
+        return gated_dconv_ffn(x, self.project_in, self.dwconv, self.project_out)
 
 
 class SCAL(nn.Module):

@@ -1,7 +1,16 @@
-"""Fused elementwise CPU ops of the networks' non-scan parts, from the same C++ library as the scan
-(``scan_cpu``): used on float32 CPU tensors without autograd when the library is built, else plain PyTorch."""
+"""Fused CPU ops of the networks' non-scan parts, from the same C++ library as the scan (``scan_cpu``): used on
+float32 CPU tensors without autograd when the library is built, else plain PyTorch.
+
+``gelu_mul`` is the gated FFNs' ``GELU(a)·b`` in one pass. ``gated_dconv_ffn`` is a whole gated depth-wise FFN block
+(1×1 conv to twice the hidden width, depth-wise 3×3, ``GELU(first half)·(second half)``, 1×1 conv back) computed
+row by row, so that the hidden tensors, several times larger than the input, are never written out in full;
+``spatial_gated_dconv_ffn`` is the same with SEM-Net's spatial step before the gate (the first half, concatenated with
+an indicator map, goes through a 1×1 fusion conv and a second depth-wise 3×3).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,3 +78,109 @@ def column_norms(x: Tensor) -> Tensor:
             and not (torch.is_grad_enabled() and x.requires_grad) and scan_cpu.available()):
         return scan_cpu.load().column_norms(x)
     return torch.linalg.vector_norm(x, dim=0)
+
+
+# Images with fewer pixels than this keep the PyTorch chain: their hidden tensors are small enough for the cache,
+# and the chain's multi-threaded matrix products are then faster than the fused op's per-thread ones (measured with
+# benchmarks/ffn_cpu.py: at 32×32 the fused op takes about 1.15× the chain's time, at 64×64 the same).
+MIN_FUSED_PIXELS = 64 * 64
+
+
+_flops: dict[str, bool] = {"registered": False}
+
+
+def _library() -> Any:
+    """The fused ops, with their FLOP formulas registered for ``FlopCounterMode`` on first use (the matrix products
+    and depth-wise convolutions they compute, counted as the convolutions they replace are)."""
+    ops = scan_cpu.load()
+    if not _flops["registered"]:
+        _flops["registered"] = True
+        from torch.utils.flop_counter import register_flop_formula
+
+        def pixels(x_shape: Any) -> int:
+            return x_shape[0] * x_shape[1] * x_shape[2]
+
+        @register_flop_formula(ops.gated_dconv_ffn)
+        def _plain(x_shape, w_in_shape, b_in, w_dw_shape, b_dw, w_out_shape, b_out, **kwargs) -> int:
+            hidden2, dim = w_in_shape[0], x_shape[3]
+            return 2 * pixels(x_shape) * (dim * hidden2 + 9 * hidden2 + hidden2 // 2 * dim)
+
+        @register_flop_formula(ops.spatial_gated_dconv_ffn)
+        def _spatial(x_shape, indicator_shape, w_in_shape, *args, **kwargs) -> int:
+            hidden2, dim = w_in_shape[0], x_shape[3]
+            hidden = hidden2 // 2
+            extra = (hidden + dim) * hidden + 9 * hidden  # fusion and the second depth-wise conv
+            return 2 * pixels(x_shape) * (dim * hidden2 + 9 * hidden2 + hidden * dim + extra)
+    return ops
+
+
+def _plain_conv(conv: nn.Conv2d, kernel: int) -> bool:
+    """Whether ``conv`` is the stride-1, zero-padded ``kernel``×``kernel`` convolution the fused FFN computes."""
+    return (conv.kernel_size == (kernel, kernel) and conv.stride == (1, 1) and conv.dilation == (1, 1)
+            and conv.padding == (kernel // 2, kernel // 2) and conv.padding_mode == "zeros")
+
+
+def _usable(tensors: list[Tensor]) -> bool:
+    """float32 CPU tensors, none tracked by autograd."""
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _parameters(convs: tuple[nn.Conv2d, ...]) -> list[Tensor]:
+    return [t for conv in convs for t in (conv.weight, conv.bias) if t is not None]
+
+
+def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
+    tensors = [x, *_parameters(convs)]
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    project_in, dwconv, project_out = convs
+    hidden2 = project_in.out_channels
+    return (x.dim() == 4 and x.shape[2] * x.shape[3] >= MIN_FUSED_PIXELS and x.permute(0, 2, 3, 1).is_contiguous()
+            and hidden2 % 2 == 0
+            and _plain_conv(project_in, 1) and project_in.groups == 1
+            and _plain_conv(dwconv, 3) and dwconv.groups == hidden2 == dwconv.in_channels == dwconv.out_channels
+            and _plain_conv(project_out, 1) and project_out.groups == 1 and project_out.in_channels * 2 == hidden2)
+
+
+def gated_dconv_ffn(x: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d, project_out: nn.Conv2d) -> Tensor:
+    """``project_out(GELU(a)·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)``, for B×D×H×W ``x``.
+
+    Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per image, goes through
+    the fused op (channels-last output), anything else through the three convolutions and ``gelu_mul``."""
+    if _fusable_ffn(x, (project_in, dwconv, project_out)) and scan_cpu.available():
+        out = _library().gated_dconv_ffn(x.permute(0, 2, 3, 1), project_in.weight, project_in.bias,
+                                              dwconv.weight, dwconv.bias, project_out.weight, project_out.bias)
+        return out.permute(0, 3, 1, 2)
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    return project_out(gelu_mul(a, b))
+
+
+def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d, dwconv: nn.Conv2d,
+                            fusion: nn.Conv2d, dwconv_afterfusion: nn.Conv2d, project_out: nn.Conv2d) -> Tensor:
+    """``project_out(GELU(a')·b)`` with ``a, b = dwconv(project_in(x)).chunk(2, dim=1)`` and
+    ``a' = dwconv_afterfusion(fusion(cat([a, indicator], dim=1)))``; ``indicator`` is B×D×H×W like ``x``.
+
+    Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per image, goes through
+    the fused op (channels-last output), anything else through the convolutions and ``gelu_mul``."""
+    hidden = project_out.in_channels
+    fusable = (_fusable_ffn(x, (project_in, dwconv, project_out))
+               and _usable([indicator, *_parameters((fusion, dwconv_afterfusion))]) and indicator.shape == x.shape
+               and _plain_conv(fusion, 1) and fusion.groups == 1 and fusion.out_channels == hidden
+               and fusion.in_channels == hidden + x.shape[1]
+               and _plain_conv(dwconv_afterfusion, 3)
+               and dwconv_afterfusion.groups == hidden == dwconv_afterfusion.in_channels
+               and dwconv_afterfusion.out_channels == hidden)
+    if fusable and scan_cpu.available():
+        rows = indicator.permute(0, 2, 3, 1).contiguous()
+        out = _library().spatial_gated_dconv_ffn(
+            x.permute(0, 2, 3, 1), rows, project_in.weight, project_in.bias, dwconv.weight, dwconv.bias,
+            fusion.weight, fusion.bias, dwconv_afterfusion.weight, dwconv_afterfusion.bias, project_out.weight,
+            project_out.bias)
+        return out.permute(0, 3, 1, 2)
+    a, b = dwconv(project_in(x)).chunk(2, dim=1)
+    a = dwconv_afterfusion(fusion(torch.cat([a, indicator], dim=1)))
+    return project_out(gelu_mul(a, b))

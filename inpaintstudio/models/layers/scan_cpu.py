@@ -3,7 +3,8 @@
 The same library holds the inference-only fused ops of the networks around the scan (each one pass over its data
 instead of several PyTorch kernels with large temporaries): ``causal_conv_silu`` (Mamba's depthwise causal
 convolution and SiLU), ``gather_layer_norm`` (scan-order gather, positional table, LayerNorm) and ``gelu_mul``
-(the gated FFNs' ``GELU(a)·b``, used through ``layers/fused.py``).
+(the gated FFNs' ``GELU(a)·b``, used through ``layers/fused.py``), and, from ``ffn_cpu.cpp``, ``gated_dconv_ffn``
+(the whole gated depth-wise FFN block in one pass over the image rows, also used through ``layers/fused.py``).
 
 ``scan_cpu.cpp`` (next to this file) is compiled with ``torch.utils.cpp_extension.load`` the first time the kernel
 is needed and cached in ``$INPAINTSTUDIO_CACHE`` (default ``$XDG_CACHE_HOME/inpaintstudio``, else
@@ -31,6 +32,8 @@ import torch
 from torch import Tensor
 
 SOURCE = Path(__file__).with_name("scan_cpu.cpp")
+# Every source of the library: the scan and the other fused ops, and the fused gated FFN (ffn_cpu.cpp).
+SOURCES = (SOURCE, Path(__file__).with_name("ffn_cpu.cpp"))
 # Steps per chunk: the forward saves the state entering each chunk, the backward recomputes one chunk at a time
 # (its states and decays, (chunk + 1)·N·W + chunk·N·W floats per task, stay in the L2 cache).
 CHUNK = 64
@@ -66,7 +69,7 @@ def build_name() -> str:
     """One build per instruction set, torch version (a library built against another torch must not be loaded) and
     source text (checkouts of different versions sharing one cache keep a build each instead of rebuilding in turn)."""
     version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:10]
+    source = hashlib.sha256(b"".join(path.read_bytes() for path in SOURCES)).hexdigest()[:10]
     return f"inpaintstudio_scan_{_capability().lower()}_omp_torch{version}_{source}"
 
 
@@ -98,8 +101,9 @@ def _build() -> Any:
     if capability != "DEFAULT":
         flags += [f"-DCPU_CAPABILITY={capability}", f"-DCPU_CAPABILITY_{capability}", *_CAPABILITY_FLAGS[capability]]
     start = time.perf_counter()
-    cpp_extension.load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
-                       build_directory=str(build_dir), is_python_module=False, verbose=False)
+    cpp_extension.load(name=name, sources=[str(path) for path in SOURCES], extra_cflags=flags,
+                       extra_ldflags=["-fopenmp"], build_directory=str(build_dir), is_python_module=False,
+                       verbose=False)
     _state["seconds"] = time.perf_counter() - start
     return torch.ops.inpaintstudio_scan
 

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import add_conv1x1_of_cat, gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import add_conv1x1_of_cat, gated_dconv_ffn, gelu_mul, pixel_rows
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -292,8 +292,7 @@ class FeedForward(nn.Module):
             )
 
     def forward(self, u: Tensor) -> Tensor:
-        a, b = self.dwconv(self.project_in(u)).chunk(2, dim=1)
-        g = self.project_out(gelu_mul(a, b))
+        g = gated_dconv_ffn(u, self.project_in, self.dwconv, self.project_out)
         if self.variant == "gdfn":
             return g
         # Context broadcasting: global average pooling, then the mean over channels, added everywhere.

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import gelu_mul
+from inpaintstudio.models.layers.fused import gated_dconv_ffn, spatial_gated_dconv_ffn
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -244,11 +244,11 @@ class SEFN(nn.Module):
             )
 
     def forward(self, u: Tensor, s: Tensor) -> Tensor:
-        a, b = self.dwconv(self.project_in(u)).chunk(2, dim=1)
-        if self.spatial:
-            indicator = F.interpolate(self.conv(F.avg_pool2d(s, 2)), scale_factor=2, mode="nearest")
-            a = self.dwconv_afterfusion(self.fusion(torch.cat([a, indicator], dim=1)))
-        return self.project_out(gelu_mul(a, b))
+        if not self.spatial:
+            return gated_dconv_ffn(u, self.project_in, self.dwconv, self.project_out)
+        indicator = F.interpolate(self.conv(F.avg_pool2d(s, 2)), scale_factor=2, mode="nearest")
+        return spatial_gated_dconv_ffn(u, indicator, self.project_in, self.dwconv, self.fusion,
+                                       self.dwconv_afterfusion, self.project_out)
 
 
 class SEMBlock(nn.Module):
