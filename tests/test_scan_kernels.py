@@ -511,3 +511,39 @@ def test_fused_ffn_ops_count_the_flops_of_the_convolutions_they_replace() -> Non
     spatial = flops(lambda: fused.spatial_gated_dconv_ffn(x, indicator, project_in, dwconv, fusion, after,
                                                           project_out))
     assert spatial == flops(spatial_reference) > plain
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(("batch", "dim", "channels", "height", "width", "threads"),
+                         [(2, 8, 21, 7, 13, 2), (1, 4, 3, 1, 1, 1), (2, 16, 48, 33, 20, 2), (1, 6, 18, 2, 1, 1)])
+@pytest.mark.usefixtures("fuse_small_images")
+def test_pointwise_depthwise_matches_the_two_convolutions(batch, dim, channels, height, width, threads, bias) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(channels + height)
+    pointwise = torch.nn.Conv2d(dim, channels, 1, bias=bias)
+    depthwise = torch.nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=bias)
+    x = torch.randn(batch, dim, height, width).contiguous(memory_format=torch.channels_last)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            out = fused.pointwise_depthwise(x, pointwise, depthwise)
+            expected = depthwise(pointwise(x.contiguous()))
+            fused._library()
+            counted = FlopCounterMode(display=False)
+            with counted:
+                fused.pointwise_depthwise(x, pointwise, depthwise)
+            reference = FlopCounterMode(display=False)
+            with reference:
+                depthwise(pointwise(x.contiguous()))
+    finally:
+        torch.set_num_threads(previous)
+    assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
+    assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
+    assert counted.get_total_flops() == reference.get_total_flops() > 0
+    plain = torch.randn(2, dim, 5, 4)  # not channels-last: the two convolutions themselves
+    with torch.no_grad():
+        assert torch.equal(fused.pointwise_depthwise(plain, pointwise, depthwise), depthwise(pointwise(plain)))

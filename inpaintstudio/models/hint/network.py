@@ -60,7 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import column_norms, gated_dconv_ffn, gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import column_norms, gated_dconv_ffn, gelu_mul, pixel_rows, pointwise_depthwise
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.stage import Stage
 from inpaintstudio.trainspec import LossConfig, OptimConfig, TrainingSpec
@@ -188,7 +188,7 @@ class SCAL(nn.Module):
 
     def channel_attention(self, z: Tensor) -> Tensor:
         b, c, h, w = z.shape
-        qkv = self.qkv_dwconv(self.qkv(z))
+        qkv = pointwise_depthwise(z, self.qkv, self.qkv_dwconv)
         rows = pixel_rows(qkv)
         if rows is not None:
             return self._channel_attention_rows(rows.view(b, h * w, 3 * c)).view(b, h, w, c).permute(0, 3, 1, 2)

@@ -307,6 +307,36 @@ void run_band(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step,
   }
 }
 
+// The 1x1 -> depth-wise 3x3 pair alone (attention's q, k, v projections): the same ring of 1x1 rows, and each output
+// row's depth-wise result (C channels) written once, through a row buffer padded to whole vectors.
+void run_band_pointwise_depthwise(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step, Buffers& buf) {
+  const int64_t H = p.height, Wd = p.width, D = p.dim, C = p.hidden2, rs = p.gate_stride;
+  const int64_t slots = step + 2;
+  float* ring = Buffers::get(buf.ring, slots * Wd * C);
+  float* row = Buffers::get(buf.gate, Wd * rs);
+  auto slot = [&](int64_t y) { return ring + (y % slots) * Wd * C; };
+  int64_t next = std::max<int64_t>(y0 - 1, 0);
+  for (int64_t y = y0; y < y1; y += step) {
+    const int64_t ye = std::min(y + step, y1), need = std::min(ye + 1, H);
+    while (next < need) {
+      const int64_t count = std::min(need - next, slots - next % slots);
+      matmul(slot(next), C, p.x + ((b * H + next) * Wd) * D, D, count * Wd, D, p.w_in_t, p.b_in);
+      next += count;
+    }
+    for (int64_t yy = y; yy < ye; ++yy) {
+      const Window w(yy > 0 ? slot(yy - 1) : nullptr, slot(yy), yy + 1 < H ? slot(yy + 1) : nullptr);
+      for (int64_t x0 = 0; x0 < Wd; x0 += TILE_PIXELS) {
+        const int64_t x1 = std::min(Wd, x0 + TILE_PIXELS);
+        for (int64_t c = 0; c < C; c += W) {
+          dw_vector<Mode::STORE>(p.dw, C, Wd, w.rows, w.present, c, x0, x1, row + c, rs);
+        }
+      }
+      float* dst = p.out + ((b * H + yy) * Wd) * C;
+      for (int64_t x = 0; x < Wd; ++x) std::copy_n(row + x * rs, C, dst + x * C);
+    }
+  }
+}
+
 void check_weight(const at::Tensor& w, int64_t n, const char* name, const char* shape) {
   TORCH_CHECK(w.scalar_type() == at::kFloat && w.numel() == n, "gated_dconv_ffn: ", name, " must be a float32 ",
               shape, " tensor");
@@ -411,6 +441,42 @@ at::Tensor spatial_gated_dconv_ffn(const at::Tensor& x, const at::Tensor& indica
   return run(p, x, w_in, b_in, w_dw, b_dw, w_out, b_out);
 }
 
+// out = dwconv3x3(project_in(x)): x B x H x W x D contiguous float32; w_in: C x D (or C x D x 1 x 1); w_dw: C x 3 x 3.
+// Returns B x H x W x C.
+at::Tensor pointwise_depthwise(const at::Tensor& x, const at::Tensor& w_in, const std::optional<at::Tensor>& b_in,
+                               const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw) {
+  TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.scalar_type() == at::kFloat && x.size(3) > 0,
+              "pointwise_depthwise: x must be a contiguous float32 B x H x W x D tensor");
+  const int64_t batch = x.size(0), H = x.size(1), Wd = x.size(2), D = x.size(3);
+  TORCH_CHECK(w_in.scalar_type() == at::kFloat && w_in.numel() % D == 0,
+              "pointwise_depthwise: w_in must be a float32 C x D tensor");
+  const int64_t C = w_in.numel() / D;
+  check_weight(w_dw, C * 9, "w_dw", "C x 3 x 3");
+  check_bias(b_in, C, "b_in");
+  check_bias(b_dw, C, "b_dw");
+  at::Tensor out = at::empty({batch, H, Wd, C}, x.options());
+  if (out.numel() == 0) return out;
+  Problem p;
+  p.batch = batch, p.height = H, p.width = Wd, p.dim = D, p.hidden2 = C, p.hidden = C;
+  p.gate_stride = round_up(C, W);
+  p.x = x.data_ptr<float>();
+  p.dw = make_taps(w_dw, b_dw, C);
+  p.w_in_t = w_in.detach().reshape({C, D}).t().contiguous();
+  p.b_in = detached(b_in);
+  p.out = out.data_ptr<float>();
+  const int64_t step = rows_per_step(Wd, C);
+  at::parallel_for(0, batch * H, 8, [&](int64_t row0, int64_t row1) {
+    const c10::InferenceMode no_autograd;
+    thread_local Buffers buf;
+    for (int64_t row = row0; row < row1;) {
+      const int64_t b = row / H, y0 = row % H, y1 = std::min(H, y0 + (row1 - row));
+      run_band_pointwise_depthwise(p, b, y0, y1, step, buf);
+      row += y1 - y0;
+    }
+  });
+  return out;
+}
+
 // Declared here, implemented for the CPU key (not as a catch-all), so that dispatch modes such as
 // torch.utils.flop_counter.FlopCounterMode see the op itself (fused.py registers its FLOP formula).
 TORCH_LIBRARY_FRAGMENT(inpaintstudio_scan, m) {
@@ -418,9 +484,11 @@ TORCH_LIBRARY_FRAGMENT(inpaintstudio_scan, m) {
         "Tensor? b_out) -> Tensor");
   m.def("spatial_gated_dconv_ffn(Tensor x, Tensor indicator, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, "
         "Tensor w_fusion, Tensor? b_fusion, Tensor w_dw2, Tensor? b_dw2, Tensor w_out, Tensor? b_out) -> Tensor");
+  m.def("pointwise_depthwise(Tensor x, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(inpaintstudio_scan, CPU, m) {
   m.impl("gated_dconv_ffn", &gated_dconv_ffn);
   m.impl("spatial_gated_dconv_ffn", &spatial_gated_dconv_ffn);
+  m.impl("pointwise_depthwise", &pointwise_depthwise);
 }

@@ -111,6 +111,11 @@ def _library() -> Any:
             hidden = hidden2 // 2
             extra = (hidden + dim) * hidden + 9 * hidden  # fusion and the second depth-wise conv
             return 2 * pixels(x_shape) * (dim * hidden2 + 9 * hidden2 + hidden * dim + extra)
+
+        @register_flop_formula(ops.pointwise_depthwise)
+        def _pointwise_depthwise(x_shape, w_in_shape, *args, **kwargs) -> int:
+            channels, dim = w_in_shape[0], x_shape[3]
+            return 2 * pixels(x_shape) * (dim * channels + 9 * channels)
     return ops
 
 
@@ -184,3 +189,21 @@ def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d,
     a, b = dwconv(project_in(x)).chunk(2, dim=1)
     a = dwconv_afterfusion(fusion(torch.cat([a, indicator], dim=1)))
     return project_out(gelu_mul(a, b))
+
+
+def pointwise_depthwise(x: Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d) -> Tensor:
+    """``depthwise(pointwise(x))`` for a 1×1 ``pointwise`` and a 3×3 depth-wise ``depthwise`` (the attention blocks'
+    q, k, v projections). Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per
+    image, goes through one row-streamed pass (the 1×1 output never leaves the cache; channels-last output), anything
+    else through the two convolutions."""
+    channels = pointwise.out_channels
+    fusable = (_usable([x, *_parameters((pointwise, depthwise))]) and x.dim() == 4
+               and x.shape[2] * x.shape[3] >= MIN_FUSED_PIXELS and x.permute(0, 2, 3, 1).is_contiguous()
+               and _plain_conv(pointwise, 1) and pointwise.groups == 1
+               and _plain_conv(depthwise, 3) and depthwise.groups == channels == depthwise.in_channels
+               and depthwise.out_channels == channels)
+    if fusable and scan_cpu.available():
+        out = _library().pointwise_depthwise(x.permute(0, 2, 3, 1), pointwise.weight, pointwise.bias,
+                                             depthwise.weight, depthwise.bias)
+        return out.permute(0, 3, 1, 2)
+    return depthwise(pointwise(x))

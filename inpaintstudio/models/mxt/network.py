@@ -65,7 +65,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import add_conv1x1_of_cat, gated_dconv_ffn, gelu_mul, pixel_rows
+from inpaintstudio.models.layers.fused import (
+    add_conv1x1_of_cat,
+    gated_dconv_ffn,
+    gelu_mul,
+    pixel_rows,
+    pointwise_depthwise,
+)
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -236,7 +242,7 @@ class SpatialReducedSelfAttention(nn.Module):
 
     def forward(self, y: Tensor) -> Tensor:
         b, c, h, w = y.shape
-        q, k, v = self.qkv_dwconv2(self.qkv2(y)).chunk(3, dim=1)
+        q, k, v = pointwise_depthwise(y, self.qkv2, self.qkv_dwconv2).chunk(3, dim=1)
         values = F.adaptive_avg_pool2d(v, self.pool_size).reshape(b, self.heads, c // self.heads, -1)
         values = F.normalize(values, dim=-1)
         rows = pixel_rows(q)
