@@ -530,7 +530,8 @@ def test_pointwise_depthwise_matches_the_two_convolutions(batch, dim, channels, 
     torch.set_num_threads(threads)
     try:
         with torch.no_grad():
-            out = fused.pointwise_depthwise(x, pointwise, depthwise)
+            (out,) = fused.pointwise_depthwise(x, pointwise, depthwise)
+            q, k, v = fused.pointwise_depthwise(x, pointwise, depthwise, parts=3)
             expected = depthwise(pointwise(x.contiguous()))
             fused._library()
             counted = FlopCounterMode(display=False)
@@ -544,6 +545,9 @@ def test_pointwise_depthwise_matches_the_two_convolutions(batch, dim, channels, 
     assert out.shape == expected.shape and out.is_contiguous(memory_format=torch.channels_last)
     assert (out - expected).abs().max().item() <= 1e-5 * expected.abs().max().item()
     assert counted.get_total_flops() == reference.get_total_flops() > 0
+    for part, expected_part in zip((q, k, v), expected.chunk(3, dim=1)):  # each part its own channels-last tensor
+        assert part.is_contiguous(memory_format=torch.channels_last)
+        assert (part - expected_part).abs().max().item() <= 1e-5 * expected.abs().max().item()
     plain = torch.randn(2, dim, 5, 4)  # not channels-last: the two convolutions themselves
     with torch.no_grad():
-        assert torch.equal(fused.pointwise_depthwise(plain, pointwise, depthwise), depthwise(pointwise(plain)))
+        assert torch.equal(fused.pointwise_depthwise(plain, pointwise, depthwise)[0], depthwise(pointwise(plain)))

@@ -188,7 +188,7 @@ class SCAL(nn.Module):
 
     def channel_attention(self, z: Tensor) -> Tensor:
         b, c, h, w = z.shape
-        qkv = pointwise_depthwise(z, self.qkv, self.qkv_dwconv)
+        (qkv,) = pointwise_depthwise(z, self.qkv, self.qkv_dwconv)
         rows = pixel_rows(qkv)
         if rows is not None:
             return self._channel_attention_rows(rows.view(b, h * w, 3 * c)).view(b, h, w, c).permute(0, 3, 1, 2)

@@ -134,6 +134,7 @@ struct Problem {
   int64_t gate_stride;  // floats per pixel of the gate buffer and the fusion ring: F rounded up to whole vectors
   int64_t concat_stride;  // floats per pixel of the fusion input buffer (depth-wise a, then the indicator)
   bool spatial = false;
+  int64_t parts = 1;  // pointwise_depthwise: channel groups stored as separate tensors
   const float* x;
   const float* indicator = nullptr;
   Taps dw, dw2;  // dwconv (2F channels); the spatial variant's dwconv_afterfusion (F channels)
@@ -308,7 +309,8 @@ void run_band(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step,
 }
 
 // The 1x1 -> depth-wise 3x3 pair alone (attention's q, k, v projections): the same ring of 1x1 rows, and each output
-// row's depth-wise result (C channels) written once, through a row buffer padded to whole vectors.
+// row's depth-wise result (C channels) written once, through a row buffer padded to whole vectors, split into
+// `parts` equal channel groups stored as separate B x H x W x (C / parts) tensors (q, k and v each contiguous).
 void run_band_pointwise_depthwise(const Problem& p, int64_t b, int64_t y0, int64_t y1, int64_t step, Buffers& buf) {
   const int64_t H = p.height, Wd = p.width, D = p.dim, C = p.hidden2, rs = p.gate_stride;
   const int64_t slots = step + 2;
@@ -331,8 +333,11 @@ void run_band_pointwise_depthwise(const Problem& p, int64_t b, int64_t y0, int64
           dw_vector<Mode::STORE>(p.dw, C, Wd, w.rows, w.present, c, x0, x1, row + c, rs);
         }
       }
-      float* dst = p.out + ((b * H + yy) * Wd) * C;
-      for (int64_t x = 0; x < Wd; ++x) std::copy_n(row + x * rs, C, dst + x * C);
+      const int64_t group = C / p.parts;
+      for (int64_t part = 0; part < p.parts; ++part) {
+        float* dst = p.out + part * p.batch * H * Wd * group + ((b * H + yy) * Wd) * group;
+        for (int64_t x = 0; x < Wd; ++x) std::copy_n(row + x * rs + part * group, group, dst + x * group);
+      }
     }
   }
 }
@@ -442,9 +447,9 @@ at::Tensor spatial_gated_dconv_ffn(const at::Tensor& x, const at::Tensor& indica
 }
 
 // out = dwconv3x3(project_in(x)): x B x H x W x D contiguous float32; w_in: C x D (or C x D x 1 x 1); w_dw: C x 3 x 3.
-// Returns B x H x W x C.
+// Returns parts x B x H x W x (C / parts): the output's channel groups, each contiguous.
 at::Tensor pointwise_depthwise(const at::Tensor& x, const at::Tensor& w_in, const std::optional<at::Tensor>& b_in,
-                               const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw) {
+                               const at::Tensor& w_dw, const std::optional<at::Tensor>& b_dw, int64_t parts) {
   TORCH_CHECK(x.dim() == 4 && x.is_contiguous() && x.scalar_type() == at::kFloat && x.size(3) > 0,
               "pointwise_depthwise: x must be a contiguous float32 B x H x W x D tensor");
   const int64_t batch = x.size(0), H = x.size(1), Wd = x.size(2), D = x.size(3);
@@ -454,9 +459,11 @@ at::Tensor pointwise_depthwise(const at::Tensor& x, const at::Tensor& w_in, cons
   check_weight(w_dw, C * 9, "w_dw", "C x 3 x 3");
   check_bias(b_in, C, "b_in");
   check_bias(b_dw, C, "b_dw");
-  at::Tensor out = at::empty({batch, H, Wd, C}, x.options());
+  TORCH_CHECK(parts >= 1 && C % parts == 0, "pointwise_depthwise: parts must divide the output channels");
+  at::Tensor out = at::empty({parts, batch, H, Wd, C / parts}, x.options());
   if (out.numel() == 0) return out;
   Problem p;
+  p.parts = parts;
   p.batch = batch, p.height = H, p.width = Wd, p.dim = D, p.hidden2 = C, p.hidden = C;
   p.gate_stride = round_up(C, W);
   p.x = x.data_ptr<float>();
@@ -484,7 +491,7 @@ TORCH_LIBRARY_FRAGMENT(inpaintstudio_scan, m) {
         "Tensor? b_out) -> Tensor");
   m.def("spatial_gated_dconv_ffn(Tensor x, Tensor indicator, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, "
         "Tensor w_fusion, Tensor? b_fusion, Tensor w_dw2, Tensor? b_dw2, Tensor w_out, Tensor? b_out) -> Tensor");
-  m.def("pointwise_depthwise(Tensor x, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw) -> Tensor");
+  m.def("pointwise_depthwise(Tensor x, Tensor w_in, Tensor? b_in, Tensor w_dw, Tensor? b_dw, int parts) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(inpaintstudio_scan, CPU, m) {

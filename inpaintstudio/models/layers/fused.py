@@ -191,19 +191,19 @@ def spatial_gated_dconv_ffn(x: Tensor, indicator: Tensor, project_in: nn.Conv2d,
     return project_out(gelu_mul(a, b))
 
 
-def pointwise_depthwise(x: Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d) -> Tensor:
-    """``depthwise(pointwise(x))`` for a 1×1 ``pointwise`` and a 3×3 depth-wise ``depthwise`` (the attention blocks'
-    q, k, v projections). Channels-last float32 CPU input without autograd, at least ``MIN_FUSED_PIXELS`` pixels per
-    image, goes through one row-streamed pass (the 1×1 output never leaves the cache; channels-last output), anything
-    else through the two convolutions."""
+def pointwise_depthwise(x: Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d, parts: int = 1) -> tuple[Tensor, ...]:
+    """``depthwise(pointwise(x)).chunk(parts, dim=1)`` for a 1×1 ``pointwise`` and a 3×3 depth-wise ``depthwise`` (the
+    attention blocks' q, k, v projections). Channels-last float32 CPU input without autograd, at least
+    ``MIN_FUSED_PIXELS`` pixels per image, goes through one row-streamed pass (the 1×1 output never leaves the cache)
+    that writes every part as its own channels-last tensor; anything else through the two convolutions."""
     channels = pointwise.out_channels
-    fusable = (_usable([x, *_parameters((pointwise, depthwise))]) and x.dim() == 4
+    fusable = (_usable([x, *_parameters((pointwise, depthwise))]) and x.dim() == 4 and channels % parts == 0
                and x.shape[2] * x.shape[3] >= MIN_FUSED_PIXELS and x.permute(0, 2, 3, 1).is_contiguous()
                and _plain_conv(pointwise, 1) and pointwise.groups == 1
                and _plain_conv(depthwise, 3) and depthwise.groups == channels == depthwise.in_channels
                and depthwise.out_channels == channels)
     if fusable and scan_cpu.available():
         out = _library().pointwise_depthwise(x.permute(0, 2, 3, 1), pointwise.weight, pointwise.bias,
-                                             depthwise.weight, depthwise.bias)
-        return out.permute(0, 3, 1, 2)
-    return depthwise(pointwise(x))
+                                             depthwise.weight, depthwise.bias, parts)
+        return tuple(part.permute(0, 3, 1, 2) for part in out.unbind(0))
+    return depthwise(pointwise(x)).chunk(parts, dim=1)

@@ -242,7 +242,7 @@ class SpatialReducedSelfAttention(nn.Module):
 
     def forward(self, y: Tensor) -> Tensor:
         b, c, h, w = y.shape
-        q, k, v = pointwise_depthwise(y, self.qkv2, self.qkv_dwconv2).chunk(3, dim=1)
+        q, k, v = pointwise_depthwise(y, self.qkv2, self.qkv_dwconv2, parts=3)
         values = F.adaptive_avg_pool2d(v, self.pool_size).reshape(b, self.heads, c // self.heads, -1)
         values = F.normalize(values, dim=-1)
         rows = pixel_rows(q)
@@ -263,7 +263,10 @@ class SpatialReducedSelfAttention(nn.Module):
         for i in range(batch):
             queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
             scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
-            out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
+            if self.heads == 1:  # the product straight into the output rows
+                torch.mm(scores[0], values[i, 0].t(), out=out[i])
+            else:
+                out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
         return out
 
 
