@@ -596,10 +596,20 @@ at::Tensor causal_conv_silu(const at::Tensor& x, const at::Tensor& weight, const
     for (int64_t k = 0; k < K; ++k) taps[((e / W) * K + k) * W + e % W] = w[e * K + k];
     if (bias_d) bias_pad[e] = bias_d[e];
   }
-  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously.
+  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously. A row of a wider tensor
+  // (x as the first half of in_proj's output) is prefetched a few rows ahead: the hardware prefetcher does not
+  // follow the gaps between such rows well (measured: 3x slower than a contiguous input without this).
+  constexpr int64_t PREFETCH_ROWS = 8;
+  const bool gaps = in.st != E;
   at::parallel_for(0, batch * L, 256, [&](int64_t row0, int64_t row1) {
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / L, t = row % L;
+      if (gaps && t + PREFETCH_ROWS < L) {
+        const char* ahead = reinterpret_cast<const char*>(in.at(b, t + PREFETCH_ROWS));
+        for (int64_t byte = 0; byte < E * static_cast<int64_t>(sizeof(float)); byte += 64) {
+          _mm_prefetch(ahead + byte, _MM_HINT_T0);
+        }
+      }
       for (int64_t blk = 0; blk < nblocks; ++blk) {
         const int64_t e0 = blk * W, count = std::min<int64_t>(W, E - e0);
         const float* wk = &taps[blk * K * W];
