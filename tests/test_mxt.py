@@ -307,3 +307,22 @@ def test_srsa_on_pixel_rows_matches_the_channel_major_path() -> None:
         channel_major = layer(y)
         rows = layer(y.contiguous(memory_format=torch.channels_last))
     assert (rows - channel_major).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_srsa_trains_on_channels_last_input(heads) -> None:
+    """With autograd the pixel-row attention keeps differentiable products (no ``out=`` writes) and gives the same
+    output and input gradient as the channel-major path."""
+    torch.manual_seed(6)
+    layer = mxt.SpatialReducedSelfAttention(24, heads, mxt.Config(register_unused_modules=False))
+    y = torch.randn(2, 24, 16, 12)
+    grads = []
+    for x in (y.clone(), y.contiguous(memory_format=torch.channels_last)):
+        x.requires_grad_(True)
+        out = layer(x)
+        out.square().mean().backward()
+        grads.append((out.detach(), x.grad))
+    assert (grads[0][0] - grads[1][0]).abs().max().item() < 1e-5
+    assert (grads[0][1] - grads[1][1]).abs().max().item() < 1e-6
+    with torch.no_grad():  # and inference takes the one-head shortcut without changing the result
+        assert (layer(y.contiguous(memory_format=torch.channels_last)) - grads[0][0]).abs().max().item() < 1e-5

@@ -263,7 +263,7 @@ class SpatialReducedSelfAttention(nn.Module):
         for i in range(batch):
             queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
             scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
-            if self.heads == 1:  # the product straight into the output rows
+            if self.heads == 1 and not torch.is_grad_enabled():  # the product straight into the output rows
                 torch.mm(scores[0], values[i, 0].t(), out=out[i])
             else:
                 out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
