@@ -551,3 +551,21 @@ def test_pointwise_depthwise_matches_the_two_convolutions(batch, dim, channels, 
     plain = torch.randn(2, dim, 5, 4)  # not channels-last: the two convolutions themselves
     with torch.no_grad():
         assert torch.equal(fused.pointwise_depthwise(plain, pointwise, depthwise)[0], depthwise(pointwise(plain)))
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gather_rows_matches_index_select(accumulate) -> None:
+    from inpaintstudio.models.layers import fused
+
+    torch.manual_seed(3)
+    x = torch.randn(2, 300, 20)
+    grid = torch.arange(300).view(15, 20)
+    grid[1::2] = grid[1::2].flip(1)  # a snake order, as SEM-Net's row scan reads the pixels
+    order = grid.flatten().contiguous()
+    base = torch.randn(2, 300, 20)
+    with torch.no_grad():
+        out = fused.gather_rows(x, order, base.clone() if accumulate else None)
+    expected = x.index_select(1, order) + (base if accumulate else 0)
+    assert torch.equal(out, expected)
+    with pytest.raises(RuntimeError, match="bad index"):
+        scan_cpu.load().gather_rows(x, torch.tensor([0, 300]), None)

@@ -207,3 +207,15 @@ def pointwise_depthwise(x: Tensor, pointwise: nn.Conv2d, depthwise: nn.Conv2d, p
                                              depthwise.weight, depthwise.bias, parts)
         return tuple(part.permute(0, 3, 1, 2) for part in out.unbind(0))
     return depthwise(pointwise(x)).chunk(parts, dim=1)
+
+
+def gather_rows(x: Tensor, order: Tensor, add_to: Tensor | None = None) -> Tensor:
+    """``x.index_select(1, order)`` for B×P×D ``x`` (``+ add_to`` when given, B×L×D): on float32 CPU tensors without
+    autograd one prefetching pass of the library's kernel that adds into ``add_to`` in place (a fresh tensor the
+    caller owns); else plain PyTorch."""
+    tensors = [x] if add_to is None else [x, add_to]
+    if (_usable(tensors) and x.dim() == 3 and x.stride(2) == 1 and order.dtype == torch.int64 and order.dim() == 1
+            and (add_to is None or add_to.is_contiguous()) and scan_cpu.available()):
+        return scan_cpu.load().gather_rows(x, order.contiguous(), add_to)
+    gathered = x.index_select(1, order)
+    return gathered if add_to is None else add_to + gathered

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
-from inpaintstudio.models.layers.fused import gated_dconv_ffn, spatial_gated_dconv_ffn
+from inpaintstudio.models.layers.fused import gated_dconv_ffn, gather_rows, spatial_gated_dconv_ffn
 from inpaintstudio.models.layers.norm import ChannelLayerNorm
 from inpaintstudio.models.layers.ssm import DEFAULT_CHUNK, Mamba, ScanPath, gather_layer_norm
 from inpaintstudio.models.layers.stage import Stage
@@ -207,7 +207,7 @@ class SnakeMambaBlock(nn.Module):
             pe = _cached(("pe", length, channels, device), lambda: positional_table(length, channels, device))
         path = mamba.scan_path if mamba.use_fast_path else "chunked"
         seq = gather_layer_norm(pixels, order, pe, norm, path)  # B×L×D in scan order, + PE, normalised
-        return mamba(seq).index_select(1, inverse)
+        return mamba(seq)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -215,9 +215,9 @@ class SnakeMambaBlock(nn.Module):
             batch, channels, height, width = x.shape
             orders = self._orders(height, width, x.device)
             pixels = x.permute(0, 2, 3, 1).reshape(batch, height * width, channels)  # one channels-last copy
-            out = self._scan(pixels, *orders[0], self.norm, self.mamba)
+            out = gather_rows(self._scan(pixels, *orders[0], self.norm, self.mamba), orders[0][1])
             if len(orders) > 1:
-                out = out + self._scan(pixels, *orders[1], self.norm2, self.mamba2)
+                out = gather_rows(self._scan(pixels, *orders[1], self.norm2, self.mamba2), orders[1][1], add_to=out)
         return out.view(batch, height, width, channels).permute(0, 3, 1, 2)  # channels-last, as the convs run
 
 
