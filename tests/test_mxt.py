@@ -326,3 +326,25 @@ def test_srsa_trains_on_channels_last_input(heads) -> None:
     assert (grads[0][1] - grads[1][1]).abs().max().item() < 1e-6
     with torch.no_grad():  # and inference takes the one-head shortcut without changing the result
         assert (layer(y.contiguous(memory_format=torch.channels_last)) - grads[0][0]).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_folded_fuse_equals_the_mixers_projections_then_the_fuse(bias, monkeypatch) -> None:
+    """Inference folds the fuse into the Mamba and SRSA output projections; the block's output is unchanged."""
+    torch.manual_seed(7)
+    cfg = mxt.Config(register_unused_modules=False, bias=bias)
+    block = mxt.HybridModule(16, 2, cfg).eval()
+    if bias:  # non-zero biases everywhere they exist, so that the folded bias is exercised
+        for module in block.modules():
+            if getattr(module, "bias", None) is not None and isinstance(module.bias, torch.nn.Parameter):
+                torch.nn.init.uniform_(module.bias, -0.5, 0.5)
+    x = torch.randn(2, 16, 12, 10).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert block._folded_fuse_applies(x)
+        folded = block(x)
+        monkeypatch.setattr(mxt.HybridModule, "_folded_fuse_applies", lambda self, x: False)
+        unfolded = block(x)
+    assert folded.is_contiguous(memory_format=torch.channels_last)
+    assert (folded - unfolded).abs().max().item() < 1e-5 * max(1.0, unfolded.abs().max().item())
+    monkeypatch.undo()
+    assert not block._folded_fuse_applies(x)  # autograd on (training): the modules as they are

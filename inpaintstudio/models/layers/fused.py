@@ -219,3 +219,34 @@ def gather_rows(x: Tensor, order: Tensor, add_to: Tensor | None = None) -> Tenso
         return scan_cpu.load().gather_rows(x, order.contiguous(), add_to)
     gathered = x.index_select(1, order)
     return gathered if add_to is None else add_to + gathered
+
+
+def add_folded_projections(x: Tensor, branches: list[tuple[Tensor, Tensor, Tensor | None]], fuse: nn.Conv2d) -> Tensor:
+    """``x + fuse(cat([proj_1(f_1), proj_2(f_2), ...], dim=1))`` for a 1×1 ``fuse`` and linear (or 1×1) projections,
+    with each projection folded into its slice of the fuse weight: ``x + Σ f_i (W_fuse,i W_i)ᵀ + bias``. ``x`` is a
+    channels-last float32 CPU tensor (inference); a branch's features ``f_i`` are P×E rows or a channels-last
+    B×E×H×W tensor, ``W_i`` its projection's weight (C_i×E) and bias. Returns a channels-last tensor."""
+    x_rows = pixel_rows(x)
+    if x_rows is None:
+        raise ValueError("add_folded_projections needs channels-last input")
+    fuse_weight = fuse.weight.view(fuse.out_channels, -1)
+    bias = fuse.bias.clone() if fuse.bias is not None else None
+    out = None
+    start = 0
+    for features, weight, branch_bias in branches:
+        rows = features if features.dim() == 2 else pixel_rows(features)
+        if rows is None:
+            raise ValueError("add_folded_projections needs channels-last branch features")
+        weight = weight.view(weight.shape[0], -1)
+        block = fuse_weight[:, start : start + weight.shape[0]]
+        start += weight.shape[0]
+        folded = (block @ weight).t()  # E×C_out: the branch's projection, then its part of the fuse
+        out = torch.addmm(x_rows, rows, folded) if out is None else out.addmm_(rows, folded)
+        if branch_bias is not None:
+            bias = block @ branch_bias if bias is None else bias.addmv_(block, branch_bias)
+    if out is None or start != fuse_weight.shape[1]:
+        raise ValueError("the branches' projections do not cover the fuse's input channels")
+    if bias is not None:
+        out.add_(bias)
+    batch, _, height, width = x.shape
+    return out.view(batch, height, width, fuse.out_channels).permute(0, 3, 1, 2)

@@ -585,6 +585,11 @@ class Mamba(nn.Module):
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""
+        return self.out_proj(self.inner(hidden_states))
+
+    def inner(self, hidden_states: Tensor) -> Tensor:
+        """The block without its output projection: hidden_states B×L×D -> the gated scan output y, B×L×E
+        (``forward`` is ``out_proj(inner(...))``; a caller may fold ``out_proj`` into a projection of its own)."""
         xz = self.in_proj(hidden_states)  # B×L×2E
         x, z = xz.chunk(2, dim=-1)
         z = z.transpose(1, 2)  # B×E×L view
@@ -593,9 +598,8 @@ class Mamba(nn.Module):
         dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
         if self._projected_scan(x, z):  # Δ's projection inside the kernel: no B×L×E Δ tensor
             A = -torch.exp(self.A_log)
-            y = scan_cpu.projected_scan(x, dt, self.dt_proj.weight, A, B, C, self.D, z.transpose(1, 2),
-                                        self.dt_proj.bias, True)
-            return self.out_proj(y)
+            return scan_cpu.projected_scan(x, dt, self.dt_proj.weight, A, B, C, self.D, z.transpose(1, 2),
+                                           self.dt_proj.bias, True)
         x = x.transpose(1, 2)
         dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # bias is added inside the scan (delta_bias)
         path: ScanPath = self.scan_path
@@ -605,4 +609,4 @@ class Mamba(nn.Module):
             x, dt, -torch.exp(self.A_log.float()), B.transpose(1, 2), C.transpose(1, 2), self.D.float(),
             z=z, delta_bias=self.dt_proj.bias.float(), delta_softplus=True, path=path, chunk=self.scan_chunk,
         )
-        return self.out_proj(y.transpose(1, 2))
+        return y.transpose(1, 2)

@@ -67,6 +67,7 @@ from torch import Tensor, nn
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.fused import (
     add_conv1x1_of_cat,
+    add_folded_projections,
     gated_dconv_ffn,
     gelu_mul,
     pixel_rows,
@@ -192,14 +193,20 @@ class MambaBranch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            seq = self.mamba.out_proj(self.features(x))
+        # B×C×H×W view of the B×L×C output: channels-last, the layout the network runs in
+        return seq.transpose(1, 2).unflatten(2, (h, w)).to(x.dtype)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The branch before Mamba's output projection: B×C×H×W -> B×L×E (raster order), in float32 or wider."""
+        b, c, h, w = x.shape
         compute_dtype = torch.promote_types(x.dtype, torch.float32)  # the SSM never runs in half precision
         with torch.autocast(device_type=x.device.type, enabled=False):
             seq = x.to(compute_dtype).flatten(2).transpose(1, 2)  # raster order: token n = i·W + j
             pe = sinusoidal_positions(h * w, c, x.device).to(compute_dtype)
             path = self.mamba.scan_path if self.mamba.use_fast_path else "chunked"
-            seq = self.mamba(gather_layer_norm(seq, None, pe, self.norm, path))
-        # B×C×H×W view of the B×L×C output: channels-last, the layout the network runs in
-        return seq.transpose(1, 2).unflatten(2, (h, w)).to(x.dtype)
+            return self.mamba.inner(gather_layer_norm(seq, None, pe, self.norm, path))
 
 
 class SpatialReducedSelfAttention(nn.Module):
@@ -241,6 +248,10 @@ class SpatialReducedSelfAttention(nn.Module):
         return (q.transpose(-2, -1) @ keys * self.temperature2).softmax(dim=-1)
 
     def forward(self, y: Tensor) -> Tensor:
+        return self.project_out(self.pre_projection(y))
+
+    def pre_projection(self, y: Tensor) -> Tensor:
+        """The layer before ``project_out``: attention output plus the local-context conv of v, B×C×H×W."""
         b, c, h, w = y.shape
         q, k, v = pointwise_depthwise(y, self.qkv2, self.qkv_dwconv2, parts=3)
         values = F.adaptive_avg_pool2d(v, self.pool_size).reshape(b, self.heads, c // self.heads, -1)
@@ -250,7 +261,7 @@ class SpatialReducedSelfAttention(nn.Module):
             out = self._attend_rows(rows.view(b, h * w, c), k, values).view(b, h, w, c).permute(0, 3, 1, 2)
         else:
             out = (values @ self.attention(q, k).transpose(-2, -1)).reshape(b, c, h, w)
-        return self.project_out(out + self.lce(v))
+        return out + self.lce(v)
 
     def _attend_rows(self, q: Tensor, k: Tensor, values: Tensor) -> Tensor:
         """The attention on channels-last data: queries as B×P×C pixel rows (read in place), result B×P×C (the
@@ -336,6 +347,8 @@ class HybridModule(nn.Module):
             if self.mam is not None and self.norm1 is not None:
                 x = x + self.mam(self.norm1(x))
         else:
+            if self._folded_fuse_applies(x):
+                return self._forward_folded(x)
             mixed = []
             if self.mam is not None and self.norm1 is not None:
                 mixed.append(self.mam(self.norm1(x)))  # Mamba features first in the fuse input
@@ -345,6 +358,28 @@ class HybridModule(nn.Module):
                 x = add_conv1x1_of_cat(x, mixed, self.fuse)
             elif mixed:
                 x = x + mixed[0]
+        return x + self.ffn(self.norm2(x))
+
+    def _folded_fuse_applies(self, x: Tensor) -> bool:
+        """Inference on channels-last float32 CPU input with both mixers and the 1×1 fuse: the fuse can absorb the
+        mixers' own output projections."""
+        if self.fuse is None or self.mam is None or self.attn is None or self.norm1 is None or self.norm3 is None:
+            return False
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
+            return False
+        return pixel_rows(x) is not None
+
+    def _forward_folded(self, x: Tensor) -> Tensor:
+        """``forward`` with ``fuse(cat[out_proj(y), project_out(s)])`` computed as one product per branch on the
+        branches' inner features y and s, with the fuse weight folded into each projection (a 1×1 map of a 1×1 map
+        is one 1×1 map): two fewer matrix products and no branch outputs written at full size."""
+        assert self.mam is not None and self.attn is not None and self.norm1 is not None and self.norm3 is not None
+        assert self.fuse is not None
+        y = self.mam.features(self.norm1(x))  # B×L×E, raster order
+        s = self.attn.pre_projection(self.norm3(x))  # B×C×H×W
+        x = add_folded_projections(x, [(y.reshape(-1, y.shape[-1]), self.mam.mamba.out_proj.weight,
+                                        self.mam.mamba.out_proj.bias),
+                                       (s, self.attn.project_out.weight, self.attn.project_out.bias)], self.fuse)
         return x + self.ffn(self.norm2(x))
 
 
