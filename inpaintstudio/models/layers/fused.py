@@ -52,7 +52,7 @@ def add_conv1x1_of_cat(x: Tensor, parts: list[Tensor], conv: nn.Conv2d) -> Tenso
     tensors (no autograd) the product is accumulated part by part into a copy of ``x`` (one GEMM per part, the residual
     as the GEMMs' C term), and the result is channels-last."""
     plain = (x.device.type != "cpu" or x.dtype != torch.float32 or conv.kernel_size != (1, 1)
-             or conv.groups != 1 or torch.is_grad_enabled())
+             or conv.groups != 1 or torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type))
     rows = None if plain else _rows_or_none([x, *parts])
     if rows is None or any(p.dtype != torch.float32 or p.shape[2:] != x.shape[2:] for p in parts):
         return x + conv(torch.cat(parts, dim=1))

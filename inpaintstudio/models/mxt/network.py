@@ -274,7 +274,8 @@ class SpatialReducedSelfAttention(nn.Module):
         for i in range(batch):
             queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
             scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
-            if self.heads == 1 and not torch.is_grad_enabled():  # the product straight into the output rows
+            if self.heads == 1 and not torch.is_grad_enabled() and not torch.is_autocast_enabled(q.device.type):
+                # the product straight into the output rows
                 torch.mm(scores[0], values[i, 0].t(), out=out[i])
             else:
                 out[i] = (scores @ values[i].transpose(-2, -1)).permute(1, 0, 2).reshape(pixels, c)
@@ -366,6 +367,8 @@ class HybridModule(nn.Module):
         if self.fuse is None or self.mam is None or self.attn is None or self.norm1 is None or self.norm3 is None:
             return False
         if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
+            return False
+        if torch.is_autocast_enabled(x.device.type):  # bf16 autocast: the modules as they are
             return False
         return pixel_rows(x) is not None
 
