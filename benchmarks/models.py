@@ -10,11 +10,14 @@ Prints a table and writes ``benchmarks/results/models.json``.
 
 ``--floor`` instead compares each network's default forward (CPU, ``--threads`` threads, 2 by default) with its
 compute floor: the GFLOP of its convolutions and matrix products (``torch.utils.flop_counter.FlopCounterMode`` over
-one forward) divided by this machine's float32 matmul rate, measured in the same process (best of a 4096² ``a @ b``
-before every timed forward and after the last), so the ratio "× floor" is comparable across runs even when absolute
-times are not; "× (CPU)" is the same ratio in process CPU time, which a shared machine's load moves less. LaMa
-runs at 512² (its usual size), the others as above. Peak memory is the worker's peak RSS.
-Writes ``benchmarks/results/models_floor.json``.
+one forward of the plain PyTorch network: autograd on, so every fused inference path falls back and a fused op
+cannot hide a product from the count) divided by this machine's float32 matmul rate, measured in the same process
+(best of a 4096² ``a @ b`` before every timed forward and after the last), so the ratio "× floor" is comparable across
+runs even when absolute times are not; "× (CPU)" is the same ratio in process CPU time, which a shared machine's load
+moves less. LaMa runs at 512² (its usual size), the others as above. Peak memory is the worker's peak RSS before the
+count. Writes ``benchmarks/results/models_floor.json``; with ``--before CHECKOUT`` (another checkout of the project,
+for example ``git worktree add /tmp/before <commit>``) every network runs on that checkout and then on this one,
+back to back, and the rows go to ``models_floor_before_after.json``.
 
 ``--versus-default`` instead times LaMa on the CPU at full resolution (512² and 1024² by default, ``--sizes``)
 against the studio's default engine in the same run, on the same photo and the same holes (an ellipse of about
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -35,7 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+# The package measured: this checkout, or another one (``--floor --before``'s workers import the package from it).
+sys.path.insert(0, os.environ.get("INPAINTSTUDIO_BENCH_ROOT", str(HERE.parent)))
 
 
 def worker(name: str, device: str, dtype: str, repeats: int) -> dict:
@@ -176,22 +181,36 @@ def floor_worker(name: str, repeats: int, threads: int) -> dict:
     }
 
 
-def floor_table(names: list[str], repeats: int, threads: int) -> None:
+def _floor_row(name: str, repeats: int, threads: int, root: str | None = None) -> dict | str:
+    """One network's ``--floor-worker`` row (a subprocess), run on this checkout or on the one at ``root``; the error's
+    last line when it fails."""
+    env = dict(os.environ, INPAINTSTUDIO_BENCH_ROOT=root) if root else None
+    cmd = [sys.executable, __file__, "--floor-worker", name, str(repeats), str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root or None)
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def floor_table(names: list[str], repeats: int, threads: int, before: str | None = None) -> None:
+    """The floor table; with ``before`` (another checkout), each network's worker runs on it first, then on this one,
+    back to back, and the rows are written to ``models_floor_before_after.json``."""
     rows = []
-    print(f"{'model':<12}{'size':>6}{'seconds':>9}{'GFLOP':>8}{'GFLOP/s':>9}{'floor s':>9}{'x floor':>9}"
+    print(f"{'model':<12}{'code':<8}{'size':>6}{'seconds':>9}{'GFLOP':>8}{'GFLOP/s':>9}{'floor s':>9}{'x floor':>9}"
           f"{'x (CPU)':>9}{'peak RSS MB':>13}")
+    trees = [("before", before), ("after", None)] if before else [("", None)]
     for name in names:
-        cmd = [sys.executable, __file__, "--floor-worker", name, str(repeats), str(threads)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(f"{name:<12} failed: {proc.stderr.strip().splitlines()[-1]}")
-            continue
-        row = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append(row)
-        print(f"{name:<12}{row['size']:>6}{row['seconds']:>9.2f}{row['gflop']:>8.0f}{row['matmul_gflops']:>9.0f}"
-              f"{row['floor_seconds']:>9.2f}{row['ratio']:>9.2f}{row['cpu_ratio']:>9.2f}{row['peak_rss_mb']:>13.0f}",
-              flush=True)
-    out = HERE / "results" / "models_floor.json"
+        for label, root in trees:
+            row = _floor_row(name, repeats, threads, root)
+            if isinstance(row, str):
+                print(f"{name:<12}{label:<8} failed: {row}")
+                continue
+            row["code"] = label or "this"
+            rows.append(row)
+            print(f"{name:<12}{label:<8}{row['size']:>6}{row['seconds']:>9.2f}{row['gflop']:>8.0f}"
+                  f"{row['matmul_gflops']:>9.0f}{row['floor_seconds']:>9.2f}{row['ratio']:>9.2f}{row['cpu_ratio']:>9.2f}"
+                  f"{row['peak_rss_mb']:>13.0f}", flush=True)
+    out = HERE / "results" / ("models_floor_before_after.json" if before else "models_floor.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows}, indent=1))
     print(f"wrote {out}")
@@ -292,6 +311,9 @@ def main() -> None:
                         help="intra-op threads (--versus-default: 0 = default; --floor: 0 = 2)")
     parser.add_argument("--floor", action="store_true",
                         help="CPU forward time against the compute floor (GFLOP / matmul rate), with peak memory")
+    parser.add_argument("--before", metavar="CHECKOUT",
+                        help="--floor: also time each network on another checkout of the project (e.g. a git "
+                             "worktree of an older commit), back to back with this one")
     parser.add_argument("--floor-worker", nargs=3, metavar=("MODEL", "REPEATS", "THREADS"))
     parser.add_argument("--versus-worker", nargs=4, metavar=("MODEL", "SIZE", "REPEATS", "THREADS"))
     args = parser.parse_args()
@@ -307,7 +329,7 @@ def main() -> None:
         from inpaintstudio import registry
 
         names = args.models or [c.name for c in registry.list_cards() if c.kind == "deep" and ":" not in c.name]
-        floor_table(names, args.repeats, args.threads or 2)
+        floor_table(names, args.repeats, args.threads or 2, args.before)
         return
     if args.versus_default:
         versus_default(args.sizes, args.repeats, args.threads)
