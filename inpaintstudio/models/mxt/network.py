@@ -273,7 +273,7 @@ class SpatialReducedSelfAttention(nn.Module):
         out = q.new_empty(batch, pixels, c)
         for i in range(batch):
             queries = q[i].view(pixels, self.heads, d).permute(1, 0, 2)  # heads×P×d
-            scores = (queries @ keys[i] * self.temperature2).softmax(dim=-1)  # heads×P×P²
+            scores = (queries @ (keys[i] * self.temperature2)).softmax(dim=-1)  # heads×P×P², scaled keys: a pass less
             if self.heads == 1 and not torch.is_grad_enabled() and not torch.is_autocast_enabled(q.device.type):
                 # the product straight into the output rows
                 torch.mm(scores[0], values[i, 0].t(), out=out[i])
