@@ -30,6 +30,8 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/library.h>
 
+#include "vec_exp2.h"
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -38,6 +40,7 @@
 namespace {
 
 using Vec = at::vec::Vectorized<float>;
+using inpaintstudio_vec::exp2_inline;
 constexpr int64_t W = Vec::size();
 
 #define FFN_INLINE inline __attribute__((always_inline))
@@ -51,32 +54,6 @@ constexpr int64_t MAX_ROWS = 16;
 constexpr int64_t TILE_PIXELS = 16;
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
-
-// 2^x, inline: 2^round(x) from the exponent bits times a degree-6 minimax polynomial for 2^f, |f| <= 1/2 (relative
-// error 1.1e-7, as Sleef's expf; the same as scan_cpu.cpp's). Vectorized<float>::exp() is an out-of-line call that
-// forces the depth-wise window out of registers. Below 2^-127 the result is 0.
-FFN_INLINE Vec exp2_inline(Vec x) {
-#if defined(CPU_CAPABILITY_AVX512)
-  x = at::vec::clamp(x, Vec(-125.0f), Vec(127.0f));
-#else
-  x = at::vec::clamp(x, Vec(-127.0f), Vec(127.0f));
-#endif
-  const Vec whole = x.round();
-  const Vec f = x - whole;
-  Vec p = at::vec::fmadd(Vec(1.535336188319500e-4f), f, Vec(1.339887440266574e-3f));
-  p = at::vec::fmadd(p, f, Vec(9.618437357674640e-3f));
-  p = at::vec::fmadd(p, f, Vec(5.550332471162809e-2f));
-  p = at::vec::fmadd(p, f, Vec(2.402264791363012e-1f));
-  p = at::vec::fmadd(p, f, Vec(6.931472028550421e-1f));
-  p = at::vec::fmadd(p, f, Vec(1.0f));
-#if defined(CPU_CAPABILITY_AVX512)
-  return Vec(_mm512_scalef_ps(p, whole));
-#else
-  using VecInt = at::vec::Vectorized<int32_t>;
-  const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
-  return p * at::vec::cast<float>(bits);
-#endif
-}
 
 // GELU(v) = v / 2 * (1 + erf(v / sqrt 2)), with erf as Vectorized<float>::erf (the formula F.gelu's CPU kernel
 // uses: Abramowitz-Stegun 7.1.26, absolute error 1.5e-7) but with the exponential inline.

@@ -27,6 +27,8 @@
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
+#include "vec_exp2.h"
+
 #include <xmmintrin.h>
 
 #include <algorithm>
@@ -38,6 +40,8 @@
 namespace {
 
 using Vec = at::vec::Vectorized<float>;
+using inpaintstudio_vec::exp2_group;
+using inpaintstudio_vec::exp2_inline;
 constexpr int64_t W = Vec::size();
 constexpr int64_t ACCUMULATORS = 4;
 
@@ -82,75 +86,6 @@ SCAN_INLINE void store(const Vec& v, float* p, int64_t count) {
 }
 
 constexpr float LOG2E = 1.44269504088896341f;
-
-// 2^x, inline: 2^round(x) from the exponent bits times a degree-6 minimax polynomial for 2^f, |f| <= 1/2
-// (relative error 1.1e-7, as Sleef's expf). Vectorized<float>::exp() is an out-of-line Sleef call that forces
-// the state vectors out of registers at every step; this keeps the step loop inline and is about 30 % faster.
-// Below 2^-127 the result is 0; the clamp keeps the exponent arithmetic in range.
-SCAN_INLINE Vec exp2_inline(Vec x) {
-#if defined(CPU_CAPABILITY_AVX512)
-  // scalef multiplies by 2^round(x) in one instruction; clamped so that every result is a normal float.
-  x = at::vec::clamp(x, Vec(-125.0f), Vec(127.0f));
-  const Vec whole = x.round();
-#else
-  x = at::vec::clamp(x, Vec(-127.0f), Vec(127.0f));
-  const Vec whole = x.round();
-#endif
-  const Vec f = x - whole;
-  Vec p = at::vec::fmadd(Vec(1.535336188319500e-4f), f, Vec(1.339887440266574e-3f));
-  p = at::vec::fmadd(p, f, Vec(9.618437357674640e-3f));
-  p = at::vec::fmadd(p, f, Vec(5.550332471162809e-2f));
-  p = at::vec::fmadd(p, f, Vec(2.402264791363012e-1f));
-  p = at::vec::fmadd(p, f, Vec(6.931472028550421e-1f));
-  p = at::vec::fmadd(p, f, Vec(1.0f));
-#if defined(CPU_CAPABILITY_AVX512)
-  return Vec(_mm512_scalef_ps(p, whole));
-#endif
-  using VecInt = at::vec::Vectorized<int32_t>;
-  const VecInt bits = (at::vec::convert_to_int_of_same_size(whole) + VecInt(127)) << VecInt(23);
-  return p * at::vec::cast<float>(bits);
-}
-
-// exp2_inline of G vectors in lock step: every instruction of the polynomial is issued for all G before the next,
-// so G independent chains hide each other's latency (the scan's state loop is otherwise latency-bound).
-template <int G>
-SCAN_INLINE void exp2_group(Vec* x) {
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) {
-#if defined(CPU_CAPABILITY_AVX512)
-    x[g] = at::vec::maximum(x[g], Vec(-125.0f));  // scalef gives +inf above 127 by itself
-#else
-    x[g] = at::vec::clamp(x[g], Vec(-127.0f), Vec(127.0f));
-#endif
-  }
-  Vec whole[G], f[G], q[G];
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) whole[g] = x[g].round();
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) f[g] = x[g] - whole[g];
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(Vec(1.535336188319500e-4f), f[g], Vec(1.339887440266574e-3f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(9.618437357674640e-3f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(5.550332471162809e-2f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(2.402264791363012e-1f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(6.931472028550421e-1f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) q[g] = at::vec::fmadd(q[g], f[g], Vec(1.0f));
-#pragma GCC unroll 8
-  for (int g = 0; g < G; ++g) {
-#if defined(CPU_CAPABILITY_AVX512)
-    x[g] = Vec(_mm512_scalef_ps(q[g], whole[g]));
-#else
-    using VecInt = at::vec::Vectorized<int32_t>;
-    const VecInt bits = (at::vec::convert_to_int_of_same_size(whole[g]) + VecInt(127)) << VecInt(23);
-    x[g] = q[g] * at::vec::cast<float>(bits);
-#endif
-  }
-}
 
 SCAN_INLINE Vec exp_inline(const Vec& x) { return exp2_inline(x * Vec(LOG2E)); }
 
@@ -296,6 +231,18 @@ struct StepBuffers {
   std::vector<Vec> dt, drive, y;
   explicit StepBuffers(int64_t chunk) : dt(chunk), drive(chunk), y(chunk) {}
 };
+
+// Row-by-row kernels whose rows the hardware prefetcher does not follow (rows of a wider tensor, rows in a scan
+// order: reversed every other image row, or down the columns) ask for the row ROWS_AHEAD places ahead themselves
+// (measured: 3.5x faster on in_proj's x half, 3.4x on a snake order).
+constexpr int64_t ROWS_AHEAD = 8;
+
+inline void prefetch_row(const float* row, int64_t count) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t byte = 0; byte < count * static_cast<int64_t>(sizeof(float)); byte += 64) {
+    _mm_prefetch(bytes + byte, _MM_HINT_T0);
+  }
+}
 
 // Sequence-major inputs are read one cache line per step and block, at a stride of a whole row: too sparse for the
 // hardware prefetcher, so each block asks for its lines of the next chunk while it works on this one.
@@ -596,20 +543,13 @@ at::Tensor causal_conv_silu(const at::Tensor& x, const at::Tensor& weight, const
     for (int64_t k = 0; k < K; ++k) taps[((e / W) * K + k) * W + e % W] = w[e * K + k];
     if (bias_d) bias_pad[e] = bias_d[e];
   }
-  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously. A row of a wider tensor
-  // (x as the first half of in_proj's output) is prefetched a few rows ahead: the hardware prefetcher does not
-  // follow the gaps between such rows well (measured: 3x slower than a contiguous input without this).
-  constexpr int64_t PREFETCH_ROWS = 8;
+  // Rows outer, channel blocks inner: each row's K input rows are read once, contiguously. Rows of a wider tensor
+  // (x as the first half of in_proj's output) are prefetched ROWS_AHEAD rows ahead.
   const bool gaps = in.st != E;
   at::parallel_for(0, batch * L, 256, [&](int64_t row0, int64_t row1) {
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / L, t = row % L;
-      if (gaps && t + PREFETCH_ROWS < L) {
-        const char* ahead = reinterpret_cast<const char*>(in.at(b, t + PREFETCH_ROWS));
-        for (int64_t byte = 0; byte < E * static_cast<int64_t>(sizeof(float)); byte += 64) {
-          _mm_prefetch(ahead + byte, _MM_HINT_T0);
-        }
-      }
+      if (gaps && t + ROWS_AHEAD < L) prefetch_row(in.at(b, t + ROWS_AHEAD), E);
       for (int64_t blk = 0; blk < nblocks; ++blk) {
         const int64_t e0 = blk * W, count = std::min<int64_t>(W, E - e0);
         const float* wk = &taps[blk * K * W];
@@ -624,17 +564,6 @@ at::Tensor causal_conv_silu(const at::Tensor& x, const at::Tensor& weight, const
     }
   });
   return out;
-}
-
-// Rows read in a scan order (reversed every other image row, or down the columns) defeat the hardware prefetcher:
-// the gathers ask for the row GATHER_AHEAD places ahead themselves (measured 3.4x faster on a snake order).
-constexpr int64_t GATHER_AHEAD = 8;
-
-inline void prefetch_row(const float* row, int64_t count) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (int64_t byte = 0; byte < count * static_cast<int64_t>(sizeof(float)); byte += 64) {
-    _mm_prefetch(bytes + byte, _MM_HINT_T0);
-  }
 }
 
 // out[b, i] = x[b, order[i]] (+ acc[b, i]) for a B x P x D tensor with unit last stride and L indices into P; with
@@ -660,7 +589,7 @@ at::Tensor gather_rows(const at::Tensor& x, const at::Tensor& order, const std::
   at::parallel_for(0, batch * L, 64, [&](int64_t row0, int64_t row1) {
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / L, i = row % L;
-      if (i + GATHER_AHEAD < L) prefetch_row(in.at(b, order_d[i + GATHER_AHEAD]), D);
+      if (i + ROWS_AHEAD < L) prefetch_row(in.at(b, order_d[i + ROWS_AHEAD]), D);
       const float* src = in.at(b, order_d[i]);
       float* dst = out_d + row * D;
       for (int64_t d = 0; d < D; d += W) {
@@ -700,7 +629,7 @@ at::Tensor gather_layer_norm(const at::Tensor& x, const std::optional<at::Tensor
     std::vector<float> v(D);
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / L, i = row % L;
-      if (order_d && i + GATHER_AHEAD < L) prefetch_row(in.at(b, order_d[i + GATHER_AHEAD]), D);
+      if (order_d && i + ROWS_AHEAD < L) prefetch_row(in.at(b, order_d[i + ROWS_AHEAD]), D);
       const float* src = in.at(b, order_d ? order_d[i] : i);
       Vec sum(0.0f);
       for (int64_t d = 0; d < D; d += W) {

@@ -34,6 +34,8 @@ from torch import Tensor
 SOURCE = Path(__file__).with_name("scan_cpu.cpp")
 # Every source of the library: the scan and the other fused ops, and the fused gated FFN (ffn_cpu.cpp).
 SOURCES = (SOURCE, Path(__file__).with_name("ffn_cpu.cpp"))
+# Headers the sources include (part of the build's name, so that a change to one is a new build).
+HEADERS = (Path(__file__).with_name("vec_exp2.h"),)
 # Steps per chunk: the forward saves the state entering each chunk, the backward recomputes one chunk at a time
 # (its states and decays, (chunk + 1)·N·W + chunk·N·W floats per task, stay in the L2 cache).
 CHUNK = 64
@@ -69,7 +71,7 @@ def build_name() -> str:
     """One build per instruction set, torch version (a library built against another torch must not be loaded) and
     source text (checkouts of different versions sharing one cache keep a build each instead of rebuilding in turn)."""
     version = re.sub(r"[^0-9a-zA-Z]+", "_", torch.__version__)
-    source = hashlib.sha256(b"".join(path.read_bytes() for path in SOURCES)).hexdigest()[:10]
+    source = hashlib.sha256(b"".join(path.read_bytes() for path in (*SOURCES, *HEADERS))).hexdigest()[:10]
     return f"inpaintstudio_scan_{_capability().lower()}_omp_torch{version}_{source}"
 
 
