@@ -301,22 +301,27 @@ def test_fused_gelu_mul_matches_gelu_times_value(shape) -> None:
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_residual_conv_of_parts_equals_conv_of_their_concatenation(bias) -> None:
+def test_folded_projections_equal_the_fuse_of_the_projected_branches(bias) -> None:
     from inpaintstudio.models.layers import fused
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(20, 12, 1, bias=bias)
+    projections = [torch.nn.Linear(5, 8, bias=bias), torch.nn.Conv2d(6, 12, 1, bias=bias)]
     cl = torch.channels_last
     x = torch.randn(2, 12, 7, 9).contiguous(memory_format=cl)
-    parts = [torch.randn(2, c, 7, 9).contiguous(memory_format=cl) for c in (8, 12)]
+    rows = torch.randn(2 * 7 * 9, 5)  # one branch as pixel rows, the other as a channels-last feature map
+    feature_map = torch.randn(2, 6, 7, 9).contiguous(memory_format=cl)
     before = x.clone()
     with torch.no_grad():
-        expected = x + conv(torch.cat(parts, dim=1))
-        out = fused.add_conv1x1_of_cat(x, parts, conv)
-        plain = fused.add_conv1x1_of_cat(x.contiguous(), [p.contiguous() for p in parts], conv)
+        projected = [projections[0](rows).view(2, 7, 9, 8).permute(0, 3, 1, 2), projections[1](feature_map)]
+        expected = x + conv(torch.cat(projected, dim=1))
+        branches = [(rows, p.weight, p.bias) for p in projections[:1]] + [
+            (feature_map, projections[1].weight, projections[1].bias)]
+        out = fused.add_folded_projections(x, branches, conv)
+        with pytest.raises(ValueError, match="channels-last"):
+            fused.add_folded_projections(x.contiguous(), branches, conv)
     assert out.is_contiguous(memory_format=cl)
     assert (out - expected).abs().max().item() < 1e-5
-    assert torch.equal(plain, x.contiguous() + conv(torch.cat([p.contiguous() for p in parts], dim=1)))
     assert torch.equal(x, before)  # the residual input is left as it was
 
 

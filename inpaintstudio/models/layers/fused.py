@@ -42,40 +42,10 @@ def gelu_mul(a: Tensor, b: Tensor) -> Tensor:
     return F.gelu(a) * b
 
 
-def _rows_or_none(tensors: list[Tensor]) -> list[Tensor] | None:
-    rows = [pixel_rows(t) for t in tensors]
-    return None if any(r is None for r in rows) else rows  # type: ignore[return-value]
-
-
-def add_conv1x1_of_cat(x: Tensor, parts: list[Tensor], conv: nn.Conv2d) -> Tensor:
-    """``x + conv(torch.cat(parts, dim=1))`` for a 1×1 ``conv``, without the concatenation: on channels-last float32 CPU
-    tensors (no autograd) the product is accumulated part by part into a copy of ``x`` (one GEMM per part, the residual
-    as the GEMMs' C term), and the result is channels-last."""
-    plain = (x.device.type != "cpu" or x.dtype != torch.float32 or conv.kernel_size != (1, 1)
-             or conv.groups != 1 or torch.is_grad_enabled() or torch.is_autocast_enabled(x.device.type))
-    rows = None if plain else _rows_or_none([x, *parts])
-    if rows is None or any(p.dtype != torch.float32 or p.shape[2:] != x.shape[2:] for p in parts):
-        return x + conv(torch.cat(parts, dim=1))
-    x_rows, *part_rows = rows
-    weight = conv.weight.view(conv.out_channels, -1)
-    out = None
-    start = 0
-    for part in part_rows:
-        block = weight[:, start : start + part.shape[1]].t()
-        out = torch.addmm(x_rows, part, block) if out is None else out.addmm_(part, block)
-        start += part.shape[1]
-    assert out is not None
-    if conv.bias is not None:
-        out.add_(conv.bias)
-    batch, _, height, width = x.shape
-    return out.view(batch, height, width, conv.out_channels).permute(0, 3, 1, 2)
-
-
 def column_norms(x: Tensor) -> Tensor:
     """``torch.linalg.vector_norm(x, dim=0)`` of a P×F float32 CPU view with unit last stride (any row stride: a
     channel slice of pixel rows), in one pass over the rows when the library is built; else plain PyTorch."""
-    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 2 and x.stride(1) == 1
-            and not (torch.is_grad_enabled() and x.requires_grad) and scan_cpu.available()):
+    if _usable([x]) and x.dim() == 2 and x.stride(1) == 1 and scan_cpu.available():
         return scan_cpu.load().column_norms(x)
     return torch.linalg.vector_norm(x, dim=0)
 
@@ -137,10 +107,7 @@ def _parameters(convs: tuple[nn.Conv2d, ...]) -> list[Tensor]:
 
 
 def _fusable_ffn(x: Tensor, convs: tuple[nn.Conv2d, ...]) -> bool:
-    tensors = [x, *_parameters(convs)]
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
-        return False
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    if not _usable([x, *_parameters(convs)]):
         return False
     project_in, dwconv, project_out = convs
     hidden2 = project_in.out_channels

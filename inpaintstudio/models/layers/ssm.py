@@ -565,23 +565,25 @@ class Mamba(nn.Module):
             return self.act(x)
         return F.silu(x, inplace=True)  # inference: no second 50 MB buffer
 
+    def _kernel_inference(self, tensors: list[Tensor]) -> bool:
+        """Whether the fused CPU kernel computes on these tensors: all float32, none tracked by autograd, and the
+        scan path (the chunked one when the fast path is off) resolving to the kernel for the first."""
+        path: ScanPath = self.scan_path if self.use_fast_path else "chunked"
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return False
+        return all(t.dtype == torch.float32 for t in tensors) and resolve_path(tensors[0], path) == "cpu"
+
     def _conv_activate(self, x: Tensor) -> Tensor:
         """SiLU(causal conv(x)), B×L×E; in one pass of the fused kernel when the scan runs on it, without autograd."""
-        path: ScanPath = self.scan_path if self.use_fast_path else "chunked"
-        tracked = x.requires_grad or self.conv1d.weight.requires_grad
-        if x.dtype == torch.float32 and not (torch.is_grad_enabled() and tracked) and resolve_path(x, path) == "cpu":
+        conv = [t for t in (self.conv1d.weight, self.conv1d.bias) if t is not None]
+        if self._kernel_inference([x, *conv]):
             weight = self.conv1d.weight[:, 0, :].contiguous()
             return scan_cpu.load().causal_conv_silu(x, weight, self.conv1d.bias)
         return self._activate(self._causal_conv(x))
 
     def _projected_scan(self, x: Tensor, z: Tensor) -> bool:
         """Whether the scan runs through the kernel with Δ's projection folded in: float32 CPU inference."""
-        path: ScanPath = self.scan_path if self.use_fast_path else "chunked"
-        params = (self.dt_proj.weight, self.dt_proj.bias, self.A_log, self.D)
-        if torch.is_grad_enabled() and (x.requires_grad or z.requires_grad or any(t.requires_grad for t in params)):
-            return False
-        return (x.dtype == z.dtype == torch.float32 and all(t.dtype == torch.float32 for t in params)
-                and resolve_path(x, path) == "cpu")
+        return self._kernel_inference([x, z, self.dt_proj.weight, self.dt_proj.bias, self.A_log, self.D])
 
     def forward(self, hidden_states: Tensor) -> Tensor:
         """hidden_states B×L×D -> B×L×D."""

@@ -66,7 +66,6 @@ from torch import Tensor, nn
 
 from inpaintstudio.models.layers.discriminators import PatchDiscriminator
 from inpaintstudio.models.layers.fused import (
-    add_conv1x1_of_cat,
     add_folded_projections,
     gated_dconv_ffn,
     gelu_mul,
@@ -347,16 +346,16 @@ class HybridModule(nn.Module):
                 x = x + self.attn(self.norm3(x))
             if self.mam is not None and self.norm1 is not None:
                 x = x + self.mam(self.norm1(x))
+        elif self._folded_fuse_applies(x):
+            x = self._mix_folded(x)
         else:
-            if self._folded_fuse_applies(x):
-                return self._forward_folded(x)
             mixed = []
             if self.mam is not None and self.norm1 is not None:
                 mixed.append(self.mam(self.norm1(x)))  # Mamba features first in the fuse input
             if self.attn is not None and self.norm3 is not None:
                 mixed.append(self.attn(self.norm3(x)))
             if self.fuse is not None:
-                x = add_conv1x1_of_cat(x, mixed, self.fuse)
+                x = x + self.fuse(torch.cat(mixed, dim=1))
             elif mixed:
                 x = x + mixed[0]
         return x + self.ffn(self.norm2(x))
@@ -372,10 +371,10 @@ class HybridModule(nn.Module):
             return False
         return pixel_rows(x) is not None
 
-    def _forward_folded(self, x: Tensor) -> Tensor:
-        """``forward`` with ``fuse(cat[out_proj(y), project_out(s)])`` computed as one product per branch on the
-        branches' inner features y and s, with the fuse weight folded into each projection (a 1×1 map of a 1×1 map
-        is one 1×1 map): two fewer matrix products and no branch outputs written at full size."""
+    def _mix_folded(self, x: Tensor) -> Tensor:
+        """The mixers' residual step, ``x + fuse(cat[out_proj(y), project_out(s)])``, as one product per branch on
+        the branches' inner features y and s, with the fuse weight folded into each projection (a 1×1 map of a 1×1
+        map is one 1×1 map): two fewer matrix products and no branch outputs written at full size."""
         assert self.mam is not None and self.attn is not None and self.norm1 is not None and self.norm3 is not None
         assert self.fuse is not None
         y = self.mam.features(self.norm1(x))  # B×L×E, raster order
@@ -383,7 +382,7 @@ class HybridModule(nn.Module):
         x = add_folded_projections(x, [(y.reshape(-1, y.shape[-1]), self.mam.mamba.out_proj.weight,
                                         self.mam.mamba.out_proj.bias),
                                        (s, self.attn.project_out.weight, self.attn.project_out.bias)], self.fuse)
-        return x + self.ffn(self.norm2(x))
+        return x
 
 
 # ------------------------------------------------------------------------------------------------ U-Net
